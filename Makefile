@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHARED ?= $(abspath ../shared)
+
+# Use the shared models and sample images when this checkout sits beside them
+# (developer machines and CI); elsewhere the defaults in ~/.cache/backdrop are
+# used and files are fetched from their upstream addresses.
+ifneq ($(wildcard $(SHARED)/models),)
+export BACKDROP_MODELS_DIR ?= $(SHARED)/models
+endif
+ifneq ($(wildcard $(SHARED)/images),)
+export BACKDROP_SAMPLES_DIR ?= $(SHARED)/images
+export BACKDROP_SHARED ?= $(SHARED)
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install demo test lint unit clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/backdrop demo --out-dir demo-output
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

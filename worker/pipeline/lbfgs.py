@@ -1,0 +1,80 @@
+"""A small L-BFGS (two-loop recursion, Armijo backtracking) for the style loss.
+
+Written here rather than taken from scipy so that it is a generator like Adam:
+one yield per iteration, so progress and checkpoints work the same way. Pixels
+are kept in 0..255 by projecting after each step.
+"""
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+HISTORY = 8
+ARMIJO_C = 1e-4
+MAX_BACKTRACKS = 10
+
+
+def lbfgs_steps(
+    image: np.ndarray, loss_fn: Any, first_step: float, steps: int
+) -> Iterator[tuple[dict[str, float], np.ndarray]]:
+    evaluate = _value_and_grad(loss_fn, image.shape)
+    x = image.astype(np.float64).ravel()
+    losses, g = evaluate(x)
+    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=HISTORY)
+    for _ in range(steps):
+        d = -_two_loop(g, pairs)
+        if not pairs:
+            # No curvature yet: move the largest pixel by about first_step levels.
+            d *= first_step / max(np.abs(d).max(), 1e-12)
+        slope = float(g @ d)
+        if slope >= 0:  # not a descent direction: drop the history
+            pairs.clear()
+            d, slope = -g, -float(g @ g)
+        alpha, x_new, new = 1.0, x, (losses, g)
+        for _ in range(MAX_BACKTRACKS):
+            x_new = np.clip(x + alpha * d, 0.0, 255.0)
+            new = evaluate(x_new)
+            if new[0]["total"] <= losses["total"] + ARMIJO_C * alpha * slope:
+                break
+            alpha *= 0.5
+        s, y = x_new - x, new[1] - g
+        if float(s @ y) > 1e-10:
+            pairs.append((s, y, 1.0 / float(s @ y)))
+        yield losses, x_new.reshape(image.shape).astype(np.float32)
+        x, (losses, g) = x_new, new
+
+
+def _two_loop(g: np.ndarray, pairs: deque[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
+    q = g.copy()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        alphas.append(a)
+        q -= a * y
+    if pairs:
+        s, y, _ = pairs[-1]
+        q *= float(s @ y) / float(y @ y)
+    for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
+        b = rho * float(y @ q)
+        q += (a - b) * s
+    return q
+
+
+def _value_and_grad(loss_fn: Any, shape: tuple[int, ...]) -> Any:
+    import tensorflow as tf
+
+    @tf.function
+    def compiled(x: Any) -> tuple[dict[str, Any], Any]:
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            losses = loss_fn(x)
+        return losses, tape.gradient(losses["total"], x)
+
+    def evaluate(flat: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        x = tf.constant(flat.reshape((1, *shape)), dtype=tf.float32)
+        losses, grad = compiled(x)
+        return {k: float(v) for k, v in losses.items()}, grad.numpy().astype(np.float64).ravel()
+
+    return evaluate

@@ -1,0 +1,239 @@
+"""Gatys et al. style transfer as a generator that yields progress.
+
+The loss follows anishathalye/neural-style: content = mean squared feature
+difference on one deep layer; style = mean squared Gram difference averaged
+over the style layers and blended over the paintings; total variation = mean
+squared neighbour difference. The image is optimized in 0..255 RGB, coarse to
+fine over `levels` scales.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.pipeline.features import FeatureNet
+from worker.pipeline.style_params import StyleParams
+
+MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
+
+
+@dataclass
+class StyleProgress:
+    iteration: int  # 1-based, counted across all levels
+    total: int
+    level: int
+    losses: dict[str, float]
+    image: np.ndarray | None = field(default=None, repr=False)  # uint8 RGB when present
+
+
+def stylize(
+    content: np.ndarray,
+    styles: Sequence[tuple[np.ndarray, float]],
+    params: StyleParams,
+    net: FeatureNet,
+    checkpoint_every: int = 0,
+    init_image: np.ndarray | None = None,
+) -> Iterator[StyleProgress]:
+    """Yield one StyleProgress per iteration; the last one carries the result at
+    the content's size. `styles` are (painting, blend weight) pairs."""
+    weights = _blend_weights(styles)
+    _check_layers(params, net)
+    sizes = level_sizes(content.shape[:2], params.levels)
+    budgets = _split(params.iterations, len(sizes))
+    image = _initial_image(content, sizes[0], params, init_image)
+    done = 0
+    for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True)):
+        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+        target = cv2.resize(content, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        loss_fn = _loss_function(target, styles, weights, params, net)
+        final = level == len(sizes) - 1
+        best = (np.inf, image)
+        losses: dict[str, float] = {}
+        for losses, updated in _optimize(image, loss_fn, params, budget):
+            done += 1
+            # The losses were measured on the image before this update.
+            if final and losses["total"] < best[0]:
+                best = (losses["total"], image)
+            image = updated
+            show = checkpoint_every > 0 and done % checkpoint_every == 0
+            if done < params.iterations:
+                preview = _u8(image) if show else None
+                yield StyleProgress(done, params.iterations, level, losses, preview)
+        if final:
+            result = _u8(best[1])
+            if params.preserve_colors:
+                result = preserve_colors(content, result)
+            yield StyleProgress(done, params.iterations, level, losses, result)
+
+
+def preserve_colors(photo: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    """Stylized luminance with the photo's chroma (YCrCb)."""
+    ycc_style = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)
+    ycc_photo = cv2.cvtColor(photo, cv2.COLOR_RGB2YCrCb)
+    ycc_photo[:, :, 0] = ycc_style[:, :, 0]
+    return cv2.cvtColor(ycc_photo, cv2.COLOR_YCrCb2RGB)
+
+
+def level_sizes(shape: tuple[int, ...], levels: int) -> list[tuple[int, int]]:
+    """(h, w) per level, coarse to fine, each half the next; tiny levels dropped."""
+    h, w = shape[:2]
+    sizes = []
+    for k in range(levels - 1, -1, -1):
+        scale = 0.5**k
+        size = (round(h * scale), round(w * scale))
+        if min(size) >= MIN_LEVEL_SIDE or k == 0:
+            sizes.append(size)
+    return sizes
+
+
+def _blend_weights(styles: Sequence[tuple[np.ndarray, float]]) -> list[float]:
+    if not styles:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, "at least one style image is needed")
+    raw = [float(w) for _, w in styles]
+    if any(not np.isfinite(w) or w < 0 for w in raw) or sum(raw) <= 0:
+        raise BackdropError(
+            ErrorCode.INVALID_REQUEST, f"style weights must be finite, >= 0, not all 0: {raw}"
+        )
+    return [w / sum(raw) for w in raw]
+
+
+def _check_layers(params: StyleParams, net: FeatureNet) -> None:
+    wanted = {params.content_layer, *params.style_layers}
+    if not wanted <= set(net.layers):
+        raise BackdropError(
+            ErrorCode.INVALID_REQUEST,
+            f"{net.name} was loaded without layer(s) {sorted(wanted - set(net.layers))}",
+        )
+
+
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _initial_image(
+    content: np.ndarray, size: tuple[int, int], params: StyleParams, init_image: np.ndarray | None
+) -> np.ndarray:
+    if init_image is not None:
+        return init_image.astype(np.float32)
+    if params.init == "noise":
+        rng = np.random.default_rng(params.seed)
+        noise = rng.normal(127.5, 32.0, size=(*size, 3))
+        return np.clip(noise, 0, 255).astype(np.float32)
+    return content.astype(np.float32)
+
+
+def _u8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _loss_function(
+    content: np.ndarray,
+    styles: Sequence[tuple[np.ndarray, float]],
+    weights: list[float],
+    params: StyleParams,
+    net: FeatureNet,
+) -> Any:
+    """A function image -> {content, style, tv, total} with the targets baked in."""
+    import tensorflow as tf
+
+    content_target = net(tf.constant(content[None], tf.float32))[params.content_layer]
+    grams = [_style_grams(painting, content.shape[:2], params, net) for painting, _ in styles]
+    layer_weight = 1.0 / len(params.style_layers)
+
+    def losses(image: Any) -> dict[str, Any]:
+        feats = net(image)
+        c = params.content_weight * _mse(feats[params.content_layer], content_target)
+        s = tf.add_n(
+            [
+                w * layer_weight * _mse(_gram(feats[name]), target[name])
+                for w, target in zip(weights, grams, strict=True)
+                for name in params.style_layers
+            ]
+        )
+        s = params.style_weight * s
+        tv = params.tv_weight * (
+            _mse(image[:, 1:, :, :], image[:, :-1, :, :])
+            + _mse(image[:, :, 1:, :], image[:, :, :-1, :])
+        )
+        return {"content": c, "style": s, "tv": tv, "total": c + s + tv}
+
+    return losses
+
+
+def _style_grams(
+    painting: np.ndarray, size: tuple[int, int], params: StyleParams, net: FeatureNet
+) -> dict[str, Any]:
+    import tensorflow as tf
+
+    scale = params.style_scale * max(size) / max(painting.shape[:2])
+    h, w = painting.shape[:2]
+    resized = cv2.resize(
+        painting,
+        (max(16, round(w * scale)), max(16, round(h * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
+    feats = net(tf.constant(resized[None], tf.float32))
+    return {name: _gram(feats[name]) for name in params.style_layers}
+
+
+def _gram(features: Any) -> Any:
+    import tensorflow as tf
+
+    channels = tf.shape(features)[-1]
+    flat = tf.reshape(features, (-1, channels))
+    size = tf.cast(tf.size(features), features.dtype)
+    return tf.matmul(flat, flat, transpose_a=True) / size
+
+
+def _mse(a: Any, b: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.square(a - b))
+
+
+def _optimize(
+    image: np.ndarray, loss_fn: Any, params: StyleParams, steps: int
+) -> Iterator[tuple[dict[str, float], np.ndarray]]:
+    if params.optimizer == "lbfgs":
+        from worker.pipeline.lbfgs import lbfgs_steps
+
+        yield from lbfgs_steps(image, loss_fn, params.learning_rate, steps)
+    else:
+        yield from _adam_steps(image, loss_fn, params.learning_rate, steps)
+
+
+def _adam_steps(
+    image: np.ndarray, loss_fn: Any, lr: float, steps: int
+) -> Iterator[tuple[dict[str, float], np.ndarray]]:
+    import tensorflow as tf
+
+    x = tf.Variable(image[None], dtype=tf.float32)
+    m = tf.Variable(tf.zeros_like(x))
+    v = tf.Variable(tf.zeros_like(x))
+    t = tf.Variable(0.0)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    @tf.function
+    def step() -> dict[str, Any]:
+        # Only the image is watched: no gradient is taken for VGG's weights.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            losses = loss_fn(x)
+        grad = tape.gradient(losses["total"], x)
+        t.assign_add(1.0)
+        m.assign(beta1 * m + (1 - beta1) * grad)
+        v.assign(beta2 * v + (1 - beta2) * tf.square(grad))
+        m_hat = m / (1 - tf.pow(beta1, t))
+        v_hat = v / (1 - tf.pow(beta2, t))
+        # Losses are of the image before this update, as neural-style reports them.
+        x.assign(tf.clip_by_value(x - lr * m_hat / (tf.sqrt(v_hat) + eps), 0.0, 255.0))
+        return losses
+
+    for _ in range(steps):
+        losses = step()
+        yield {k: float(val) for k, val in losses.items()}, x.numpy()[0]

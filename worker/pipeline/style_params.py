@@ -1,0 +1,73 @@
+"""Parameters of the style optimization, with their defaults (TensorFlow-free).
+
+Defaults follow anishathalye/neural-style (content 5, style 500, Adam lr 10 on
+0..255 pixels) with two exceptions: the total-variation weight is 1, not 100,
+because with our VGG16 (HED) features tv 100 outweighs the style term a
+hundredfold and the picture comes out as a blur (measured: benchmarks/README);
+and fewer iterations, because we start from the photo and go coarse-to-fine.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+VGG16_LAYERS = (
+    "block1_conv1", "block1_conv2",
+    "block2_conv1", "block2_conv2",
+    "block3_conv1", "block3_conv2", "block3_conv3",
+    "block4_conv1", "block4_conv2", "block4_conv3",
+    "block5_conv1", "block5_conv2", "block5_conv3",
+)  # fmt: skip
+VGG19_EXTRA_LAYERS = ("block3_conv4", "block4_conv4", "block5_conv4")
+KNOWN_LAYERS = frozenset(VGG16_LAYERS + VGG19_EXTRA_LAYERS)
+
+DEFAULT_CONTENT_LAYER = "block4_conv2"
+DEFAULT_STYLE_LAYERS = (
+    "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
+)  # fmt: skip
+DEFAULT_CONTENT_WEIGHT = 5.0
+DEFAULT_STYLE_WEIGHT = 500.0
+DEFAULT_TV_WEIGHT = 1.0
+DEFAULT_LEARNING_RATE = 10.0
+DEFAULT_ITERATIONS = 300
+DEFAULT_LEVELS = 2
+
+
+class StyleParams(BaseModel):
+    """Everything that shapes a stylized image; part of an output's cache key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    iterations: int = Field(DEFAULT_ITERATIONS, ge=1, le=20_000)
+    content_weight: float = Field(DEFAULT_CONTENT_WEIGHT, ge=0, allow_inf_nan=False)
+    style_weight: float = Field(DEFAULT_STYLE_WEIGHT, ge=0, allow_inf_nan=False)
+    tv_weight: float = Field(DEFAULT_TV_WEIGHT, ge=0, allow_inf_nan=False)
+    learning_rate: float = Field(DEFAULT_LEARNING_RATE, gt=0, allow_inf_nan=False)
+    optimizer: Literal["adam", "lbfgs"] = "adam"
+    init: Literal["content", "noise"] = "content"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    # Coarse-to-fine: level k of n runs at size / 2**(n-1-k); iterations are
+    # shared out so that each level gets an equal part.
+    levels: int = Field(DEFAULT_LEVELS, ge=1, le=4)
+    content_layer: str = DEFAULT_CONTENT_LAYER
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    # Size of the painting relative to the photo: >1 gives larger brush strokes.
+    style_scale: float = Field(1.0, gt=0.1, le=4.0, allow_inf_nan=False)
+    preserve_colors: bool = False
+
+    @field_validator("content_layer")
+    @classmethod
+    def _known_content_layer(cls, name: str) -> str:
+        if name not in KNOWN_LAYERS:
+            raise ValueError(f"unknown VGG layer {name!r}")
+        return name
+
+    @field_validator("style_layers")
+    @classmethod
+    def _known_style_layers(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError("at least one style layer is needed")
+        unknown = [n for n in names if n not in KNOWN_LAYERS]
+        if unknown:
+            raise ValueError(f"unknown VGG layer(s) {unknown}")
+        return names
