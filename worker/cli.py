@@ -53,6 +53,25 @@ def _quiet_libraries(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        _import_tensorflow_silently()
+
+
+def _import_tensorflow_silently() -> None:
+    """TensorFlow logs CUDA probes through absl before any log level applies;
+    on a CPU machine that is a screenful of noise. Import it with stderr shut."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # the CUDA probe logs here
+    except ImportError:
+        pass  # reported properly where TensorFlow is first needed
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def style_argument(text: str) -> tuple[Path, float]:

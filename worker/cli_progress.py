@@ -24,16 +24,16 @@ class StageBars:
             total = progress.total if progress else 1
             self._bar = tqdm(total=total, desc=f"{self._label}{stage:<9}", unit="it", leave=True)
         if progress is not None:
-            self._bar.n = progress.iteration
             self._bar.set_postfix(loss=f"{progress.losses['total']:.3g}", refresh=False)
-            self._bar.refresh()
+            self._bar.update(progress.iteration - self._bar.n)
 
-    def _close(self) -> None:
+    def _close(self, completed: bool = True) -> None:
         if self._bar is not None:
-            if self._stage != "stylize":
+            if completed and self._stage != "stylize":
                 self._bar.update(self._bar.total - self._bar.n)
             self._bar.close()
             self._bar = None
 
-    def finish(self) -> None:
-        self._close()
+    def finish(self, completed: bool = True) -> None:
+        """Close the last bar; a failed stage's bar stays where it stopped."""
+        self._close(completed)

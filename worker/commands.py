@@ -118,7 +118,11 @@ def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[s
 
     bars = StageBars(label)
     started = time.monotonic()
-    result = run_local(job, settings, bars)
+    try:
+        result = run_local(job, settings, bars)
+    except BaseException:
+        bars.finish(completed=False)
+        raise
     bars.finish()
     result.metadata["seconds"] = round(time.monotonic() - started, 2)
     panels: list[tuple[str, np.ndarray]] = [("photo", result.photo), ("mask", result.mask)]
@@ -142,8 +146,8 @@ def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[s
 def add_demo(commands: Any) -> None:
     demo = commands.add_parser("demo", help="the sample photo in background and portrait modes")
     demo.add_argument("--out-dir", type=Path, default=Path("demo-output"))
-    demo.add_argument("--size", type=int, default=256)
-    demo.add_argument("--iterations", type=int, default=150)
+    demo.add_argument("--size", type=int, default=384)
+    demo.add_argument("--iterations", type=int, default=160)
     demo.set_defaults(handler=cmd_demo)
 
 

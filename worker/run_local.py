@@ -12,16 +12,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.errors import BackdropError
 from worker.model_cache import get_feature_net, get_segmenter
 from worker.pipeline import intake
 from worker.pipeline.composite import Mode, composite, portrait_blur, refine_mask
 from worker.pipeline.segmentation import require_subject, subject_class_ids, subject_mask
-from worker.pipeline.style import StyleProgress, stylize
+from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
+
+REFERENCE_SIDE = 512
 
 # Stage callback: (stage name, style progress or None when the stage starts/ends).
 ProgressFn = Callable[[str, StyleProgress | None], None]
@@ -67,13 +69,14 @@ def decode_styles(
 
 def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = None) -> LocalResult:
     notify = progress or (lambda stage, p: None)
+    # Everything that can be refused without pixels is refused before any work.
     class_ids = subject_class_ids(job.subjects)
+    if job.mode != "portrait":
+        blend_weights(job.styles)
     notify("intake", None)
     full = intake.decode_image(job.photo, limits_of(settings))
     photo = intake.to_working_size(full, settings.intake.max_side)
     styles = decode_styles(job.styles, settings) if job.mode != "portrait" else []
-    if job.mode != "portrait" and not styles:
-        raise BackdropError(ErrorCode.INVALID_REQUEST, f"mode {job.mode!r} needs a style image")
     meta: dict[str, Any] = {"mode": job.mode, "size": list(photo.shape[:2])}
 
     notify("segment", None)
@@ -109,12 +112,14 @@ def composite_stage(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refine the mask to the photo's edges and build the result of the mode."""
     c = settings.composite
-    scale = max(photo.shape[:2]) / settings.intake.max_side
-    radius = max(1, round(c.guided_radius * max(scale, 1.0)))
+    # Radii are set for a 512 px photo and scale with it, so a result looks
+    # the same at any working size.
+    scale = max(photo.shape[:2]) / REFERENCE_SIDE
+    radius = max(1, round(c.guided_radius * scale))
     alpha = mask if mode == "full" else refine_mask(mask, photo, radius, c.guided_eps)
     if mode == "portrait":
-        blur = max(1, round(c.blur_radius * max(scale, 1.0)))
-        return alpha, portrait_blur(photo, alpha, blur)
+        blur = max(1, round(c.blur_radius * scale))
+        return alpha, portrait_blur(photo, alpha, blur, margin=max(2, radius))
     assert stylized is not None
     return alpha, composite(photo, stylized, alpha, mode)
 

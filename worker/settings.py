@@ -35,13 +35,13 @@ class SegmentationSettings(BaseModel):
 
 
 class CompositeSettings(BaseModel):
-    # Guided filter: radius in working-resolution pixels; eps in the units of
-    # the uint8 guide (0..255**2): larger eps smooths more, smaller follows
-    # the photo's edges more closely.
+    # Radii are in pixels of a 512 px photo and scale with the photo's size.
+    # Guided filter: eps in the units of the uint8 guide (0..255**2): larger
+    # eps smooths more, smaller follows the photo's edges more closely.
     guided_radius: int = Field(6, ge=1, le=64)
-    guided_eps: float = Field(0.01 * 255**2, gt=0)
-    # Disk radius of the portrait blur, in working-resolution pixels.
-    blur_radius: int = Field(9, ge=1, le=100)
+    guided_eps: float = Field(0.001 * 255**2, gt=0)
+    # Disk radius of the portrait blur.
+    blur_radius: int = Field(14, ge=1, le=100)
 
 
 class Settings(BaseSettings):

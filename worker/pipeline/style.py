@@ -40,7 +40,7 @@ def stylize(
 ) -> Iterator[StyleProgress]:
     """Yield one StyleProgress per iteration; the last one carries the result at
     the content's size. `styles` are (painting, blend weight) pairs."""
-    weights = _blend_weights(styles)
+    weights = blend_weights(styles)
     _check_layers(params, net)
     sizes = level_sizes(content.shape[:2], params.levels)
     budgets = _split(params.iterations, len(sizes))
@@ -90,7 +90,8 @@ def level_sizes(shape: tuple[int, ...], levels: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def _blend_weights(styles: Sequence[tuple[np.ndarray, float]]) -> list[float]:
+def blend_weights(styles: Sequence[tuple[Any, float]]) -> list[float]:
+    """Normalized blend weights; refuses negative, NaN and all-zero ones."""
     if not styles:
         raise BackdropError(ErrorCode.INVALID_REQUEST, "at least one style image is needed")
     raw = [float(w) for _, w in styles]

@@ -1,0 +1,134 @@
+"""`backdrop run` as a user meets it: files on disk, exit codes, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import MODELS, PHOTOS, SHARED, STYLES
+from worker.cli import main
+from worker.models import REGISTRY
+from worker.png import read_metadata
+
+FAST = ["--size", "96", "--iterations", "4", "--levels", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _shared_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKDROP_MODELS_DIR", str(MODELS))
+    monkeypatch.setenv("BACKDROP_SAMPLES_DIR", str(SHARED / "images"))
+    monkeypatch.setenv("BACKDROP_ALLOW_DOWNLOAD", "false")
+
+
+def _run(tmp_path: Path, *args: str, photo: Path = PHOTOS / "grace_hopper.png") -> int:
+    return main(["run", str(photo), "--out", str(tmp_path / "out.png"), *args])
+
+
+def test_run_writes_result_mask_sheet_and_metadata(tmp_path: Path) -> None:
+    """In a real subprocess: what a newcomer types."""
+    out = tmp_path / "hopper.png"
+    cmd = [sys.executable, "-m", "worker.cli", "run", str(PHOTOS / "grace_hopper.png"),
+           "--style", f"{STYLES / 'starry.jpg'}:2", "--style", str(STYLES / "waves.jpg"),
+           "--out", str(out), *FAST]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    assert "stylize" in done.stderr, "a progress bar per stage is drawn on stderr"
+    photo = np.asarray(Image.open(PHOTOS / "grace_hopper.png").convert("RGB"))
+    with Image.open(out) as result:
+        assert result.format == "PNG" and result.size == (82, 96)  # 512x600 -> longest 96
+    with Image.open(tmp_path / "hopper.mask.png") as mask:
+        assert mask.size == (82, 96) and mask.mode == "L"
+    with Image.open(tmp_path / "hopper.sheet.png") as sheet:
+        assert sheet.width > 3 * sheet.height, "photo | mask | stylized | result side by side"
+    meta = read_metadata(out.read_bytes())
+    assert meta["feature_net"] == "vgg16-hed-bsds500"
+    assert meta["segmenter"].startswith("tflite:deeplabv3")
+    assert json.loads((tmp_path / "hopper.json").read_text())["params"]["iterations"] == 4
+    assert photo.shape == (600, 512, 3)
+
+
+def test_keep_original_size_returns_the_photos_resolution(tmp_path: Path) -> None:
+    assert _run(tmp_path, "--mode", "portrait", "--size", "128", "--keep-original-size") == 0
+    with Image.open(tmp_path / "out.png") as result:
+        assert result.size == (512, 600)
+
+
+@pytest.mark.parametrize(
+    ("args", "photo", "code"),
+    [
+        (
+            ["--style", str(STYLES / "starry.jpg")],
+            Path("/nonexistent/photo.jpg"),
+            "INPUT_NOT_FOUND",
+        ),
+        (["--style", "/nonexistent/painting.jpg"], None, "STYLE_NOT_FOUND"),
+        (["--style", str(STYLES / "starry.jpg"), "--iterations", "0"], None, "INVALID_REQUEST"),
+        (["--style", str(STYLES / "starry.jpg"), "--style-weight", "-1"], None, "INVALID_REQUEST"),
+        (["--style", f"{STYLES / 'starry.jpg'}:-2"], None, "INVALID_REQUEST"),
+        (["--style", str(STYLES / "starry.jpg"), "--subject", "unicorn"], None, "INVALID_REQUEST"),
+        (["--mode", "background"], None, "INVALID_REQUEST"),  # no style given
+        (
+            ["--style", str(STYLES / "starry.jpg")],
+            PHOTOS / "bird_segmentation.png",
+            "NO_SUBJECT_FOUND",
+        ),
+        (["--style", str(PHOTOS.parent / "SOURCES.md")], None, "UNSUPPORTED_FORMAT"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_code_and_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    photo: Path | None,
+    code: str,
+) -> None:
+    status = _run(tmp_path, *FAST, *args, photo=photo or PHOTOS / "grace_hopper.png")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err[-1].startswith(f"backdrop: error {code}: "), err
+    assert not any("Traceback" in line for line in err)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_corrupt_photo_is_invalid_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((PHOTOS / "cat_720p.jpg").read_bytes()[:5000])
+    assert _run(tmp_path, "--mode", "portrait", photo=broken) == 2
+    assert "error INVALID_IMAGE" in capsys.readouterr().err
+
+
+def test_full_mode_stylizes_a_photo_without_the_subject(tmp_path: Path) -> None:
+    bird = PHOTOS / "bird_segmentation.png"
+    assert (
+        _run(tmp_path, *FAST, "--style", str(STYLES / "sketch.jpg"), "--mode", "full", photo=bird)
+        == 0
+    )
+    with Image.open(tmp_path / "out.png") as result:
+        assert result.size == (96, 96)
+
+
+def test_models_list_reports_verified_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    tflite = next(line for line in lines if "deeplab-mnv2-tflite" in line)
+    assert " ok " in tflite
+    assert any("deeplab-mnv2-frozen" in line and "missing" in line for line in lines)
+
+
+def test_models_pull_without_network_fails_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BACKDROP_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("BACKDROP_ALLOW_DOWNLOAD", "true")
+    # A port nothing listens on stands in for "no network": the failure must be one line.
+    spec = REGISTRY["deeplab-mnv2-tflite"]
+    monkeypatch.setitem(REGISTRY, spec.name, replace(spec, url="http://127.0.0.1:9/x.tflite"))
+    assert main(["models", "pull", "deeplab-mnv2-tflite"]) == 2
+    assert "error MODEL_UNAVAILABLE" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "no half-downloaded file is left"
