@@ -11,11 +11,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from worker.model_cache import get_feature_net  # noqa: E402
-from worker.pipeline import intake  # noqa: E402
-from worker.pipeline.style import stylize  # noqa: E402
-from worker.pipeline.style_params import StyleParams  # noqa: E402
-from worker.settings import Settings  # noqa: E402
+from worker.model_cache import get_feature_net
+from worker.pipeline import intake
+from worker.pipeline.style import stylize
+from worker.pipeline.style_params import StyleParams
+from worker.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 
