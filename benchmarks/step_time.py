@@ -1,6 +1,6 @@
 """Seconds per style-optimization iteration at given sizes (prints, never asserts).
 
-    .venv/bin/python benchmarks/step_time.py --sizes 256 512 --iterations 10
+.venv/bin/python benchmarks/step_time.py --sizes 256 512 --iterations 10
 """
 
 import argparse
