@@ -17,7 +17,7 @@ EXIT_INTERNAL = 3
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    _quiet_libraries(args.verbose)
+    _quiet_libraries(args.verbose, getattr(args, "uses_tensorflow", False))
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -38,14 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True)
     from worker.commands import add_demo, add_models, add_run
+    from worker.service_commands import add_service_commands
 
     add_run(commands)
     add_demo(commands)
     add_models(commands)
+    add_service_commands(commands)
     return parser
 
 
-def _quiet_libraries(verbose: bool) -> None:
+def _quiet_libraries(verbose: bool, uses_tensorflow: bool) -> None:
     # TensorFlow prints pages of CUDA and oneDNN notices on a CPU machine.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", message=r".*tf.lite.Interpreter is deprecated.*")
@@ -53,7 +55,8 @@ def _quiet_libraries(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not verbose:
+    # Never for `backdrop worker`: the Celery parent must not import TensorFlow.
+    if uses_tensorflow and not verbose:
         _import_tensorflow_silently()
 
 

@@ -37,7 +37,7 @@ def add_run(commands: Any) -> None:
     run.add_argument("--out", type=Path, required=True, help="result PNG")
     run.add_argument("--subject", default="person", help="PASCAL VOC classes, comma separated")
     _style_options(run)
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=cmd_run, uses_tensorflow=True)
 
 
 def _style_options(parser: argparse.ArgumentParser) -> None:
@@ -148,7 +148,7 @@ def add_demo(commands: Any) -> None:
     demo.add_argument("--out-dir", type=Path, default=Path("demo-output"))
     demo.add_argument("--size", type=int, default=384)
     demo.add_argument("--iterations", type=int, default=160)
-    demo.set_defaults(handler=cmd_demo)
+    demo.set_defaults(handler=cmd_demo, uses_tensorflow=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

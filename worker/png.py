@@ -27,3 +27,9 @@ def read_metadata(png: bytes) -> dict[str, Any]:
     with Image.open(io.BytesIO(png)) as image:
         text = image.info.get(METADATA_KEY)
     return json.loads(text) if text else {}
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    """Our own PNGs back to arrays (RGB, or L for masks)."""
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image)

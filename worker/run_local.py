@@ -16,7 +16,12 @@ from api_contracts.errors import BackdropError
 from worker.model_cache import get_feature_net, get_segmenter
 from worker.pipeline import intake
 from worker.pipeline.composite import Mode, composite, portrait_blur, refine_mask
-from worker.pipeline.segmentation import require_subject, subject_class_ids, subject_mask
+from worker.pipeline.segmentation import (
+    require_subject,
+    segmentation_input,
+    subject_class_ids,
+    subject_mask,
+)
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams
 from worker.settings import Settings
@@ -83,7 +88,7 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
     mask = np.ones(photo.shape[:2], np.float32)
     if job.mode != "full":
         segmenter = get_segmenter(settings)
-        mask = subject_mask(photo, segmenter, class_ids)
+        mask = subject_mask(segmentation_input(full), segmenter, class_ids, photo.shape[:2])
         require_subject(mask, settings.segmentation.min_subject_fraction, job.subjects)
         meta["segmenter"] = segmenter.name
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.pipeline.style_params import StyleParams
@@ -44,6 +44,47 @@ class CompositeSettings(BaseModel):
     blur_radius: int = Field(14, ge=1, le=100)
 
 
+class RedisSettings(BaseModel):
+    # Broker, result backend and job records; tests use their own db number.
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class StorageSettings(BaseModel):
+    endpoint: str = "127.0.0.1:9000"
+    # No usable defaults: set BACKDROP_STORAGE__ACCESS_KEY / __SECRET_KEY.
+    access_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    secure: bool = False
+    region: str = "us-east-1"
+    # Host:port that browsers reach; presigned URLs are signed for it.
+    public_endpoint: str | None = None
+    input_bucket: str = "backdrop-inputs"
+    styles_bucket: str = "backdrop-styles"
+    work_bucket: str = "backdrop-work"
+    results_bucket: str = "backdrop-results"
+    # Masks and stylized intermediates expire; inputs and results do not.
+    work_expiry_days: int = Field(7, ge=1)
+    url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+
+
+class QueueSettings(BaseModel):
+    # A task past the soft limit fails with TIMEOUT; the hard limit kills it.
+    soft_time_limit: int = Field(1800, ge=1)
+    hard_time_limit: int = Field(1860, ge=2)
+    # Redis redelivers an unacknowledged task after this: it must exceed the
+    # hard limit, or a long task is run twice while the first is still going.
+    visibility_timeout: int = Field(7200, ge=60)
+    # Results and job records outlive the longest job by far.
+    result_expires: int = Field(7 * 24 * 3600, ge=3600)
+    max_styles: int = Field(16, ge=1, le=32)
+    max_iterations: int = Field(2000, ge=1)
+    storage_retries: int = Field(4, ge=0)
+    retry_backoff_seconds: float = Field(1.0, gt=0)
+    progress_every_percent: int = Field(5, ge=1, le=10)
+    # Load DeepLab and VGG in each child at start, not on its first task.
+    warm_models: bool = True
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKDROP_", env_nested_delimiter="__", extra="ignore"
@@ -57,9 +98,35 @@ class Settings(BaseSettings):
     segmentation: SegmentationSettings = SegmentationSettings()
     style: StyleParams = StyleParams()
     composite: CompositeSettings = CompositeSettings()
+    redis: RedisSettings = RedisSettings()
+    storage: StorageSettings = StorageSettings()
+    queue: QueueSettings = QueueSettings()
+    # development allows MinIO's default keys and a Redis without password;
+    # production refuses to start with them.
+    environment: Literal["development", "production"] = "development"
+
+    @model_validator(mode="after")
+    def _limits_are_consistent(self) -> "Settings":
+        q = self.queue
+        if not q.soft_time_limit < q.hard_time_limit < q.visibility_timeout:
+            raise ValueError("need soft_time_limit < hard_time_limit < visibility_timeout")
+        if self.environment == "production":
+            _refuse_development_credentials(self)
+        return self
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings read once per process; tests build their own Settings instead."""
     return Settings()
+
+
+_DEFAULT_MINIO_KEYS = {"minioadmin", "minio", "changeme", "password", "secret"}
+
+
+def _refuse_development_credentials(settings: Settings) -> None:
+    keys = [settings.storage.access_key, settings.storage.secret_key]
+    if any(k is None or k.get_secret_value() in _DEFAULT_MINIO_KEYS for k in keys):
+        raise ValueError("production needs real MinIO keys, not missing or default ones")
+    if "@" not in settings.redis.url:
+        raise ValueError("production needs an authenticated Redis URL (redis://:password@host)")

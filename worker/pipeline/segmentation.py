@@ -38,13 +38,33 @@ def subject_class_ids(names: Iterable[str]) -> tuple[int, ...]:
     return tuple(sorted({VOC_CLASSES.index(n) for n in wanted}))
 
 
-def subject_mask(rgb: np.ndarray, segmenter: Segmenter, class_ids: tuple[int, ...]) -> np.ndarray:
-    """Float32 HxW mask: 1 on the subject. Upsampled bilinearly, so the edge is soft
-    but still blocky; composite.refine_mask makes it follow the photo."""
+def subject_mask(
+    rgb: np.ndarray,
+    segmenter: Segmenter,
+    class_ids: tuple[int, ...],
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Float32 mask, 1 on the subject, at `size` (h, w; default the photo's).
+
+    Give DeepLab the photo at its best resolution (see segmentation_input) even
+    when the working size is small: at 96 px it finds almost no person. The
+    class map is resized bilinearly, so the edge is soft but still blocky;
+    composite.refine_mask then makes it follow the photo."""
     labels = segmenter.class_map(rgb)
     hard = np.isin(labels, class_ids).astype(np.float32)
-    h, w = rgb.shape[:2]
-    return np.clip(cv2.resize(hard, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    h, w = size or rgb.shape[:2]
+    interpolation = cv2.INTER_AREA if h < labels.shape[0] else cv2.INTER_LINEAR
+    return np.clip(cv2.resize(hard, (w, h), interpolation=interpolation), 0.0, 1.0)
+
+
+def segmentation_input(full: np.ndarray) -> np.ndarray:
+    """The photo as DeepLab wants it: longest side at most 513 px, never enlarged."""
+    h, w = full.shape[:2]
+    scale = DEEPLAB_SIZE / max(h, w)
+    if scale >= 1:
+        return full
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(full, size, interpolation=cv2.INTER_AREA)
 
 
 def require_subject(mask: np.ndarray, min_fraction: float, names: Iterable[str]) -> None:

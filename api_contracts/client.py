@@ -1,0 +1,156 @@
+"""The producer's client: upload, submit, status, wait, cancel, download.
+
+It enqueues by task name (send_task) and reads the job record in Redis, so a
+photo app installs pydantic, celery, redis and minio, and no worker code.
+"""
+
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from celery import Celery
+from minio import Minio
+from minio.error import S3Error
+from pydantic import BaseModel, Field, SecretStr
+from redis import Redis
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import MAX_STYLES, JobAccepted, JobRequest, JobState, JobStatus
+from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
+from api_contracts.records import JobRecord
+
+
+class ClientConfig(BaseModel):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    s3_endpoint: str = "127.0.0.1:9000"
+    access_key: SecretStr
+    secret_key: SecretStr
+    secure: bool = False
+    region: str = "us-east-1"
+    public_endpoint: str | None = None
+    input_bucket: str = "backdrop-inputs"
+    styles_bucket: str = "backdrop-styles"
+    results_bucket: str = "backdrop-results"
+    url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    max_styles: int = Field(16, ge=1, le=MAX_STYLES)
+
+
+class Client:
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self.redis = Redis.from_url(config.redis_url)
+        self.celery = Celery("backdrop-client", broker=config.redis_url, set_as_current=False)
+        self.celery.conf.update(task_serializer="json", accept_content=["json"])
+        creds = {
+            "access_key": config.access_key.get_secret_value(),
+            "secret_key": config.secret_key.get_secret_value(),
+            "secure": config.secure,
+            "region": config.region,
+        }
+        self.s3 = Minio(endpoint=config.s3_endpoint, **creds)  # type: ignore[arg-type]
+        self.signer = Minio(endpoint=config.public_endpoint or config.s3_endpoint, **creds)  # type: ignore[arg-type]
+
+    def upload(self, data: bytes, bucket: str | None = None) -> str:
+        """Store a photo or painting; returns its key. Content-addressed: idempotent."""
+        key = f"uploads/{hashlib.sha256(data).hexdigest()}"
+        self._put(bucket or self.config.input_bucket, key, data)
+        return key
+
+    def add_style(self, name: str, data: bytes) -> str:
+        """Register a painting in the style catalog under `name`."""
+        from api_contracts.models import StyleRef
+
+        StyleRef(name=name)  # validates the name
+        self._put(self.config.styles_bucket, f"catalog/{name}", data)
+        return name
+
+    def list_styles(self) -> list[str]:
+        objects = self.s3.list_objects(
+            bucket_name=self.config.styles_bucket, prefix="catalog/", recursive=True
+        )
+        return sorted((o.object_name or "").removeprefix("catalog/") for o in objects)
+
+    def submit(self, request: JobRequest) -> JobAccepted:
+        """Record the job as QUEUED, then enqueue its first task by name."""
+        if len(request.styles) > self.config.max_styles:
+            raise BackdropError(
+                ErrorCode.INVALID_REQUEST,
+                f"{len(request.styles)} styles; the limit is {self.config.max_styles}",
+            )
+        job_id = uuid.uuid4().hex
+        JobRecord(self.redis, job_id).create(request)
+        self.celery.send_task(
+            TASK_SEGMENT, args=[job_id], queue=QUEUE_GPU, task_id=f"{job_id}.segment"
+        )
+        return JobAccepted(job_id=job_id, outputs=request.output_count)
+
+    def status(self, job_id: str) -> JobStatus:
+        try:
+            status = JobRecord(self.redis, job_id).status()
+        except KeyError:
+            raise BackdropError(ErrorCode.INVALID_REQUEST, f"no job {job_id!r}") from None
+        expiry = timedelta(seconds=self.config.url_expiry_seconds)
+        for style in status.styles:
+            if style.result_key:
+                style.result_url = self.signer.presigned_get_object(
+                    bucket_name=self.config.results_bucket,
+                    object_name=style.result_key,
+                    expires=expiry,
+                )
+        return status
+
+    def wait(
+        self,
+        job_id: str,
+        timeout: float = 600.0,
+        on_status: Callable[[JobStatus], None] | None = None,
+    ) -> JobStatus:
+        """Poll with backoff (0.1 s doubling to 2 s) until the job is final."""
+        deadline, delay = time.monotonic() + timeout, 0.1
+        while True:
+            status = self.status(job_id)
+            if on_status:
+                on_status(status)
+            if status.done:
+                return status
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} not finished after {timeout} s: {status.state}")
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 2.0)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Mark the job cancelled; queued steps then do nothing and a running
+        optimization stops at its next progress check."""
+        record = JobRecord(self.redis, job_id)
+        if not record.exists():
+            raise BackdropError(ErrorCode.INVALID_REQUEST, f"no job {job_id!r}")
+        record.cancel()
+        outputs = record.status().styles
+        for style in outputs:
+            record.advance(
+                JobState.CANCELLED, output=style.index,
+                error_code=ErrorCode.CANCELLED, error_message="cancelled by request",
+            )  # fmt: skip
+        self.celery.control.revoke(f"{job_id}.segment")
+        return self.status(job_id)
+
+    def download(self, key: str) -> bytes:
+        try:
+            response = self.s3.get_object(bucket_name=self.config.results_bucket, object_name=key)
+        except S3Error as exc:
+            raise BackdropError(
+                ErrorCode.INPUT_NOT_FOUND, f"no result {key!r}: {exc.code}"
+            ) from None
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _put(self, bucket: str, key: str, data: bytes) -> None:
+        self.s3.put_object(
+            bucket_name=bucket, object_name=key, data=io.BytesIO(data), length=len(data)
+        )

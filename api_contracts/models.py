@@ -1,0 +1,182 @@
+"""Versioned request, acceptance and status models of a stylization job.
+
+Invalid requests are refused here, by the model, before anything is queued.
+"""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from api_contracts.errors import ErrorCode
+
+CONTRACT_VERSION = 1
+# The contract's own ceiling; a deployment may set a lower one (Settings.max_styles).
+MAX_STYLES = 32
+MAX_ITERATIONS = 5000
+VOC_SUBJECTS = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)  # fmt: skip
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,511}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+
+
+def check_object_key(key: str) -> str:
+    """Object keys are relative, without '..' or empty segments: never a path escape."""
+    if not _KEY.match(key) or ".." in key.split("/") or "//" in key or key.endswith("/"):
+        raise ValueError(f"invalid object key {key!r}")
+    return key
+
+
+ObjectKey = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class StyleRef(BaseModel):
+    """One painting: an uploaded object (`key`, in the input bucket) or a
+    catalog style (`name`, registered with `backdrop styles add`).
+
+    Each style gives its own result, except that styles with the same
+    `blend_group` are blended into one result, mixed by their `weight`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: ObjectKey | None = None
+    name: str | None = None
+    weight: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False)
+    blend_group: int | None = Field(None, ge=0, le=MAX_STYLES)
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, key: str | None) -> str | None:
+        return None if key is None else check_object_key(key)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str | None) -> str | None:
+        if name is not None and not _NAME.match(name):
+            raise ValueError("style names are 1-64 of a-z, 0-9, '_' and '-'")
+        return name
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "StyleRef":
+        if (self.key is None) == (self.name is None):
+            raise ValueError("give exactly one of 'key' or 'name'")
+        return self
+
+
+class JobOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int | None = Field(None, ge=32, le=2048, description="longest side, px")
+    iterations: int | None = Field(None, ge=1, le=MAX_ITERATIONS)
+    content_weight: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
+    style_weight: float | None = Field(None, ge=0, le=1e8, allow_inf_nan=False)
+    tv_weight: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
+    preserve_colors: bool | None = None
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+Mode = Literal["background", "subject", "portrait", "full"]
+
+
+class JobRequest(BaseModel):
+    """What a producer submits. Portrait mode takes no styles; the others 1..MAX_STYLES."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    photo_key: ObjectKey
+    styles: list[StyleRef] = Field(default_factory=list, max_length=MAX_STYLES)
+    mode: Mode = "background"
+    subjects: list[str] = Field(default_factory=lambda: ["person"], min_length=1, max_length=20)
+    options: JobOptions = JobOptions()
+
+    @field_validator("photo_key")
+    @classmethod
+    def _valid_photo_key(cls, key: str) -> str:
+        return check_object_key(key)
+
+    @field_validator("subjects")
+    @classmethod
+    def _known_subjects(cls, subjects: list[str]) -> list[str]:
+        cleaned = [s.strip().lower() for s in subjects]
+        unknown = [s for s in cleaned if s not in VOC_SUBJECTS]
+        if unknown:
+            raise ValueError(f"unknown subject class(es) {unknown}")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _styles_fit_mode(self) -> "JobRequest":
+        if self.mode == "portrait" and self.styles:
+            raise ValueError("portrait mode takes no styles")
+        if self.mode != "portrait" and not self.styles:
+            raise ValueError(f"mode {self.mode!r} needs at least one style")
+        return self
+
+    def outputs(self) -> list[list[int]]:
+        """Which styles (by index) make each result: one per style, or per blend group."""
+        groups: dict[object, list[int]] = {}
+        for i, style in enumerate(self.styles):
+            tag = ("group", style.blend_group) if style.blend_group is not None else ("own", i)
+            groups.setdefault(tag, []).append(i)
+        return list(groups.values()) or [[]]  # portrait: one result, no style
+
+    @property
+    def output_count(self) -> int:
+        return len(self.outputs())
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    outputs: int
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED}
+)
+
+
+class JobError(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+class StyleStatus(BaseModel):
+    index: int
+    state: JobState = JobState.QUEUED
+    progress: int = Field(0, ge=0, le=100)
+    result_key: str | None = None
+    result_url: str | None = None
+    error: JobError | None = None
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    state: JobState
+    styles: list[StyleStatus]
+    error: JobError | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    # Counters a user or a benchmark can check: how often each stage really ran.
+    counters: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def progress(self) -> int:
+        return round(sum(s.progress for s in self.styles) / max(1, len(self.styles)))

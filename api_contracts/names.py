@@ -1,0 +1,21 @@
+"""The wire contract: task and queue names. Producers send tasks by these names."""
+
+TASK_SEGMENT = "backdrop.segment"
+TASK_STYLIZE = "backdrop.stylize"
+TASK_COMPOSITE = "backdrop.composite"
+TASK_FINALIZE = "backdrop.finalize"
+
+# GPU work (DeepLab, style optimization) and CPU work (compositing, bookkeeping)
+# go to separate queues so GPU workers never wait behind CPU tasks.
+QUEUE_GPU = "gpu"
+QUEUE_CPU = "cpu"
+
+ROUTES = {
+    TASK_SEGMENT: QUEUE_GPU,
+    TASK_STYLIZE: QUEUE_GPU,
+    TASK_COMPOSITE: QUEUE_CPU,
+    TASK_FINALIZE: QUEUE_CPU,
+}
+
+# Redis keys of the job record (see api_contracts.records).
+JOB_KEY_PREFIX = "backdrop:job:"

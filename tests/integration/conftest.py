@@ -1,0 +1,155 @@
+"""Real services for the queue tests: Redis on 127.0.0.1:6379 (db 15), an S3
+server (moto's server mode, standing in for MinIO) and a real Celery worker."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from tests.conftest import MODELS, REPO
+
+REDIS_URL = os.environ.get("BACKDROP_TEST_REDIS", "redis://127.0.0.1:6379/15")
+ACCESS, SECRET = "backdrop-test", "backdrop-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except Exception as exc:  # the suite needs a real Redis, say so plainly
+        raise RuntimeError(
+            f"Redis at {REDIS_URL} does not answer ({exc}); .ci/run starts one"
+        ) from exc
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode, in its own process, over real HTTP."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def service_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "BACKDROP_REDIS__URL": REDIS_URL,
+        "BACKDROP_STORAGE__ENDPOINT": s3_endpoint,
+        "BACKDROP_STORAGE__ACCESS_KEY": ACCESS,
+        "BACKDROP_STORAGE__SECRET_KEY": SECRET,
+        "BACKDROP_MODELS_DIR": str(MODELS),
+        "BACKDROP_ALLOW_DOWNLOAD": "false",
+        # Small and quick: 96 px, few iterations, one level.
+        "BACKDROP_INTAKE__MAX_SIDE": "96",
+        "BACKDROP_STYLE__ITERATIONS": "10",
+        "BACKDROP_STYLE__LEVELS": "1",
+        "BACKDROP_QUEUE__RETRY_BACKOFF_SECONDS": "0.2",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(REPO),
+    }
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """`backdrop worker` in a subprocess, with its log in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "worker.cli",
+                "worker",
+                "--queues",
+                "gpu,cpu",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            if " ready." in self.log_path.read_text():
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def worker(redis_client: Redis, s3_endpoint: str, tmp_path_factory) -> Iterator[WorkerProcess]:
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = WorkerProcess(service_env(s3_endpoint), log_path)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def client(worker: WorkerProcess, s3_endpoint: str):
+    from api_contracts.client import Client, ClientConfig
+
+    return Client(
+        ClientConfig(
+            redis_url=REDIS_URL, s3_endpoint=s3_endpoint, access_key=ACCESS, secret_key=SECRET
+        )
+    )

@@ -1,0 +1,289 @@
+"""The steps of a queued job, one per task, on object keys and the job record.
+
+A job: segment once -> per output (stylize -> composite) in parallel ->
+finalize when the last output is done. Every step writes the record itself,
+so a failure anywhere shows as FAILED with a code, never as a silent PENDING.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from redis import Redis
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import JobRequest, JobState, StyleRef
+from api_contracts.records import JobRecord
+from worker import keys
+from worker.model_cache import get_feature_net, get_segmenter
+from worker.pipeline import intake
+from worker.pipeline.segmentation import (
+    require_subject,
+    segmentation_input,
+    subject_class_ids,
+    subject_mask,
+)
+from worker.pipeline.style import StyleProgress, stylize
+from worker.pipeline.style_params import StyleParams
+from worker.png import decode_png, encode_png, read_metadata
+from worker.run_local import composite_stage, decode_styles, limits_of
+from worker.settings import Settings
+from worker.storage import ObjectNotFound, ObjectStore
+
+log = logging.getLogger(__name__)
+STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
+
+
+class Cancelled(Exception):
+    """The job was cancelled while this step ran."""
+
+
+@dataclass
+class Services:
+    """What a step needs besides its arguments; one per worker process."""
+
+    settings: Settings
+    store: ObjectStore
+    redis: Redis
+
+    def record(self, job_id: str) -> JobRecord:
+        return JobRecord(self.redis, job_id, self.settings.queue.result_expires)
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """The request resolved against this deployment's settings and limits."""
+
+    request: JobRequest
+    size: int
+    params: StyleParams
+
+    @classmethod
+    def of(cls, request: JobRequest, settings: Settings) -> "JobPlan":
+        q, opts = settings.queue, request.options
+        if len(request.styles) > q.max_styles:
+            raise BackdropError(
+                ErrorCode.INVALID_REQUEST,
+                f"{len(request.styles)} styles; the limit is {q.max_styles}",
+            )
+        if opts.iterations is not None and opts.iterations > q.max_iterations:
+            raise BackdropError(
+                ErrorCode.INVALID_REQUEST,
+                f"iterations above this service's limit {q.max_iterations}",
+            )
+        overrides = opts.model_dump(exclude_none=True, exclude={"size"})
+        try:
+            params = StyleParams.model_validate({**settings.style.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc.errors()[0]["msg"])) from None
+        size = min(opts.size or settings.intake.max_side, settings.intake.max_side)
+        return cls(request, size, params)
+
+    def limits(self, settings: Settings) -> intake.IntakeLimits:
+        base = limits_of(settings)
+        return intake.IntakeLimits(base.max_bytes, base.max_pixels, base.min_side, self.size)
+
+
+def load_photo(services: Services, plan: JobPlan) -> tuple[np.ndarray, np.ndarray, str]:
+    """The photo at full and at working size, and the hash of its bytes."""
+    s = services.settings.storage
+    try:
+        data = services.store.get(s.input_bucket, plan.request.photo_key)
+    except ObjectNotFound:
+        raise BackdropError(
+            ErrorCode.INPUT_NOT_FOUND, f"no photo at {plan.request.photo_key!r}"
+        ) from None
+    full = intake.decode_image(data, plan.limits(services.settings))
+    return full, intake.to_working_size(full, plan.size), keys.content_hash(data)
+
+
+def segment_step(services: Services, job_id: str) -> list[dict[str, Any]]:
+    """Validate the photo, find the subject once; return one context per output."""
+    record = services.record(job_id)
+    if record.cancelled():
+        return []
+    record.advance(JobState.RUNNING)
+    plan = JobPlan.of(record.request(), services.settings)
+    request = plan.request
+    full, photo, photo_sha = load_photo(services, plan)
+    mask_key = None
+    if request.mode != "full":
+        mask_key = _subject_mask_key(services, record, plan, full, photo.shape[:2], photo_sha)
+    return [
+        {"job_id": job_id, "index": i, "photo_sha": photo_sha, "mask_key": mask_key}
+        for i in range(request.output_count)
+    ]
+
+
+def _subject_mask_key(
+    services: Services, record: JobRecord, plan: JobPlan,
+    full: np.ndarray, size: tuple[int, int], photo_sha: str,
+) -> str:  # fmt: skip
+    settings = services.settings
+    names = plan.request.subjects
+    key = keys.mask_key(photo_sha, names, plan.size, settings.segmentation.backend)
+    bucket = settings.storage.work_bucket
+    if services.store.exists(bucket, key):
+        mask = decode_png(services.store.get(bucket, key)).astype(np.float32) / 255.0
+    else:
+        ids = subject_class_ids(names)
+        mask = subject_mask(segmentation_input(full), get_segmenter(settings), ids, size)
+        services.store.put(bucket, key, encode_png(mask), "image/png")
+        record.count("segment")
+    require_subject(mask, settings.segmentation.min_subject_fraction, names)
+    return key
+
+
+def fetch_styles(services: Services, refs: list[StyleRef]) -> list[tuple[bytes, float]]:
+    s = services.settings.storage
+    fetched = []
+    for ref in refs:
+        bucket, key = (
+            (s.input_bucket, ref.key)
+            if ref.key
+            else (s.styles_bucket, keys.catalog_key(ref.name or ""))
+        )
+        try:
+            fetched.append((services.store.get(bucket, key), ref.weight))
+        except ObjectNotFound:
+            what = f"style {ref.name!r}" if ref.name else f"style object {ref.key!r}"
+            raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"no {what}") from None
+    return fetched
+
+
+def stylize_step(services: Services, ctx: dict[str, Any]) -> dict[str, Any]:
+    """Optimize one output's stylized image (unless it or the result exists)."""
+    record, index = services.record(ctx["job_id"]), ctx["index"]
+    if record.cancelled():
+        raise Cancelled
+    record.advance(JobState.RUNNING, output=index)
+    plan = JobPlan.of(record.request(), services.settings)
+    refs = [plan.request.styles[j] for j in plan.request.outputs()[index]]
+    styles = fetch_styles(services, refs)
+    style_sha = keys.content_hash(
+        b"".join(f"{keys.content_hash(d)}:{w};".encode() for d, w in styles)
+    )
+    ctx = {**ctx, "result_key": _result_key(services, plan, ctx["photo_sha"], style_sha)}
+    if services.store.exists(services.settings.storage.results_bucket, ctx["result_key"]):
+        # An identical request finished before: the composite step just reports it.
+        return {**ctx, "stylized_key": None, "reused": True}
+    if plan.request.mode == "portrait":
+        return {**ctx, "stylized_key": None}
+    params_json = plan.params.model_dump(mode="json")
+    key = keys.stylized_key(ctx["photo_sha"], style_sha, plan.size, params_json)
+    if not services.store.exists(services.settings.storage.work_bucket, key):
+        _optimize(services, record, plan, index, styles, key)
+    return {**ctx, "stylized_key": key}
+
+
+def _result_key(services: Services, plan: JobPlan, photo_sha: str, style_sha: str) -> str:
+    style = None if plan.request.mode == "portrait" else style_sha
+    params = {} if plan.request.mode == "portrait" else plan.params.model_dump(mode="json")
+    return keys.result_key(
+        photo_sha, style, plan.size, plan.request.mode, plan.request.subjects, params,
+        services.settings.composite.model_dump(),
+    )  # fmt: skip
+
+
+def _optimize(
+    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    styles: list[tuple[bytes, float]], key: str,
+) -> None:  # fmt: skip
+    settings = services.settings
+    _, photo, _ = load_photo(services, plan)
+    decoded = decode_styles(styles, settings)
+    net = get_feature_net(plan.params, settings)
+    every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
+    last: StyleProgress | None = None
+    for last in stylize(photo, decoded, plan.params, net):
+        if last.iteration % every == 0:
+            record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
+            if record.cancelled():
+                raise Cancelled
+    assert last is not None and last.image is not None
+    meta = {"feature_net": net.name, "losses": last.losses}
+    services.store.put(settings.storage.work_bucket, key, encode_png(last.image, meta), "image/png")
+    record.count("stylize")
+
+
+def composite_step(services: Services, ctx: dict[str, Any]) -> bool:
+    """Build and store one result. True when it was the job's last output."""
+    settings, record, index = services.settings, services.record(ctx["job_id"]), ctx["index"]
+    if record.cancelled():
+        raise Cancelled
+    if ctx.get("reused"):
+        record.count("result_reused")
+        return complete_output(services, record, index, ctx["result_key"])
+    plan = JobPlan.of(record.request(), settings)
+    _, photo, _ = load_photo(services, plan)
+    work = settings.storage.work_bucket
+    mask = np.ones(photo.shape[:2], np.float32)
+    if ctx["mask_key"]:
+        mask = decode_png(services.store.get(work, ctx["mask_key"])).astype(np.float32) / 255.0
+    stylized, meta = None, {}
+    if ctx["stylized_key"]:
+        png = services.store.get(work, ctx["stylized_key"])
+        stylized, meta = decode_png(png), read_metadata(png)
+    _, result = composite_stage(photo, mask, stylized, plan.request.mode, settings)
+    meta.update(job_id=ctx["job_id"], index=index, mode=plan.request.mode, size=plan.size)
+    services.store.put(
+        settings.storage.results_bucket, ctx["result_key"], encode_png(result, meta), "image/png"
+    )
+    record.count("composite")
+    return complete_output(services, record, index, ctx["result_key"])
+
+
+def complete_output(services: Services, record: JobRecord, index: int, result_key: str) -> bool:
+    record.advance(JobState.SUCCEEDED, output=index, progress=100, result_key=result_key)
+    return output_finished(record, index)
+
+
+def output_finished(record: JobRecord, index: int) -> bool:
+    """Count an output as done (once, even if redelivered); True for the last one."""
+    done_key = record.key + ":done"
+    with record.redis.pipeline() as pipe:
+        pipe.sadd(done_key, index)
+        pipe.expire(done_key, record.ttl)
+        pipe.scard(done_key)
+        _, _, count = pipe.execute()
+    outputs = int(record.redis.hget(record.key, "outputs") or 0)
+    return int(count) >= outputs
+
+
+def finalize_step(services: Services, job_id: str) -> JobState:
+    """The job's state from its outputs: all succeeded, some, or none."""
+    record = services.record(job_id)
+    status = record.status()
+    states = [s.state for s in status.styles]
+    ok = states.count(JobState.SUCCEEDED)
+    if ok == len(states):
+        record.advance(JobState.SUCCEEDED)
+    elif ok:
+        record.advance(JobState.PARTIAL)
+    elif record.cancelled():
+        record.cancel()
+    else:
+        first = next((s.error for s in status.styles if s.error), None)
+        code = first.code if first else ErrorCode.INTERNAL
+        record.fail(code, first.message if first else "no output succeeded")
+    return record.status().state
+
+
+def fail_job(services: Services, job_id: str, code: ErrorCode, message: str) -> None:
+    """A failure before the fan-out: the job and every output fail with it."""
+    record = services.record(job_id)
+    record.fail(code, message)
+    for i in range(int(record.redis.hget(record.key, "outputs") or 0)):
+        record.fail(code, message, output=i)
+
+
+def fail_output(services: Services, job_id: str, index: int, code: ErrorCode, message: str) -> bool:
+    """One output fails; the others go on. True when it was the last output."""
+    record = services.record(job_id)
+    if code == ErrorCode.CANCELLED:
+        record.advance(JobState.CANCELLED, output=index, error_code=code, error_message=message)
+    else:
+        record.fail(code, message, output=index)
+    return output_finished(record, index)

@@ -1,0 +1,177 @@
+"""`backdrop worker | submit | status | styles`: the queue service from the shell."""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from api_contracts.errors import BackdropError, ErrorCode
+
+
+def add_service_commands(commands: Any) -> None:
+    worker = commands.add_parser("worker", help="run a Celery worker (queues gpu and/or cpu)")
+    worker.add_argument("--queues", default="gpu,cpu")
+    worker.add_argument("--concurrency", type=int, default=1,
+                        help="processes; keep 1 per GPU (one TensorFlow per device)")  # fmt: skip
+    worker.add_argument("--gpus", default="",
+                        help="e.g. 0,1: one worker process per GPU, each sees only it")  # fmt: skip
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(handler=cmd_worker)
+
+    submit = commands.add_parser("submit", help="upload a photo and submit a job")
+    submit.add_argument("photo", type=Path)
+    submit.add_argument("--style", action="append", default=[],
+                        help="PAINTING[:WEIGHT] (a file) or @NAME[:WEIGHT] (catalog)")  # fmt: skip
+    submit.add_argument("--mode", default="background")
+    submit.add_argument("--subject", default="person")
+    submit.add_argument("--size", type=int)
+    submit.add_argument("--iterations", type=int)
+    submit.add_argument("--wait", action="store_true", help="show progress bars until done")
+    submit.add_argument("--timeout", type=float, default=3600)
+    submit.set_defaults(handler=cmd_submit)
+
+    status = commands.add_parser("status", help="a job's state, per-style progress and URLs")
+    status.add_argument("job_id")
+    status.set_defaults(handler=cmd_status)
+
+    styles = commands.add_parser("styles", help="the style catalog")
+    styles.add_argument("action", choices=("add", "list"))
+    styles.add_argument("name", nargs="?")
+    styles.add_argument("image", nargs="?", type=Path)
+    styles.set_defaults(handler=cmd_styles)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    gpus = [g for g in args.gpus.split(",") if g.strip()]
+    if gpus:
+        return _one_worker_per_gpu(args, gpus)
+    from worker.celery_app import app
+
+    argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--pool", "prefork",
+            "-l", args.loglevel, "-E"]  # fmt: skip
+    app.worker_main(argv)
+    return 0
+
+
+def _one_worker_per_gpu(args: argparse.Namespace, gpus: list[str]) -> int:
+    """CUDA does not survive fork and TensorFlow grabs every visible GPU: so each
+    GPU gets its own worker process that sees only that device."""
+    procs = []
+    for gpu in gpus:
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
+        cmd = [sys.executable, "-m", "worker.cli", "worker", "--queues", args.queues,
+               "--concurrency", "1", "--loglevel", args.loglevel]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env=env))
+    return max(p.wait() for p in procs)
+
+
+def client_from_settings() -> Any:
+    from api_contracts.client import Client, ClientConfig
+    from worker.settings import Settings
+
+    s = Settings()
+    if s.storage.access_key is None or s.storage.secret_key is None:
+        raise BackdropError(
+            ErrorCode.INVALID_REQUEST, "set BACKDROP_STORAGE__ACCESS_KEY and __SECRET_KEY"
+        )
+    return Client(
+        ClientConfig(
+            redis_url=s.redis.url, s3_endpoint=s.storage.endpoint,
+            access_key=s.storage.access_key, secret_key=s.storage.secret_key,
+            secure=s.storage.secure, region=s.storage.region,
+            public_endpoint=s.storage.public_endpoint, input_bucket=s.storage.input_bucket,
+            styles_bucket=s.storage.styles_bucket, results_bucket=s.storage.results_bucket,
+            url_expiry_seconds=s.storage.url_expiry_seconds, max_styles=s.queue.max_styles,
+        )
+    )  # fmt: skip
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from api_contracts.models import JobRequest
+    from worker.cli import style_argument
+
+    client = client_from_settings()
+    try:
+        photo_key = client.upload(args.photo.read_bytes())
+    except OSError as exc:
+        raise BackdropError(ErrorCode.INPUT_NOT_FOUND, f"cannot read {args.photo}: {exc}") from None
+    styles = []
+    for text in args.style:
+        path, weight = style_argument(text)
+        if str(path).startswith("@"):
+            styles.append({"name": str(path)[1:], "weight": weight})
+            continue
+        try:
+            styles.append({"key": client.upload(path.read_bytes()), "weight": weight})
+        except OSError as exc:
+            raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"cannot read {path}: {exc}") from None
+    options = {k: v for k, v in (("size", args.size), ("iterations", args.iterations)) if v}
+    try:
+        request = JobRequest(photo_key=photo_key, styles=styles, mode=args.mode,
+                             subjects=args.subject.split(","), options=options)  # fmt: skip
+    except ValidationError as exc:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc.errors()[0]["msg"])) from None
+    accepted = client.submit(request)
+    print(f"job {accepted.job_id} ({accepted.outputs} output(s))")
+    if not args.wait:
+        return 0
+    final = _wait_with_bars(client, accepted.job_id, args.timeout)
+    _print_status(final)
+    return 0 if final.state == "SUCCEEDED" else 1
+
+
+def _wait_with_bars(client: Any, job_id: str, timeout: float) -> Any:
+    from tqdm import tqdm
+
+    bars: dict[int, Any] = {}
+
+    def show(status: Any) -> None:
+        for style in status.styles:
+            bar = bars.setdefault(
+                style.index, tqdm(total=100, desc=f"style {style.index}", unit="%")
+            )
+            bar.update(style.progress - bar.n)
+            bar.set_postfix(state=str(style.state))
+
+    try:
+        return client.wait(job_id, timeout=timeout, on_status=show)
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _print_status(client_from_settings().status(args.job_id))
+    return 0
+
+
+def _print_status(status: Any) -> None:
+    print(f"job {status.job_id}: {status.state}"
+          + (f" {status.error.code}: {status.error.message}" if status.error else ""))  # fmt: skip
+    for style in status.styles:
+        line = f"  output {style.index}: {style.state} {style.progress:3d}%"
+        if style.error:
+            line += f" {style.error.code}: {style.error.message}"
+        if style.result_url:
+            line += f"\n    {style.result_url}"
+        print(line)
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    client = client_from_settings()
+    if args.action == "list":
+        for name in client.list_styles():
+            print(name)
+        return 0
+    if not args.name or not args.image:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, "usage: backdrop styles add NAME IMAGE")
+    try:
+        data = args.image.read_bytes()
+    except OSError as exc:
+        raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"cannot read {args.image}: {exc}") from None
+    print(f"added style {client.add_style(args.name, data)}")
+    return 0
