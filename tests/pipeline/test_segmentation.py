@@ -111,4 +111,4 @@ def test_frozen_graph_backend_runs_a_model_zoo_style_graph(tmp_path: Path, setti
     assert labels.shape == (513, 342), "longest side resized to 513, aspect kept"
     mask = subject_mask(photo, segmenter, subject_class_ids(["person"]))
     assert mask.shape == (300, 200)
-    assert mask[110:190, 60:140].min() == 1.0 and mask[:90].max() == 0.0
+    assert mask[110:190, 60:140].min() > 0.999 and mask[:90].max() < 0.001
