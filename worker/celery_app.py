@@ -11,6 +11,7 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
 from api_contracts.names import ROUTES
+from worker import log_context  # noqa: F401  (connects the structured-log signals)
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
