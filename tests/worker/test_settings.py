@@ -1,0 +1,43 @@
+"""Settings: nested environment variables, and production refusing development credentials."""
+
+import pytest
+from pydantic import ValidationError
+
+from worker.settings import Settings
+
+
+def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKDROP_INTAKE__MAX_SIDE", "384")
+    monkeypatch.setenv("BACKDROP_STYLE__ITERATIONS", "77")
+    monkeypatch.setenv("BACKDROP_QUEUE__MAX_STYLES", "4")
+    settings = Settings()
+    assert settings.intake.max_side == 384
+    assert settings.style.iterations == 77
+    assert settings.queue.max_styles == 4
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "access", "secret"),
+    [
+        ("redis://:pw@redis:6379/0", "minioadmin", "minioadmin"),
+        ("redis://:pw@redis:6379/0", None, None),
+        ("redis://redis:6379/0", "real-user", "real-secret-key"),
+    ],
+)
+def test_production_refuses_default_keys_and_open_redis(redis_url, access, secret) -> None:
+    with pytest.raises(ValidationError):
+        Settings(
+            environment="production",
+            redis={"url": redis_url},
+            storage={"access_key": access, "secret_key": secret},
+        )
+
+
+def test_development_allows_minio_defaults() -> None:
+    settings = Settings(storage={"access_key": "minioadmin", "secret_key": "minioadmin"})
+    assert settings.environment == "development"
+
+
+def test_time_limits_must_nest_inside_the_visibility_timeout() -> None:
+    with pytest.raises(ValidationError):
+        Settings(queue={"soft_time_limit": 100, "hard_time_limit": 200, "visibility_timeout": 150})
