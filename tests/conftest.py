@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Real Redis, S3 server and Celery worker fixtures, for any test that asks.
+pytest_plugins = ["tests.services"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BACKDROP_SHARED", REPO.parent / "shared")).resolve()
 PHOTOS = SHARED / "images" / "photos"

@@ -18,6 +18,7 @@ def add_service_commands(commands: Any) -> None:
     worker.add_argument("--gpus", default="",
                         help="e.g. 0,1: one worker process per GPU, each sees only it")  # fmt: skip
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--name", default="", help="Celery node name, e.g. gpu0@%%h")
     worker.set_defaults(handler=cmd_worker)
 
     submit = commands.add_parser("submit", help="upload a photo and submit a job")
@@ -51,20 +52,30 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--pool", "prefork",
             "-l", args.loglevel, "-E"]  # fmt: skip
+    if args.name:
+        argv += ["-n", args.name]
     app.worker_main(argv)
     return 0
 
 
 def _one_worker_per_gpu(args: argparse.Namespace, gpus: list[str]) -> int:
-    """CUDA does not survive fork and TensorFlow grabs every visible GPU: so each
-    GPU gets its own worker process that sees only that device."""
-    procs = []
+    procs = [subprocess.Popen(cmd, env=env) for cmd, env in gpu_worker_commands(args, gpus)]
+    return max(p.wait() for p in procs)
+
+
+def gpu_worker_commands(
+    args: argparse.Namespace, gpus: list[str]
+) -> list[tuple[list[str], dict[str, str]]]:
+    """CUDA does not survive fork and TensorFlow takes every GPU it sees: so each
+    GPU gets its own worker process (one child) that sees only that device."""
+    commands = []
     for gpu in gpus:
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
         cmd = [sys.executable, "-m", "worker.cli", "worker", "--queues", args.queues,
-               "--concurrency", "1", "--loglevel", args.loglevel]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, env=env))
-    return max(p.wait() for p in procs)
+               "--concurrency", "1", "--loglevel", args.loglevel,
+               "--name", f"gpu{gpu}@%h"]  # fmt: skip
+        commands.append((cmd, env))
+    return commands
 
 
 def client_from_settings() -> Any:
