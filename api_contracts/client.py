@@ -107,9 +107,10 @@ class Client:
         job_id: str,
         timeout: float = 600.0,
         on_status: Callable[[JobStatus], None] | None = None,
+        max_interval: float = 2.0,
     ) -> JobStatus:
-        """Poll with backoff (0.1 s doubling to 2 s) until the job is final."""
-        deadline, delay = time.monotonic() + timeout, 0.1
+        """Poll with backoff (0.1 s doubling to max_interval) until the job is final."""
+        deadline, delay = time.monotonic() + timeout, min(0.1, max_interval)
         while True:
             status = self.status(job_id)
             if on_status:
@@ -119,7 +120,7 @@ class Client:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s: {status.state}")
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, max_interval)
 
     def cancel(self, job_id: str) -> JobStatus:
         """Mark the job cancelled; queued steps then do nothing and a running
