@@ -101,8 +101,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for text in args.style:
         path, weight = style_argument(text)
         styles.append((_read(path, ErrorCode.STYLE_NOT_FOUND, "style"), weight))
+    init = (
+        _read(args.init_image, ErrorCode.INPUT_NOT_FOUND, "init image") if args.init_image else None
+    )
     job = LocalJob(photo, styles, args.mode, tuple(args.subject.split(",")), params,
-                   args.keep_original_size)  # fmt: skip
+                   args.keep_original_size, init)  # fmt: skip
     paths = run_and_write(job, settings, args.out)
     for label, path in paths.items():
         print(f"{label:<8} {path}")

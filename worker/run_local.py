@@ -44,6 +44,8 @@ class LocalJob:
     # Composite at the photo's own resolution (stylized image and mask upscaled)
     # instead of returning the working-resolution result.
     keep_original_size: bool = False
+    # An image to start the optimization from (encoded bytes), e.g. a preview.
+    init_image: bytes | None = None
 
 
 @dataclass
@@ -97,8 +99,11 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
         net = get_feature_net(job.params, settings)
         meta["feature_net"] = net.name
         log.info("stylizing with %s", net.name)
+        init = None
+        if job.init_image is not None:
+            init = intake.load_photo(job.init_image, limits_of(settings))
         last = None
-        for last in stylize(photo, styles, job.params, net):
+        for last in stylize(photo, styles, job.params, net, init_image=init):
             notify("stylize", last)
         assert last is not None and last.image is not None
         stylized = last.image

@@ -139,3 +139,11 @@ def test_vgg19_only_layer_is_refused_by_the_vgg16_network(photo, starry, net) ->
         next(stylize(photo, [(starry, 1.0)], params, net))
     assert info.value.code == "INVALID_REQUEST"
     assert net.name == "vgg16-hed-bsds500"
+
+
+def test_init_image_is_where_the_optimization_starts(photo, starry, net) -> None:
+    painting = cv2.resize(starry, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_AREA)
+    params = StyleParams(iterations=1, levels=1, learning_rate=0.01)
+    result = _run(photo, [(starry, 1.0)], params, net, init_image=painting)[-1].image
+    assert np.abs(result.astype(float) - painting).mean() < 1.0
+    assert np.abs(result.astype(float) - photo).mean() > 20

@@ -132,3 +132,29 @@ def test_models_pull_without_network_fails_cleanly(
     assert main(["models", "pull", "deeplab-mnv2-tflite"]) == 2
     assert "error MODEL_UNAVAILABLE" in capsys.readouterr().err
     assert not list(tmp_path.iterdir()), "no half-downloaded file is left"
+
+
+def test_demo_fetches_its_samples_from_upstream_when_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Away from ../shared the demo downloads its photo and painting; a local
+    HTTP server stands in for the upstream hosts (no network here)."""
+    import functools
+    import http.server
+    import threading
+
+    from worker import commands
+
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(SHARED / "images")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setattr(commands, "SAMPLE_URLS", {n: f"{base}/{n}" for n in commands.SAMPLE_URLS})
+    try:
+        data = commands._sample(tmp_path, "photos/grace_hopper.png", allow_download=True)
+    finally:
+        server.shutdown()
+    assert data == (PHOTOS / "grace_hopper.png").read_bytes()
+    assert (tmp_path / "photos" / "grace_hopper.png").exists(), "kept for the next run"
