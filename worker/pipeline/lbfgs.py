@@ -17,9 +17,9 @@ MAX_BACKTRACKS = 10
 
 
 def lbfgs_steps(
-    image: np.ndarray, loss_fn: Any, first_step: float, steps: int
+    image: np.ndarray, objective: Any, targets: Any, first_step: float, steps: int
 ) -> Iterator[tuple[dict[str, float], np.ndarray]]:
-    evaluate = _value_and_grad(loss_fn, image.shape)
+    evaluate = _evaluator(objective, targets, image.shape)
     x = image.astype(np.float64).ravel()
     losses, g = evaluate(x)
     pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=HISTORY)
@@ -62,19 +62,12 @@ def _two_loop(g: np.ndarray, pairs: deque[tuple[np.ndarray, np.ndarray, float]])
     return q
 
 
-def _value_and_grad(loss_fn: Any, shape: tuple[int, ...]) -> Any:
+def _evaluator(objective: Any, targets: Any, shape: tuple[int, ...]) -> Any:
     import tensorflow as tf
-
-    @tf.function
-    def compiled(x: Any) -> tuple[dict[str, Any], Any]:
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x)
-            losses = loss_fn(x)
-        return losses, tape.gradient(losses["total"], x)
 
     def evaluate(flat: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
         x = tf.constant(flat.reshape((1, *shape)), dtype=tf.float32)
-        losses, grad = compiled(x)
+        losses, grad = objective.value_and_grad(x, *targets.args())
         return {k: float(v) for k, v in losses.items()}, grad.numpy().astype(np.float64).ravel()
 
     return evaluate

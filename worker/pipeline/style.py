@@ -16,6 +16,7 @@ import numpy as np
 
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.features import FeatureNet
+from worker.pipeline.objective import Objective, Targets, objective_for
 from worker.pipeline.style_params import StyleParams
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
@@ -45,15 +46,16 @@ def stylize(
     sizes = level_sizes(content.shape[:2], params.levels)
     budgets = _split(params.iterations, len(sizes))
     image = _initial_image(content, sizes[0], params, init_image)
+    objective = objective_for(net, params.content_layer, params.style_layers)
     done = 0
     for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True)):
         image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
         target = cv2.resize(content, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        loss_fn = _loss_function(target, styles, weights, params, net)
+        targets = _level_targets(target, styles, weights, params, objective)
         final = level == len(sizes) - 1
         best = (np.inf, image)
         losses: dict[str, float] = {}
-        for losses, updated in _optimize(image, loss_fn, params, budget):
+        for losses, updated in _optimize(image, objective, targets, params, budget):
             done += 1
             # The losses were measured on the image before this update.
             if final and losses["total"] < best[0]:
@@ -132,109 +134,46 @@ def _u8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def _loss_function(
+def _level_targets(
     content: np.ndarray,
     styles: Sequence[tuple[np.ndarray, float]],
     weights: list[float],
     params: StyleParams,
-    net: FeatureNet,
-) -> Any:
-    """A function image -> {content, style, tv, total} with the targets baked in."""
-    import tensorflow as tf
-
-    content_target = net(tf.constant(content[None], tf.float32))[params.content_layer]
-    grams = [_style_grams(painting, content.shape[:2], params, net) for painting, _ in styles]
-    layer_weight = 1.0 / len(params.style_layers)
-
-    def losses(image: Any) -> dict[str, Any]:
-        feats = net(image)
-        c = params.content_weight * _mse(feats[params.content_layer], content_target)
-        s = tf.add_n(
-            [
-                w * layer_weight * _mse(_gram(feats[name]), target[name])
-                for w, target in zip(weights, grams, strict=True)
-                for name in params.style_layers
-            ]
-        )
-        s = params.style_weight * s
-        tv = params.tv_weight * (
-            _mse(image[:, 1:, :, :], image[:, :-1, :, :])
-            + _mse(image[:, :, 1:, :], image[:, :, :-1, :])
-        )
-        return {"content": c, "style": s, "tv": tv, "total": c + s + tv}
-
-    return losses
+    objective: Objective,
+) -> Targets:
+    size = content.shape[:2]
+    paintings = [_painting_at(painting, size, params.style_scale) for painting, _ in styles]
+    coeffs = (params.content_weight, params.style_weight, params.tv_weight)
+    return objective.targets(content, paintings, weights, coeffs)
 
 
-def _style_grams(
-    painting: np.ndarray, size: tuple[int, int], params: StyleParams, net: FeatureNet
-) -> dict[str, Any]:
-    import tensorflow as tf
-
-    scale = params.style_scale * max(size) / max(painting.shape[:2])
+def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float) -> np.ndarray:
+    """The painting scaled so its longest side is style_scale x the level's."""
+    scale = style_scale * max(size) / max(painting.shape[:2])
     h, w = painting.shape[:2]
-    resized = cv2.resize(
-        painting,
-        (max(16, round(w * scale)), max(16, round(h * scale))),
-        interpolation=cv2.INTER_AREA,
-    )
-    feats = net(tf.constant(resized[None], tf.float32))
-    return {name: _gram(feats[name]) for name in params.style_layers}
-
-
-def _gram(features: Any) -> Any:
-    import tensorflow as tf
-
-    channels = tf.shape(features)[-1]
-    flat = tf.reshape(features, (-1, channels))
-    size = tf.cast(tf.size(features), features.dtype)
-    return tf.matmul(flat, flat, transpose_a=True) / size
-
-
-def _mse(a: Any, b: Any) -> Any:
-    import tensorflow as tf
-
-    return tf.reduce_mean(tf.square(a - b))
+    target = (max(16, round(w * scale)), max(16, round(h * scale)))
+    return cv2.resize(painting, target, interpolation=cv2.INTER_AREA)
 
 
 def _optimize(
-    image: np.ndarray, loss_fn: Any, params: StyleParams, steps: int
+    image: np.ndarray, objective: Objective, targets: Targets, params: StyleParams, steps: int
 ) -> Iterator[tuple[dict[str, float], np.ndarray]]:
     if params.optimizer == "lbfgs":
         from worker.pipeline.lbfgs import lbfgs_steps
 
-        yield from lbfgs_steps(image, loss_fn, params.learning_rate, steps)
+        yield from lbfgs_steps(image, objective, targets, params.learning_rate, steps)
     else:
-        yield from _adam_steps(image, loss_fn, params.learning_rate, steps)
+        yield from _adam_steps(image, objective, targets, params.learning_rate, steps)
 
 
 def _adam_steps(
-    image: np.ndarray, loss_fn: Any, lr: float, steps: int
+    image: np.ndarray, objective: Objective, targets: Targets, lr: float, steps: int
 ) -> Iterator[tuple[dict[str, float], np.ndarray]]:
     import tensorflow as tf
 
-    x = tf.Variable(image[None], dtype=tf.float32)
-    m = tf.Variable(tf.zeros_like(x))
-    v = tf.Variable(tf.zeros_like(x))
-    t = tf.Variable(0.0)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-
-    @tf.function
-    def step() -> dict[str, Any]:
-        # Only the image is watched: no gradient is taken for VGG's weights.
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x)
-            losses = loss_fn(x)
-        grad = tape.gradient(losses["total"], x)
-        t.assign_add(1.0)
-        m.assign(beta1 * m + (1 - beta1) * grad)
-        v.assign(beta2 * v + (1 - beta2) * tf.square(grad))
-        m_hat = m / (1 - tf.pow(beta1, t))
-        v_hat = v / (1 - tf.pow(beta2, t))
-        # Losses are of the image before this update, as neural-style reports them.
-        x.assign(tf.clip_by_value(x - lr * m_hat / (tf.sqrt(v_hat) + eps), 0.0, 255.0))
-        return losses
-
-    for _ in range(steps):
-        losses = step()
+    x = tf.constant(image[None], tf.float32)
+    m = v = tf.zeros_like(x)
+    rate = tf.constant(lr, tf.float32)
+    for t in range(1, steps + 1):
+        x, m, v, losses = objective.adam_step(x, m, v, tf.constant(float(t)), rate, *targets.args())
         yield {k: float(val) for k, val in losses.items()}, x.numpy()[0]
