@@ -55,6 +55,9 @@ def _style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-original-size", action="store_true", help="composite at the photo's own resolution"
     )
+    parser.add_argument(
+        "--init-image", type=Path, help="start the optimization from this image, not the photo"
+    )
 
 
 def style_params(args: argparse.Namespace, settings: Any) -> Any:

@@ -158,3 +158,11 @@ def test_demo_fetches_its_samples_from_upstream_when_absent(
         server.shutdown()
     assert data == (PHOTOS / "grace_hopper.png").read_bytes()
     assert (tmp_path / "photos" / "grace_hopper.png").exists(), "kept for the next run"
+
+
+def test_init_image_option(tmp_path: Path) -> None:
+    status = _run(tmp_path, *FAST, "--style", str(STYLES / "waves.jpg"),
+                  "--init-image", str(STYLES / "waves.jpg"))  # fmt: skip
+    assert status == 0
+    meta = read_metadata((tmp_path / "out.png").read_bytes())
+    assert meta["params"]["iterations"] == 4
