@@ -91,7 +91,7 @@ class Client:
         try:
             status = JobRecord(self.redis, job_id).status()
         except KeyError:
-            raise BackdropError(ErrorCode.INVALID_REQUEST, f"no job {job_id!r}") from None
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id!r}") from None
         expiry = timedelta(seconds=self.config.url_expiry_seconds)
         for style in status.styles:
             if style.result_key:
@@ -127,7 +127,7 @@ class Client:
         optimization stops at its next progress check."""
         record = JobRecord(self.redis, job_id)
         if not record.exists():
-            raise BackdropError(ErrorCode.INVALID_REQUEST, f"no job {job_id!r}")
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id!r}")
         record.cancel()
         outputs = record.status().styles
         for style in outputs:
