@@ -6,9 +6,10 @@ Start a worker with `backdrop worker --queues gpu,cpu` (or
 
 import logging
 import os
+import threading
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 
 from api_contracts.names import ROUTES
 from worker import log_context  # noqa: F401  (connects the structured-log signals)
@@ -95,3 +96,26 @@ def _prepare_storage(**_: object) -> None:
         svc.store.expire_after(s.work_bucket, s.work_expiry_days)
     except StorageUnavailable as exc:
         log.error("object store not ready at start (tasks will retry): %s", exc)
+
+
+@worker_ready.connect
+def _start_sweep(sender: object = None, **_: object) -> None:
+    """In the parent: a daemon thread restarts jobs whose tasks vanished."""
+    threading.Thread(target=_sweep_forever, name="backdrop-sweep", daemon=True).start()
+
+
+def _sweep_forever() -> None:
+    from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
+    from worker.jobs import sweep_stale_jobs
+    from worker.tasks import services
+
+    q = get_settings().queue
+    svc = services.__wrapped__()  # the parent's own clients
+    stop = threading.Event()
+    while not stop.wait(q.sweep_interval_seconds):
+        try:
+            for job_id in sweep_stale_jobs(svc, q.stale_after_seconds, q.max_requeues):
+                log.warning("job %s was stale: restarting it", job_id)
+                app.send_task(TASK_SEGMENT, args=[job_id], queue=QUEUE_GPU)
+        except Exception as exc:  # Redis down: try again next round
+            log.warning("sweep skipped: %s", exc)

@@ -6,6 +6,8 @@ so a failure anywhere shows as FAILED with a code, never as a silent PENDING.
 """
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +161,8 @@ def stylize_step(services: Services, ctx: dict[str, Any]) -> dict[str, Any]:
     if record.cancelled():
         raise Cancelled
     record.advance(JobState.RUNNING, output=index)
+    # Which process runs it: for operators, and for the fault tests that kill it.
+    record.redis.hset(record.key, f"s{index}.worker", f"{socket.gethostname()}:{os.getpid()}")
     plan = JobPlan.of(record.request(), services.settings)
     refs = [plan.request.styles[j] for j in plan.request.outputs()[index]]
     styles = fetch_styles(services, refs)
@@ -287,3 +291,41 @@ def fail_output(services: Services, job_id: str, index: int, code: ErrorCode, me
     else:
         record.fail(code, message, output=index)
     return output_finished(record, index)
+
+
+def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) -> list[str]:
+    """Find unfinished jobs whose record has not moved for `stale_after` seconds
+    (their task vanished: a Redis restart, a lost message) and start them again
+    from the top; finished outputs are reused by key, so nothing is computed
+    twice. After `max_requeues` attempts the job fails with INTERNAL.
+    Returns the ids it acted on. Idempotent: several workers may sweep at once."""
+    from datetime import datetime
+
+    from api_contracts.names import JOB_KEY_PREFIX
+    from api_contracts.records import now
+
+    acted = []
+    for key in services.redis.scan_iter(f"{JOB_KEY_PREFIX}*", count=500):
+        name = key.decode() if isinstance(key, bytes) else key
+        if name.endswith(":done"):
+            continue
+        job_id = name.removeprefix(JOB_KEY_PREFIX)
+        record = services.record(job_id)
+        try:
+            status = record.status()
+        except KeyError:
+            continue
+        if status.done or status.updated_at is None:
+            continue
+        age = (datetime.fromisoformat(now()) - status.updated_at).total_seconds()
+        if age < stale_after:
+            continue
+        # Claim the sweep of this job for a while, so two sweepers do not both act.
+        if not services.redis.set(f"{name}:sweep", "1", nx=True, ex=max(1, int(stale_after))):
+            continue
+        if record.count("requeued") > max_requeues:
+            fail_job(services, job_id, ErrorCode.INTERNAL, "the job's tasks were lost repeatedly")
+        else:
+            services.redis.hset(record.key, "updated", now())
+            acted.append(job_id)
+    return acted

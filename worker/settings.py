@@ -83,6 +83,13 @@ class QueueSettings(BaseModel):
     progress_every_percent: int = Field(5, ge=1, le=10)
     # Load DeepLab and VGG in each child at start, not on its first task.
     warm_models: bool = True
+    # The sweep (a thread in each worker's parent) restarts jobs whose record has
+    # not moved for stale_after_seconds: their tasks vanished (Redis restart,
+    # lost message). It must exceed the longest silence of a live task: the
+    # time of 5% of a job's iterations, or a segmentation.
+    sweep_interval_seconds: float = Field(60.0, gt=0)
+    stale_after_seconds: float = Field(900.0, gt=0)
+    max_requeues: int = Field(2, ge=0)
 
 
 class Settings(BaseSettings):

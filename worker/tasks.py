@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from celery import Task, chain
 from celery.exceptions import SoftTimeLimitExceeded
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.names import TASK_COMPOSITE, TASK_FINALIZE, TASK_SEGMENT, TASK_STYLIZE
@@ -62,6 +64,11 @@ def _guarded(task: Task, job_id: str, index: int | None, step: Callable[[], T]) 
                 countdown=delay, max_retries=svc.settings.queue.storage_retries
             ) from exc
         code, message = ErrorCode.STORAGE_UNAVAILABLE, str(exc)
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        # Redis is the broker too: a retry cannot be published while it is down.
+        # Let the task fail; the sweep restarts the job once Redis is back.
+        log.warning("redis unavailable: %s; leaving the job to the sweep", exc, extra=context)
+        raise
     except SoftTimeLimitExceeded:
         code, message = ErrorCode.TIMEOUT, "the task ran past its time limit"
     except jobs.Cancelled:

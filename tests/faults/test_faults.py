@@ -1,0 +1,159 @@
+"""Faults on real processes: killed workers, a restarted Redis, an S3 outage,
+a task past its time limit, a graceful shutdown. No job may be lost."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+from api_contracts.models import JobRequest, JobState, StyleRef
+from api_contracts.records import JobRecord
+from tests.conftest import PHOTOS, STYLES
+from tests.faults.harness import OwnRedis, TcpProxy, make_client, workers
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path):
+    (tmp_path / "redis").mkdir()
+    server = OwnRedis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy(s3_endpoint: str):
+    relay = TcpProxy(int(s3_endpoint.rsplit(":", 1)[1]))
+    yield relay
+    relay.down()
+
+
+def _submit(client, iterations: int, seed: int = 0, styles: int = 1) -> str:
+    photo = client.upload((PHOTOS / "grace_hopper.png").read_bytes())
+    refs = [StyleRef(key=client.upload((STYLES / "starry.jpg").read_bytes()))] * styles
+    options = {"iterations": iterations, "seed": seed}
+    return client.submit(JobRequest(photo_key=photo, styles=refs, options=options)).job_id
+
+
+def _wait_progress(client, job_id: str, at_least: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while client.status(job_id).styles[0].progress < at_least:
+        assert time.monotonic() < deadline, f"no progress {at_least}% on {job_id}"
+        time.sleep(0.05)
+
+
+def _wait_watching(client, job_id: str, timeout: float) -> tuple[object, list[int]]:
+    seen: list[int] = []
+    final = client.wait(job_id, timeout=timeout, max_interval=0.2,
+                        on_status=lambda s: seen.append(s.styles[0].progress))  # fmt: skip
+    return final, seen
+
+
+def test_worker_child_killed_mid_optimization_job_finishes_elsewhere(
+    tmp_path: Path, own_redis: OwnRedis, s3_endpoint: str
+) -> None:
+    with workers(tmp_path, own_redis.url, s3_endpoint, count=2):
+        client = make_client(own_redis.url, s3_endpoint)
+        job_id = _submit(client, iterations=300)
+        _wait_progress(client, job_id, 10)
+        where = JobRecord(client.redis, job_id).redis.hget(f"backdrop:job:{job_id}", "s0.worker")
+        os.kill(int(where.decode().rsplit(":", 1)[1]), signal.SIGKILL)
+        final, seen = _wait_watching(client, job_id, timeout=180)
+    assert final.state == JobState.SUCCEEDED, final
+    assert seen == sorted(seen), "progress never went backwards"
+    assert final.counters["stylize"] == 1 and final.counters["composite"] == 1, final.counters
+
+
+def test_graceful_shutdown_finishes_the_running_task_and_loses_nothing(
+    tmp_path: Path, own_redis: OwnRedis, s3_endpoint: str
+) -> None:
+    client = make_client(own_redis.url, s3_endpoint)
+    with workers(tmp_path / "a", own_redis.url, s3_endpoint) as (first,):
+        job_id = _submit(client, iterations=150)
+        _wait_progress(client, job_id, 10)
+        os.kill(first.proc.pid, signal.SIGTERM)
+        assert first.proc.wait(timeout=120) == 0
+    assert client.status(job_id).counters.get("stylize") == 1, "the running task finished"
+    with workers(tmp_path / "b", own_redis.url, s3_endpoint):
+        final = client.wait(job_id, timeout=120)
+    assert final.state == JobState.SUCCEEDED
+
+
+def test_task_past_its_soft_time_limit_fails_with_timeout(
+    tmp_path: Path, own_redis: OwnRedis, s3_endpoint: str
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    limits = {"BACKDROP_QUEUE__SOFT_TIME_LIMIT": "4", "BACKDROP_QUEUE__HARD_TIME_LIMIT": "30",
+              "TMPDIR": str(scratch)}  # fmt: skip
+    with workers(tmp_path, own_redis.url, s3_endpoint, **limits):
+        client = make_client(own_redis.url, s3_endpoint)
+        final = client.wait(_submit(client, iterations=1900), timeout=120)
+        assert final.state == JobState.FAILED and final.error.code == "TIMEOUT"
+        assert final.styles[0].error.code == "TIMEOUT"
+        photo = client.upload((PHOTOS / "grace_hopper.png").read_bytes())
+        after = client.wait(client.submit(JobRequest(photo_key=photo, mode="portrait")).job_id, 60)
+        assert after.state == JobState.SUCCEEDED, "the same worker serves the next job"
+    # Backdrop writes no temporary files (images stay in memory); TensorFlow's
+    # autograph keeps the source of traced functions there, once per process.
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("__autograph_generated")]
+    assert not left, "no temporary files left behind"
+
+
+def test_s3_down_for_seconds_is_retried_and_succeeds(
+    tmp_path: Path, own_redis: OwnRedis, proxy: TcpProxy
+) -> None:
+    s3 = f"127.0.0.1:{proxy.port}"
+    with workers(tmp_path, own_redis.url, s3, BACKDROP_QUEUE__STORAGE_RETRIES="6") as (worker,):
+        client = make_client(own_redis.url, s3)
+        job_id = _submit(client, iterations=150)
+        _wait_progress(client, job_id, 80)
+        proxy.down()
+        time.sleep(2.5)
+        proxy.up()
+        final = client.wait(job_id, timeout=120)
+        log = worker.log_path.read_text()
+    assert final.state == JobState.SUCCEEDED, final
+    assert "storage unavailable, retry" in log, "the outage really hit a storage call"
+
+
+def test_s3_down_for_long_fails_with_storage_unavailable_and_writes_nothing(
+    tmp_path: Path, own_redis: OwnRedis, proxy: TcpProxy, s3_endpoint: str
+) -> None:
+    s3 = f"127.0.0.1:{proxy.port}"
+    direct = Minio(s3_endpoint, access_key="x", secret_key="y", secure=False)
+    with workers(tmp_path, own_redis.url, s3, BACKDROP_QUEUE__STORAGE_RETRIES="3") as (_worker,):
+        client = make_client(own_redis.url, s3)
+        before = {o.object_name for o in direct.list_objects("backdrop-results", recursive=True)}
+        job_id = _submit(client, iterations=150, seed=77)
+        _wait_progress(client, job_id, 80)
+        proxy.down()
+        try:
+            final = client.wait(job_id, timeout=120)
+        finally:
+            proxy.up()
+    assert final.state == JobState.FAILED and final.error.code == "STORAGE_UNAVAILABLE", final
+    after = {o.object_name for o in direct.list_objects("backdrop-results", recursive=True)}
+    assert after == before, "no object, whole or partial, under a result key"
+    assert final.styles[0].result_key is None
+
+
+def test_redis_restart_loses_no_job(tmp_path: Path, own_redis: OwnRedis, s3_endpoint: str) -> None:
+    sweep = {"BACKDROP_QUEUE__SWEEP_INTERVAL_SECONDS": "1",
+             "BACKDROP_QUEUE__STALE_AFTER_SECONDS": "8"}  # fmt: skip
+    with workers(tmp_path, own_redis.url, s3_endpoint, **sweep) as (worker,):
+        client = make_client(own_redis.url, s3_endpoint)
+        jobs = [_submit(client, iterations=80, seed=i) for i in range(4)]
+        _wait_progress(client, jobs[0], 10)
+        own_redis.restart(down_seconds=3)
+        finals = [client.wait(job_id, timeout=150) for job_id in jobs]
+        log = worker.log_path.read_text()
+    lost = [f.job_id for f in finals if f.state not in (JobState.SUCCEEDED, JobState.FAILED)]
+    assert not lost
+    assert all(f.state == JobState.SUCCEEDED or f.error for f in finals)
+    assert sum(f.state == JobState.SUCCEEDED for f in finals) >= 3, [f.state for f in finals]
+    assert "connection" in log.lower(), "the worker really lost Redis"
