@@ -169,6 +169,7 @@ class JobStatus(BaseModel):
     styles: list[StyleStatus]
     error: JobError | None = None
     created_at: datetime | None = None
+    started_at: datetime | None = None  # when a worker first took the job
     updated_at: datetime | None = None
     # Counters a user or a benchmark can check: how often each stage really ran.
     counters: dict[str, int] = Field(default_factory=dict)

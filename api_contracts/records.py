@@ -126,6 +126,7 @@ class JobRecord:
             styles=[_output_status(raw, i) for i in range(outputs)],
             error=_error(raw, ""),
             created_at=raw.get("created") or None,
+            started_at=raw.get("started") or None,
             updated_at=raw.get("updated") or None,
             counters={k[2:]: int(v) for k, v in raw.items() if k.startswith("c.")},
         )

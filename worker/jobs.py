@@ -17,7 +17,7 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobRequest, JobState, StyleRef
-from api_contracts.records import JobRecord
+from api_contracts.records import JobRecord, now
 from worker import keys
 from worker.model_cache import get_feature_net, get_segmenter
 from worker.pipeline import intake
@@ -106,7 +106,7 @@ def segment_step(services: Services, job_id: str) -> list[dict[str, Any]]:
     record = services.record(job_id)
     if record.cancelled():
         return []
-    record.advance(JobState.RUNNING)
+    record.advance(JobState.RUNNING, started=now())  # `started` only the first time
     plan = JobPlan.of(record.request(), services.settings)
     request = plan.request
     full, photo, photo_sha = load_photo(services, plan)
@@ -302,7 +302,6 @@ def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) 
     from datetime import datetime
 
     from api_contracts.names import JOB_KEY_PREFIX
-    from api_contracts.records import now
 
     acted = []
     for key in services.redis.scan_iter(f"{JOB_KEY_PREFIX}*", count=500):
