@@ -18,7 +18,14 @@ from pydantic import BaseModel, Field, SecretStr
 from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.models import MAX_STYLES, JobAccepted, JobRequest, JobState, JobStatus
+from api_contracts.models import (
+    MAX_ITERATIONS,
+    MAX_STYLES,
+    JobAccepted,
+    JobRequest,
+    JobState,
+    JobStatus,
+)
 from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
 from api_contracts.records import JobRecord
 
@@ -36,6 +43,8 @@ class ClientConfig(BaseModel):
     results_bucket: str = "backdrop-results"
     url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
     max_styles: int = Field(16, ge=1, le=MAX_STYLES)
+    # The service's own ceiling (below the contract's): refused here, not queued.
+    max_iterations: int = Field(2000, ge=1, le=MAX_ITERATIONS)
 
 
 class Client:
@@ -79,6 +88,12 @@ class Client:
             raise BackdropError(
                 ErrorCode.INVALID_REQUEST,
                 f"{len(request.styles)} styles; the limit is {self.config.max_styles}",
+            )
+        iterations = request.options.iterations
+        if iterations is not None and iterations > self.config.max_iterations:
+            raise BackdropError(
+                ErrorCode.INVALID_REQUEST,
+                f"{iterations} iterations; the limit is {self.config.max_iterations}",
             )
         job_id = uuid.uuid4().hex
         JobRecord(self.redis, job_id).create(request)

@@ -95,6 +95,7 @@ def client_from_settings() -> Any:
             public_endpoint=s.storage.public_endpoint, input_bucket=s.storage.input_bucket,
             styles_bucket=s.storage.styles_bucket, results_bucket=s.storage.results_bucket,
             url_expiry_seconds=s.storage.url_expiry_seconds, max_styles=s.queue.max_styles,
+            max_iterations=s.queue.max_iterations,
         )
     )  # fmt: skip
 

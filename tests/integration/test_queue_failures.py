@@ -113,9 +113,16 @@ def test_invalid_requests_are_refused_before_queueing(client, redis_client, bad)
     assert _job_keys(redis_client) == before
 
 
-def test_more_styles_than_the_service_allows_is_refused(client, redis_client, starry) -> None:
+@pytest.mark.parametrize(
+    "over_the_limit",
+    [{"styles": [StyleRef(key="uploads/s")] * 20}, {"options": {"iterations": 3000}}],
+)
+def test_requests_above_the_service_limits_are_refused(
+    client, redis_client, over_the_limit
+) -> None:
     before = _job_keys(redis_client)
+    request = {"styles": [StyleRef(key="uploads/s")], **over_the_limit}
     with pytest.raises(BackdropError) as info:
-        client.submit(JobRequest(photo_key="uploads/photo", styles=[starry] * 20))
+        client.submit(JobRequest(photo_key="uploads/photo", **request))
     assert info.value.code == "INVALID_REQUEST"
     assert _job_keys(redis_client) == before
