@@ -110,11 +110,9 @@ class Client:
         expiry = timedelta(seconds=self.config.url_expiry_seconds)
         for style in status.styles:
             if style.result_key:
-                style.result_url = self.signer.presigned_get_object(
-                    bucket_name=self.config.results_bucket,
-                    object_name=style.result_key,
-                    expires=expiry,
-                )
+                style.result_url = self._presign(style.result_key, expiry)
+            if style.preview_key:
+                style.preview_url = self._presign(style.preview_key, expiry)
         return status
 
     def wait(
@@ -165,6 +163,11 @@ class Client:
         finally:
             response.close()
             response.release_conn()
+
+    def _presign(self, key: str, expiry: timedelta) -> str:
+        return self.signer.presigned_get_object(
+            bucket_name=self.config.results_bucket, object_name=key, expires=expiry
+        )
 
     def _put(self, bucket: str, key: str, data: bytes) -> None:
         self.s3.put_object(

@@ -78,6 +78,9 @@ class JobOptions(BaseModel):
     tv_weight: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
     preserve_colors: bool | None = None
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    # preview: the feed-forward result alone (about a second); standard: the
+    # optimization; high: one more scale and twice the iterations.
+    quality: Literal["preview", "standard", "high"] = "standard"
 
 
 Mode = Literal["background", "subject", "portrait", "full"]
@@ -160,6 +163,9 @@ class StyleStatus(BaseModel):
     progress: int = Field(0, ge=0, le=100)
     result_key: str | None = None
     result_url: str | None = None
+    # The instant preview, composited with the same mask, while the optimization runs.
+    preview_key: str | None = None
+    preview_url: str | None = None
     error: JobError | None = None
 
 

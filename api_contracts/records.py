@@ -150,5 +150,6 @@ def _output_status(raw: dict[str, str], i: int) -> StyleStatus:
         state=JobState(raw.get(p + "state", JobState.QUEUED)),
         progress=int(raw.get(p + "progress", "0")),
         result_key=raw.get(p + "result_key") or None,
+        preview_key=raw.get(p + "preview_key") or None,
         error=_error(raw, p),
     )

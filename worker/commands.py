@@ -58,6 +58,10 @@ def _style_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-image", type=Path, help="start the optimization from this image, not the photo"
     )
+    parser.add_argument(
+        "--preview-only", action="store_true",
+        help="the instant feed-forward stylization alone (about a second), no optimization",
+    )  # fmt: skip
 
 
 def style_params(args: argparse.Namespace, settings: Any) -> Any:
@@ -107,8 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     init = (
         _read(args.init_image, ErrorCode.INPUT_NOT_FOUND, "init image") if args.init_image else None
     )
+    quality = "preview" if args.preview_only else "standard"
     job = LocalJob(photo, styles, args.mode, tuple(args.subject.split(",")), params,
-                   args.keep_original_size, init)  # fmt: skip
+                   args.keep_original_size, init, quality)  # fmt: skip
     paths = run_and_write(job, settings, args.out)
     for label, path in paths.items():
         print(f"{label:<8} {path}")

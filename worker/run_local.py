@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from api_contracts.errors import BackdropError
-from worker.model_cache import get_feature_net, get_segmenter
+from worker.model_cache import get_feature_net, get_previewer, get_segmenter
 from worker.pipeline import intake
 from worker.pipeline.composite import Mode, composite, portrait_blur, refine_mask
 from worker.pipeline.segmentation import (
@@ -46,6 +46,8 @@ class LocalJob:
     keep_original_size: bool = False
     # An image to start the optimization from (encoded bytes), e.g. a preview.
     init_image: bytes | None = None
+    # preview: the feed-forward network alone; standard: the optimization.
+    quality: str = "standard"
 
 
 @dataclass
@@ -95,7 +97,12 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
         meta["segmenter"] = segmenter.name
 
     stylized = None
-    if job.mode != "portrait":
+    if job.mode != "portrait" and job.quality == "preview":
+        notify("preview", None)
+        previewer = get_previewer()
+        stylized = previewer.stylize(photo, styles)
+        meta["stylizer"] = previewer.name
+    elif job.mode != "portrait":
         net = get_feature_net(job.params, settings)
         meta["feature_net"] = net.name
         log.info("stylizing with %s", net.name)

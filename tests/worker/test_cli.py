@@ -166,3 +166,12 @@ def test_init_image_option(tmp_path: Path) -> None:
     assert status == 0
     meta = read_metadata((tmp_path / "out.png").read_bytes())
     assert meta["params"]["iterations"] == 4
+
+
+def test_preview_only_needs_no_optimization(tmp_path: Path) -> None:
+    assert (
+        _run(tmp_path, "--style", str(STYLES / "starry.jpg"), "--preview-only", "--size", "128")
+        == 0
+    )
+    meta = read_metadata((tmp_path / "out.png").read_bytes())
+    assert meta["stylizer"] == "magenta-arbitrary-v1" and "feature_net" not in meta

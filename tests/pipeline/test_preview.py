@@ -1,0 +1,30 @@
+"""The feed-forward preview on real paintings: fast, the photo's size, painted."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import PHOTOS, STYLES, read_rgb
+from worker.model_cache import get_previewer
+from worker.pipeline.intake import to_working_size
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 256)
+
+
+def test_preview_is_painted_at_the_photos_size(photo) -> None:
+    starry = read_rgb(STYLES / "starry.jpg")
+    out = get_previewer().stylize(photo, [(starry, 1.0)])
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(float) - photo).mean() > 15, "the painting changed the picture"
+
+
+def test_blending_two_paintings_lies_between_them(photo) -> None:
+    previewer = get_previewer()
+    starry, sketch = read_rgb(STYLES / "starry.jpg"), read_rgb(STYLES / "sketch.jpg")
+    a = previewer.stylize(photo, [(starry, 1.0)]).astype(float)
+    b = previewer.stylize(photo, [(sketch, 1.0)]).astype(float)
+    mix = previewer.stylize(photo, [(starry, 1.0), (sketch, 1.0)]).astype(float)
+    assert np.abs(mix - a).mean() > 3 and np.abs(mix - b).mean() > 3
+    assert previewer.style_vector(starry).shape == (1, 1, 1, 100)
