@@ -139,6 +139,7 @@ def _subject_mask_key(
     bucket = settings.storage.work_bucket
     if services.store.exists(bucket, key):
         mask = decode_png(services.store.get(bucket, key)).astype(np.float32) / 255.0
+        record.count("mask_reused")
     else:
         ids = subject_class_ids(names)
         mask = subject_mask(segmentation_input(full), get_segmenter(settings), ids, size)

@@ -72,6 +72,10 @@ class TcpProxy:
 
     def down(self) -> None:
         if self._server:
+            # shutdown() wakes the thread blocked in accept(); close() alone
+            # would leave the port listening until that call returns.
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
         for conn in self._conns:
