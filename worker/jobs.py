@@ -244,7 +244,7 @@ def _optimize(
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     last: StyleProgress | None = None
-    for last in stylize(photo, decoded, plan.params, net):
+    for last in stylize(photo, decoded, plan.params, net, xla=settings.compute.xla):
         if last.iteration % every == 0:
             record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
             if record.cancelled():

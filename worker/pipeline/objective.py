@@ -15,7 +15,10 @@ import numpy as np
 from worker.pipeline.features import FeatureNet
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
-_CACHE: dict[tuple[int, str, tuple[str, ...]], "Objective"] = {}
+_CACHE: dict[tuple[int, str, tuple[str, ...], bool], "Objective"] = {}
+# float16 gradients of small losses underflow: scale the loss up before the
+# gradient and the gradient down after (bfloat16 has float32's range: no need).
+FLOAT16_LOSS_SCALE = 1024.0
 
 
 @dataclass(frozen=True)
@@ -30,19 +33,22 @@ class Targets:
 
 
 def objective_for(
-    net: FeatureNet, content_layer: str, style_layers: tuple[str, ...]
+    net: FeatureNet, content_layer: str, style_layers: tuple[str, ...], xla: bool = False
 ) -> "Objective":
-    key = (id(net.model), content_layer, style_layers)
+    key = (id(net.model), content_layer, style_layers, xla)
     if key not in _CACHE:
-        _CACHE[key] = Objective(net, content_layer, style_layers)
+        _CACHE[key] = Objective(net, content_layer, style_layers, xla)
     return _CACHE[key]
 
 
 class Objective:
-    def __init__(self, net: FeatureNet, content_layer: str, style_layers: tuple[str, ...]) -> None:
+    def __init__(
+        self, net: FeatureNet, content_layer: str, style_layers: tuple[str, ...], xla: bool = False
+    ) -> None:
         import tensorflow as tf
 
         self.net, self.content_layer, self.style_layers = net, content_layer, style_layers
+        self.loss_scale = FLOAT16_LOSS_SCALE if net.precision == "mixed_float16" else 1.0
         width = {n: int(net.model.get_layer(n).output.shape[-1]) for n in net.layers}
         image = tf.TensorSpec([1, None, None, 3], tf.float32)
         content = tf.TensorSpec([1, None, None, width[content_layer]], tf.float32)
@@ -50,9 +56,14 @@ class Objective:
         vector, scalar = tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32)
         coeffs = tf.TensorSpec([3], tf.float32)
         targets = [content, grams, vector, coeffs]
-        self.value_and_grad = tf.function(self._value_and_grad, input_signature=[image, *targets])
+        # XLA fuses the step's many small ops (a GPU win; compiled per image size).
+        self.value_and_grad = tf.function(
+            self._value_and_grad, input_signature=[image, *targets], jit_compile=xla
+        )
         self.adam_step = tf.function(
-            self._adam_step, input_signature=[image, image, image, scalar, scalar, *targets]
+            self._adam_step,
+            input_signature=[image, image, image, scalar, scalar, *targets],
+            jit_compile=xla,
         )
 
     def targets(
@@ -99,7 +110,8 @@ class Objective:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             losses = self._losses(x, *targets)
-        return losses, tape.gradient(losses["total"], x)
+            scaled = losses["total"] * self.loss_scale
+        return losses, tape.gradient(scaled, x) / self.loss_scale
 
     def _adam_step(
         self, x: Any, m: Any, v: Any, t: Any, lr: Any, *targets: Any

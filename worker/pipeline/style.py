@@ -38,6 +38,7 @@ def stylize(
     net: FeatureNet,
     checkpoint_every: int = 0,
     init_image: np.ndarray | None = None,
+    xla: bool = False,
 ) -> Iterator[StyleProgress]:
     """Yield one StyleProgress per iteration; the last one carries the result at
     the content's size. `styles` are (painting, blend weight) pairs."""
@@ -46,7 +47,7 @@ def stylize(
     sizes = level_sizes(content.shape[:2], params.levels)
     budgets = _split(params.iterations, len(sizes))
     image = _initial_image(content, sizes[0], params, init_image)
-    objective = objective_for(net, params.content_layer, params.style_layers)
+    objective = objective_for(net, params.content_layer, params.style_layers, xla)
     done = 0
     for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True)):
         image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
