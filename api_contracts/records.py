@@ -44,9 +44,12 @@ return 1
 _PROGRESS = """
 local state = redis.call('HGET', KEYS[1], ARGV[1] .. 'state')
 if not state or (state ~= 'QUEUED' and state ~= 'RUNNING') then return 0 end
+-- Every tick is a heartbeat (the sweep reads `updated`), even when the
+-- percentage does not rise, e.g. a restarted output catching up.
+redis.call('HSET', KEYS[1], 'updated', ARGV[3])
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1] .. 'progress') or '0')
 if tonumber(ARGV[2]) <= old then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1] .. 'progress', ARGV[2], 'updated', ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1] .. 'progress', ARGV[2])
 return 1
 """
 
@@ -111,6 +114,11 @@ class JobRecord:
         return self.advance(
             JobState.CANCELLED, error_code=ErrorCode.CANCELLED, error_message="cancelled by request"
         )
+
+    def finished(self) -> bool:
+        """The job as a whole is final (done, failed, cancelled)."""
+        state = self.redis.hget(self.key, "state")
+        return state is None or JobState(_text(state)) in TERMINAL_STATES
 
     def cancelled(self) -> bool:
         return _text(self.redis.hget(self.key, "cancelled") or b"") == "1"

@@ -42,6 +42,10 @@ class Cancelled(Exception):
     """The job was cancelled while this step ran."""
 
 
+class JobOver(Exception):
+    """The job already ended (e.g. given up by the sweep): nothing left to do."""
+
+
 @dataclass
 class Services:
     """What a step needs besides its arguments; one per worker process."""
@@ -171,6 +175,8 @@ def stylize_step(services: Services, ctx: dict[str, Any]) -> dict[str, Any]:
     record, index = services.record(ctx["job_id"]), ctx["index"]
     if record.cancelled():
         raise Cancelled
+    if record.finished():
+        raise JobOver
     record.advance(JobState.RUNNING, output=index)
     # Which process runs it: for operators, and for the fault tests that kill it.
     record.redis.hset(record.key, f"s{index}.worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -260,6 +266,8 @@ def composite_step(services: Services, ctx: dict[str, Any]) -> bool:
     settings, record, index = services.settings, services.record(ctx["job_id"]), ctx["index"]
     if record.cancelled():
         raise Cancelled
+    if record.finished():
+        raise JobOver
     if ctx.get("reused"):
         record.count("result_reused")
         return complete_output(services, record, index, ctx["result_key"])
@@ -336,24 +344,26 @@ def fail_output(services: Services, job_id: str, index: int, code: ErrorCode, me
 
 def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) -> list[str]:
     """Find unfinished jobs whose record has not moved for `stale_after` seconds
-    (their task vanished: a Redis restart, a lost message) and start them again
-    from the top; finished outputs are reused by key, so nothing is computed
-    twice. After `max_requeues` attempts the job fails with INTERNAL.
-    Returns the ids it acted on. Idempotent: several workers may sweep at once."""
+    (their task vanished: a Redis restart, a lost message) and hand them back
+    for a restart; finished outputs are reused by key, so nothing is computed
+    twice. After `max_requeues` attempts the outputs still open fail with
+    INTERNAL and the job is finalized (PARTIAL if some succeeded).
+    Idempotent: several workers may sweep at once."""
     from datetime import datetime
+
+    from redis.exceptions import ResponseError
 
     from api_contracts.names import JOB_KEY_PREFIX
 
     acted = []
     for key in services.redis.scan_iter(f"{JOB_KEY_PREFIX}*", count=500):
-        name = key.decode() if isinstance(key, bytes) else key
-        if name.endswith(":done"):
+        job_id = (key.decode() if isinstance(key, bytes) else key).removeprefix(JOB_KEY_PREFIX)
+        if ":" in job_id:  # the job's side keys (:done, :sweep), not a record
             continue
-        job_id = name.removeprefix(JOB_KEY_PREFIX)
         record = services.record(job_id)
         try:
             status = record.status()
-        except KeyError:
+        except (KeyError, ResponseError):
             continue
         if status.done or status.updated_at is None:
             continue
@@ -361,11 +371,26 @@ def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) 
         if age < stale_after:
             continue
         # Claim the sweep of this job for a while, so two sweepers do not both act.
-        if not services.redis.set(f"{name}:sweep", "1", nx=True, ex=max(1, int(stale_after))):
+        claim = f"{record.key}:sweep"
+        if not services.redis.set(claim, "1", nx=True, ex=max(1, int(stale_after))):
             continue
         if record.count("requeued") > max_requeues:
-            fail_job(services, job_id, ErrorCode.INTERNAL, "the job's tasks were lost repeatedly")
+            _give_up(services, record, status)
         else:
             services.redis.hset(record.key, "updated", now())
             acted.append(job_id)
     return acted
+
+
+def _give_up(services: Services, record: JobRecord, status: Any) -> None:
+    message = "the job's tasks were lost repeatedly"
+    for style in status.styles:
+        if style.state in (JobState.QUEUED, JobState.RUNNING):
+            record.fail(ErrorCode.INTERNAL, message, output=style.index)
+    finalize_step(services, record.job_id)
+
+
+def open_outputs(services: Services, job_id: str) -> list[int]:
+    """Outputs not yet final: what a restarted job still has to do."""
+    styles = services.record(job_id).status().styles
+    return [s.index for s in styles if s.state in (JobState.QUEUED, JobState.RUNNING)]

@@ -71,6 +71,9 @@ def _guarded(task: Task, job_id: str, index: int | None, step: Callable[[], T]) 
         raise
     except SoftTimeLimitExceeded:
         code, message = ErrorCode.TIMEOUT, "the task ran past its time limit"
+    except jobs.JobOver:
+        log.info("job %s already ended: step skipped", job_id, extra=context)
+        return None
     except jobs.Cancelled:
         code, message = ErrorCode.CANCELLED, "cancelled by request"
     except BackdropError as exc:
@@ -89,8 +92,15 @@ def _guarded(task: Task, job_id: str, index: int | None, step: Callable[[], T]) 
 @app.task(name=TASK_SEGMENT, bind=True)
 def segment(self: Task, job_id: str) -> None:
     contexts = _guarded(self, job_id, None, lambda: jobs.segment_step(services(), job_id))
-    for ctx in contexts or []:
-        chain(stylize.s(ctx), composite.s()).apply_async()
+    if not contexts:
+        return
+    # A job restarted by the sweep only redoes the outputs still open.
+    still_open = set(jobs.open_outputs(services(), job_id))
+    for ctx in contexts:
+        if ctx["index"] in still_open:
+            chain(stylize.s(ctx), composite.s()).apply_async()
+    if not still_open:
+        finalize.delay(job_id)
 
 
 @app.task(name=TASK_STYLIZE, bind=True)

@@ -1,0 +1,63 @@
+"""The sweep on a real Redis: stale jobs come back, fresh ones and side keys are left alone."""
+
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from api_contracts.models import JobRequest, JobState, StyleRef
+from api_contracts.records import JobRecord
+from worker.jobs import Services, sweep_stale_jobs
+from worker.settings import Settings
+from worker.storage.local_store import LocalStore
+
+pytestmark = pytest.mark.integration
+SWEEP_REDIS = "redis://127.0.0.1:6379/12"  # its own database: the tests flush it
+REQUEST = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="a"), StyleRef(key="b")])
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Services:
+    redis = Redis.from_url(SWEEP_REDIS)
+    redis.flushdb()
+    return Services(Settings(), LocalStore(tmp_path), redis)
+
+
+def _job(svc: Services, job_id: str, age_seconds: float) -> JobRecord:
+    record = svc.record(job_id)
+    record.create(REQUEST)
+    record.advance(JobState.RUNNING)
+    old = "2020-01-01T00:00:00+00:00" if age_seconds > 0 else None
+    if old:
+        svc.redis.hset(record.key, "updated", old)
+    return record
+
+
+def test_stale_jobs_are_handed_back_and_side_keys_skipped(svc: Services) -> None:
+    _job(svc, "stale", 3600)
+    _job(svc, "fresh", 0)
+    svc.redis.set("backdrop:job:other:sweep", "1")  # a plain key under the prefix
+    svc.redis.sadd("backdrop:job:other:done", 0)
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == ["stale"]
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == [], "claimed, and refreshed"
+
+
+def test_after_max_requeues_open_outputs_fail_and_the_job_is_finalized(svc: Services) -> None:
+    record = _job(svc, "lost", 3600)
+    record.advance(JobState.SUCCEEDED, output=0, progress=100, result_key="results/x.png")
+    svc.redis.hset(record.key, mapping={"c.requeued": 5, "updated": "2020-01-01T00:00:00+00:00"})
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
+    status = record.status()
+    assert status.state == JobState.PARTIAL
+    assert status.styles[0].state == JobState.SUCCEEDED
+    assert status.styles[1].state == JobState.FAILED and status.styles[1].error.code == "INTERNAL"
+
+
+def test_progress_ticks_are_heartbeats(svc: Services) -> None:
+    record = _job(svc, "busy", 3600)
+    record.advance(JobState.RUNNING, output=0)
+    svc.redis.hset(record.key, "s0.progress", 80)
+    svc.redis.hset(record.key, "updated", "2020-01-01T00:00:00+00:00")
+    record.progress(0, 40)  # a restarted output catching up: no rise, still alive
+    assert record.status().styles[0].progress == 80
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
