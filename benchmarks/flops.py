@@ -25,6 +25,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 H100_FP16_TENSOR_TFLOPS = 989.0  # dense, SXM
 H100_FP32_TFLOPS = 67.0
 FLOPS_PER_CYCLE_PER_CORE = 32
+# /proc/cpuinfo shows the base clock; AMD EPYC 9004 (Zen 4) boosts to about
+# 3.7 GHz, and measured throughput above the base-clock peak shows it does.
+BOOST_GHZ = 3.7
 
 
 def conv_flops(net, height: int, width: int) -> tuple[float, float]:
@@ -73,7 +76,8 @@ def main() -> None:
     step_flops = 2 * forward + 2 * gram  # forward + input gradient
     achieved = step_flops / seconds / 1e9
     peak = cpu_peak_gflops()
-    fraction = achieved / peak
+    boost_peak = (os.cpu_count() or 1) * BOOST_GHZ * FLOPS_PER_CYCLE_PER_CORE
+    fraction = achieved / boost_peak
     gpu_step = step_flops / (H100_FP16_TENSOR_TFLOPS * 1e12 * fraction)
     per_job = 300 * (0.25 + 1.0) / 2  # default recipe: 150 steps at 1/4 the pixels, 150 at full
     report = {
@@ -82,8 +86,9 @@ def main() -> None:
         "gflop_per_step": round(step_flops / 1e9, 1),
         "cpu_ms_per_step": round(seconds * 1000, 1),
         "cpu_achieved_gflops": round(achieved, 1),
-        "cpu_peak_gflops": round(peak, 1),
-        "fraction_of_peak": round(fraction, 3),
+        "cpu_peak_gflops_base_clock": round(peak, 1),
+        "cpu_peak_gflops_boost_clock": round(boost_peak, 1),
+        "fraction_of_boost_peak": round(fraction, 3),
         "h100_fp16_ms_per_step_at_same_fraction": round(gpu_step * 1000, 2),
         "h100_jobs_per_hour_default_recipe": round(3600 / (per_job * gpu_step), 0),
     }
