@@ -29,6 +29,8 @@ from api_contracts.models import (
 from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
 from api_contracts.records import JobRecord
 
+MAX_RESTART_GENERATIONS = 4  # the sweep restarts a job at most a few times
+
 
 class ClientConfig(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -148,7 +150,15 @@ class Client:
                 JobState.CANCELLED, output=style.index,
                 error_code=ErrorCode.CANCELLED, error_message="cancelled by request",
             )  # fmt: skip
-        self.celery.control.revoke(f"{job_id}.segment")
+        # Steps not yet started are revoked by their fixed ids (a restart by
+        # the sweep is a new generation); running ones stop at their next check.
+        ids = [f"{job_id}.segment"] + [
+            f"{job_id}.{gen}.{s.index}.{step}"
+            for gen in range(MAX_RESTART_GENERATIONS)
+            for s in outputs
+            for step in ("stylize", "composite")
+        ]
+        self.celery.control.revoke(ids)
         return self.status(job_id)
 
     def download(self, key: str) -> bytes:

@@ -12,7 +12,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.names import TASK_COMPOSITE, TASK_FINALIZE, TASK_SEGMENT, TASK_STYLIZE
+from api_contracts.names import (
+    JOB_KEY_PREFIX,
+    TASK_COMPOSITE,
+    TASK_FINALIZE,
+    TASK_SEGMENT,
+    TASK_STYLIZE,
+)
 from worker import jobs
 from worker.celery_app import app
 from worker.settings import get_settings
@@ -94,13 +100,28 @@ def segment(self: Task, job_id: str) -> None:
     contexts = _guarded(self, job_id, None, lambda: jobs.segment_step(services(), job_id))
     if not contexts:
         return
-    # A job restarted by the sweep only redoes the outputs still open.
-    still_open = set(jobs.open_outputs(services(), job_id))
+    # A job restarted by the sweep only redoes the outputs still open; a
+    # redelivered segment task does not send an output's chain a second time.
+    svc = services()
+    still_open = set(jobs.open_outputs(svc, job_id))
+    generation = int(svc.redis.hget(f"{JOB_KEY_PREFIX}{job_id}", "c.requeued") or 0)
     for ctx in contexts:
-        if ctx["index"] in still_open:
-            chain(stylize.s(ctx), composite.s()).apply_async()
+        i = ctx["index"]
+        marker = f"{JOB_KEY_PREFIX}{job_id}:sent:{generation}:{i}"
+        if i in still_open and svc.redis.set(
+            marker, 1, nx=True, ex=svc.settings.queue.result_expires
+        ):
+            ids = output_task_ids(job_id, generation, i)
+            chain(
+                stylize.s(ctx).set(task_id=ids[0]), composite.s().set(task_id=ids[1])
+            ).apply_async()
     if not still_open:
         finalize.delay(job_id)
+
+
+def output_task_ids(job_id: str, generation: int, index: int) -> tuple[str, str]:
+    """Fixed ids, so a cancel can revoke them by name (see the client)."""
+    return f"{job_id}.{generation}.{index}.stylize", f"{job_id}.{generation}.{index}.composite"
 
 
 @app.task(name=TASK_STYLIZE, bind=True)

@@ -126,3 +126,15 @@ def test_requests_above_the_service_limits_are_refused(
         client.submit(JobRequest(photo_key="uploads/photo", **request))
     assert info.value.code == "INVALID_REQUEST"
     assert _job_keys(redis_client) == before
+
+
+def test_a_redelivered_segment_task_does_not_run_outputs_twice(client, hopper, starry) -> None:
+    from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
+
+    request = JobRequest(photo_key=hopper, styles=[starry], options={"seed": 31, "iterations": 30})
+    job_id = client.submit(request).job_id
+    client.celery.send_task(TASK_SEGMENT, args=[job_id], queue=QUEUE_GPU)  # as if redelivered
+    final = client.wait(job_id, timeout=120)
+    assert final.state == JobState.SUCCEEDED
+    assert final.counters.get("stylize") == 1 and final.counters.get("composite") == 1
+    assert "result_reused" not in final.counters, "the second delivery sent no second chain"
