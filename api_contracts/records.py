@@ -83,6 +83,9 @@ class JobRecord:
             pipe.expire(self.key, self.ttl)
             pipe.execute()
 
+    def output_count(self) -> int:
+        return int(self.redis.hget(self.key, "outputs") or 0)
+
     def exists(self) -> bool:
         return bool(self.redis.exists(self.key))
 

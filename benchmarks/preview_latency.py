@@ -16,17 +16,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from redis import Redis
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from api_contracts.client import Client, ClientConfig  # noqa: E402
+from api_contracts.client import Client  # noqa: E402
 from api_contracts.models import JobRequest, StyleRef  # noqa: E402
 from tests.conftest import PHOTOS, STYLES  # noqa: E402
-from tests.services import ACCESS, SECRET, WorkerProcess, service_env  # noqa: E402
-from tests.services import s3_endpoint as s3_fixture  # noqa: E402
+from tests.services import service_stack  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -36,24 +33,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    Redis.from_url(REDIS_URL).flushdb()
-    s3 = s3_fixture.__wrapped__()
-    endpoint = next(s3)
-    env = service_env(endpoint, BACKDROP_REDIS__URL=REDIS_URL,
-                      BACKDROP_INTAKE__MAX_SIDE=str(args.size))  # fmt: skip
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    worker = WorkerProcess(env, out / "preview_latency.worker.log", concurrency=1)
-    try:
-        worker.wait_ready()
-        client = Client(ClientConfig(redis_url=REDIS_URL, s3_endpoint=endpoint,
-                                     access_key=ACCESS, secret_key=SECRET))  # fmt: skip
+    log = out / "preview_latency.worker.log"
+    with service_stack(REDIS_URL, log, BACKDROP_INTAKE__MAX_SIDE=str(args.size)) as client:
         style = StyleRef(key=client.upload((STYLES / "starry.jpg").read_bytes()))
         runs = [_one(client, _variant(client, seed), style, seed)
                 for seed in range(args.repeats + 1)][1:]  # fmt: skip
-    finally:
-        worker.stop()
-        next(s3, None)
     report = {
         "size": args.size,
         "from_submit_s": [r[0] for r in runs],

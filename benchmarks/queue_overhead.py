@@ -15,17 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from redis import Redis
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from api_contracts.client import Client, ClientConfig  # noqa: E402
+from api_contracts.client import Client  # noqa: E402
 from api_contracts.models import JobRequest, StyleRef  # noqa: E402
 from tests.conftest import MODELS, PHOTOS, STYLES  # noqa: E402
-from tests.services import ACCESS, SECRET, WorkerProcess, service_env  # noqa: E402
-from tests.services import s3_endpoint as s3_fixture  # noqa: E402
+from tests.services import service_stack  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -36,34 +33,22 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    Redis.from_url(REDIS_URL).flushdb()
-    s3 = s3_fixture.__wrapped__()  # the generator behind the pytest fixture
-    endpoint = next(s3)
-    env = service_env(endpoint, BACKDROP_REDIS__URL=REDIS_URL,
-                      BACKDROP_INTAKE__MAX_SIDE=str(args.size),
-                      BACKDROP_STYLE__ITERATIONS=str(args.iterations),
-                      BACKDROP_STYLE__LEVELS="2")  # the same recipe as run_local  # fmt: skip
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    worker = WorkerProcess(env, out / "queue_overhead.worker.log", concurrency=1)
-    try:
-        worker.wait_ready()
-        results = measure(endpoint, args)
-    finally:
-        worker.stop()
-        next(s3, None)
+    env = {"BACKDROP_INTAKE__MAX_SIDE": str(args.size),
+           "BACKDROP_STYLE__ITERATIONS": str(args.iterations),
+           "BACKDROP_STYLE__LEVELS": "2"}  # the same recipe as run_local  # fmt: skip
+    with service_stack(REDIS_URL, out / "queue_overhead.worker.log", **env) as client:
+        results = measure(client, args)
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     print(json.dumps(results, indent=2))
     (out / "queue_overhead.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
-def measure(endpoint: str, args: argparse.Namespace) -> dict[str, object]:
+def measure(client: Client, args: argparse.Namespace) -> dict[str, object]:
     from worker.run_local import LocalJob, run_local
     from worker.settings import Settings
 
-    config = ClientConfig(redis_url=REDIS_URL, s3_endpoint=endpoint, access_key=ACCESS,
-                          secret_key=SECRET)  # fmt: skip
-    client = Client(config)
     photo = (PHOTOS / "grace_hopper.png").read_bytes()
     styles = {n: (STYLES / n).read_bytes() for n in ("starry.jpg", "waves.jpg", "sketch.jpg")}
     photo_key = client.upload(photo)

@@ -1,6 +1,7 @@
 """Real services for the queue tests: Redis on 127.0.0.1:6379 (db 15), an S3
 server (moto's server mode, standing in for MinIO) and a real Celery worker."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
@@ -51,6 +53,12 @@ def redis_client() -> Iterator[Redis]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
+    with running_s3() as endpoint:
+        yield endpoint
+
+
+@contextlib.contextmanager
+def running_s3() -> Iterator[str]:
     """moto in server mode, in its own process, over real HTTP."""
     port = free_port()
     proc = subprocess.Popen(
@@ -153,3 +161,21 @@ def client(worker: WorkerProcess, s3_endpoint: str):
             redis_url=REDIS_URL, s3_endpoint=s3_endpoint, access_key=ACCESS, secret_key=SECRET
         )
     )
+
+
+@contextlib.contextmanager
+def service_stack(redis_url: str, log_path: Path, **env: str) -> Iterator[Any]:
+    """For benchmarks: an S3 server and one worker on `redis_url` (flushed
+    first); yields a client of that stack."""
+    from api_contracts.client import Client, ClientConfig
+
+    Redis.from_url(redis_url).flushdb()
+    with running_s3() as endpoint:
+        worker = WorkerProcess(service_env(endpoint, BACKDROP_REDIS__URL=redis_url, **env),
+                               log_path, concurrency=1)  # fmt: skip
+        try:
+            worker.wait_ready()
+            yield Client(ClientConfig(redis_url=redis_url, s3_endpoint=endpoint,
+                                      access_key=ACCESS, secret_key=SECRET))  # fmt: skip
+        finally:
+            worker.stop()

@@ -87,9 +87,9 @@ def _prepare_child(**_: object) -> None:
 def _prepare_storage(**_: object) -> None:
     """Once, in the parent: buckets exist and intermediates expire. No TensorFlow here."""
     from worker.storage import StorageUnavailable
-    from worker.tasks import services
+    from worker.tasks import make_services
 
-    svc = services.__wrapped__()  # a throwaway client: the parent must not keep one across fork
+    svc = make_services()  # not the cached one: the parent must not keep it across fork
     s = svc.settings.storage
     try:
         svc.store.ensure_buckets([s.input_bucket, s.styles_bucket, s.work_bucket, s.results_bucket])
@@ -107,10 +107,10 @@ def _start_sweep(sender: object = None, **_: object) -> None:
 def _sweep_forever() -> None:
     from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
     from worker.jobs import sweep_stale_jobs
-    from worker.tasks import services
+    from worker.tasks import make_services
 
     q = get_settings().queue
-    svc = services.__wrapped__()  # the parent's own clients
+    svc = make_services()  # the parent's own clients
     stop = threading.Event()
     while not stop.wait(q.sweep_interval_seconds):
         try:

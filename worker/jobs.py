@@ -301,8 +301,7 @@ def output_finished(record: JobRecord, index: int) -> bool:
         pipe.expire(done_key, record.ttl)
         pipe.scard(done_key)
         _, _, count = pipe.execute()
-    outputs = int(record.redis.hget(record.key, "outputs") or 0)
-    return int(count) >= outputs
+    return int(count) >= record.output_count()
 
 
 def finalize_step(services: Services, job_id: str) -> JobState:
@@ -328,7 +327,7 @@ def fail_job(services: Services, job_id: str, code: ErrorCode, message: str) -> 
     """A failure before the fan-out: the job and every output fail with it."""
     record = services.record(job_id)
     record.fail(code, message)
-    for i in range(int(record.redis.hget(record.key, "outputs") or 0)):
+    for i in range(record.output_count()):
         record.fail(code, message, output=i)
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.models import _verified, model_path
+from worker.models import model_path, verified_file
 from worker.pipeline.features import FeatureNet, load_feature_net
 from worker.pipeline.preview import FeedForwardStylizer, bundled_model_dir
 from worker.pipeline.segmentation import FrozenGraphSegmenter, Segmenter, TFLiteSegmenter
@@ -47,6 +47,6 @@ def get_previewer() -> FeedForwardStylizer:
     folder = bundled_model_dir()
     for name, digest in PREVIEW_SHA256.items():
         path = folder / name
-        if not path.exists() or not _verified(path, digest, path.stat().st_mtime):
+        if not verified_file(path, digest):
             raise BackdropError(ErrorCode.MODEL_UNAVAILABLE, f"{path} is missing or altered")
     return FeedForwardStylizer(folder)

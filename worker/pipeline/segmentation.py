@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from api_contracts.errors import BackdropError, ErrorCode
+from worker.pipeline.intake import to_working_size
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -59,12 +60,7 @@ def subject_mask(
 
 def segmentation_input(full: np.ndarray) -> np.ndarray:
     """The photo as DeepLab wants it: longest side at most 513 px, never enlarged."""
-    h, w = full.shape[:2]
-    scale = DEEPLAB_SIZE / max(h, w)
-    if scale >= 1:
-        return full
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+    return to_working_size(full, DEEPLAB_SIZE)
 
 
 def require_subject(mask: np.ndarray, min_fraction: float, names: Iterable[str]) -> None:
