@@ -8,6 +8,7 @@ so a failure anywhere shows as FAILED with a code, never as a silent PENDING.
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from worker.settings import Settings
 from worker.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
+SEGMENT_LOCK_SECONDS = 30  # far above one segmentation (~0.1 s)
 STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
 
 
@@ -141,7 +143,7 @@ def _subject_mask_key(
     names = plan.request.subjects
     key = keys.mask_key(photo_sha, names, plan.size, settings.segmentation.backend)
     bucket = settings.storage.work_bucket
-    if services.store.exists(bucket, key):
+    if _wait_for_other_segmenter(services, bucket, key):
         mask = decode_png(services.store.get(bucket, key)).astype(np.float32) / 255.0
         record.count("mask_reused")
     else:
@@ -151,6 +153,21 @@ def _subject_mask_key(
         record.count("segment")
     require_subject(mask, settings.segmentation.min_subject_fraction, names)
     return key
+
+
+def _wait_for_other_segmenter(services: Services, bucket: str, key: str) -> bool:
+    """True when the mask exists (now, or once a concurrent job that holds the
+    lock has stored it); False when this task should compute it. Without the
+    lock, jobs on the same photo started at once would all segment it."""
+    lock = f"backdrop:lock:{key}"
+    deadline = time.monotonic() + SEGMENT_LOCK_SECONDS
+    while not services.store.exists(bucket, key):
+        if services.redis.set(lock, "1", nx=True, ex=SEGMENT_LOCK_SECONDS):
+            return False
+        if time.monotonic() > deadline:
+            return False  # the holder died: compute it here
+        time.sleep(0.05)
+    return True
 
 
 def fetch_styles(services: Services, refs: list[StyleRef]) -> list[tuple[bytes, float]]:
