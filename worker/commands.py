@@ -158,7 +158,7 @@ def add_demo(commands: Any) -> None:
     demo = commands.add_parser("demo", help="the sample photo in background and portrait modes")
     demo.add_argument("--out-dir", type=Path, default=Path("demo-output"))
     demo.add_argument("--size", type=int, default=384)
-    demo.add_argument("--iterations", type=int, default=160)
+    demo.add_argument("--iterations", type=int, default=100)
     demo.set_defaults(handler=cmd_demo, uses_tensorflow=True)
 
 

@@ -20,6 +20,7 @@ from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobRequest, JobState, StyleRef
 from api_contracts.records import JobRecord, now
 from worker import keys
+from worker.feature_maps import LevelFeatures, decode_features, encode_features
 from worker.model_cache import get_feature_net, get_previewer, get_segmenter
 from worker.pipeline import intake
 from worker.pipeline.segmentation import (
@@ -28,7 +29,7 @@ from worker.pipeline.segmentation import (
     subject_class_ids,
     subject_mask,
 )
-from worker.pipeline.style import StyleProgress, stylize
+from worker.pipeline.style import StyleProgress, photo_features, stylize
 from worker.pipeline.style_params import StyleParams
 from worker.png import decode_png, encode_png, read_metadata
 from worker.run_local import composite_stage, decode_styles, limits_of
@@ -36,7 +37,7 @@ from worker.settings import Settings
 from worker.storage import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
-SEGMENT_LOCK_SECONDS = 30  # far above one segmentation (~0.1 s)
+PRODUCER_LOCK_SECONDS = 30  # far above one segmentation or VGG pass (~0.1-1 s)
 STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
 
 
@@ -126,13 +127,16 @@ def segment_step(services: Services, job_id: str) -> list[dict[str, Any]]:
     plan = JobPlan.of(record.request(), services.settings)
     request = plan.request
     full, photo, photo_sha = load_photo(services, plan)
-    mask_key = None
+    mask_key = features_key = None
     if request.mode != "full":
         mask_key = _subject_mask_key(services, record, plan, full, photo.shape[:2], photo_sha)
+    if request.mode != "portrait" and plan.quality != "preview":
+        features_key = _content_features_key(services, record, plan, photo, photo_sha)
     return [
-        {"job_id": job_id, "index": i, "photo_sha": photo_sha, "mask_key": mask_key}
+        {"job_id": job_id, "index": i, "photo_sha": photo_sha, "mask_key": mask_key,
+         "features_key": features_key}
         for i in range(request.output_count)
-    ]
+    ]  # fmt: skip
 
 
 def _subject_mask_key(
@@ -143,7 +147,7 @@ def _subject_mask_key(
     names = plan.request.subjects
     key = keys.mask_key(photo_sha, names, plan.size, settings.segmentation.backend)
     bucket = settings.storage.work_bucket
-    if _wait_for_other_segmenter(services, bucket, key):
+    if _wait_for_other_producer(services, bucket, key):
         mask = decode_png(services.store.get(bucket, key)).astype(np.float32) / 255.0
         record.count("mask_reused")
     else:
@@ -155,14 +159,34 @@ def _subject_mask_key(
     return key
 
 
-def _wait_for_other_segmenter(services: Services, bucket: str, key: str) -> bool:
-    """True when the mask exists (now, or once a concurrent job that holds the
+def _content_features_key(
+    services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray, photo_sha: str
+) -> str:
+    """The photo's VGG content features, computed once for all of the job's
+    styles (and reused by any later job on the same photo and recipe)."""
+    params = plan.params
+    net = get_feature_net(params, services.settings)
+    recipe = {"layer": params.content_layer, "levels": params.levels,
+              "precision": net.precision}  # fmt: skip
+    key = keys.features_key(photo_sha, plan.size, net.name, recipe)
+    bucket = services.settings.storage.work_bucket
+    if _wait_for_other_producer(services, bucket, key):
+        record.count("content_features_reused")
+    else:
+        features = photo_features(photo, params, net)
+        services.store.put(bucket, key, encode_features(features), "application/octet-stream")
+        record.count("content_features")
+    return key
+
+
+def _wait_for_other_producer(services: Services, bucket: str, key: str) -> bool:
+    """True when the object exists (now, or once a concurrent job that holds the
     lock has stored it); False when this task should compute it. Without the
-    lock, jobs on the same photo started at once would all segment it."""
+    lock, jobs on the same photo started at once would all compute it."""
     lock = f"backdrop:lock:{key}"
-    deadline = time.monotonic() + SEGMENT_LOCK_SECONDS
+    deadline = time.monotonic() + PRODUCER_LOCK_SECONDS
     while not services.store.exists(bucket, key):
-        if services.redis.set(lock, "1", nx=True, ex=SEGMENT_LOCK_SECONDS):
+        if services.redis.set(lock, "1", nx=True, ex=PRODUCER_LOCK_SECONDS):
             return False
         if time.monotonic() > deadline:
             return False  # the holder died: compute it here
@@ -219,7 +243,7 @@ def stylize_step(services: Services, ctx: dict[str, Any]) -> dict[str, Any]:
             services.store.put(services.settings.storage.work_bucket, key,
                                encode_png(preview, meta), "image/png")  # fmt: skip
         else:
-            _optimize(services, record, plan, index, photo, decoded, key)
+            _optimize(services, record, plan, ctx, photo, decoded, key)
     return {**ctx, "stylized_key": key}
 
 
@@ -260,14 +284,18 @@ def _result_key(services: Services, plan: JobPlan, photo_sha: str, style_sha: st
 
 
 def _optimize(
-    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    services: Services, record: JobRecord, plan: JobPlan, ctx: dict[str, Any],
     photo: np.ndarray, decoded: list[tuple[np.ndarray, float]], key: str,
 ) -> None:  # fmt: skip
-    settings = services.settings
+    settings, index, features_key = services.settings, ctx["index"], ctx.get("features_key")
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
+    features = _stored_features(services, features_key)
+    if features is None:
+        record.count("content_features")  # stylize computes them itself
     last: StyleProgress | None = None
-    for last in stylize(photo, decoded, plan.params, net, xla=settings.compute.xla):
+    steps = stylize(photo, decoded, plan.params, net, xla=settings.compute.xla, features=features)
+    for last in steps:
         if last.iteration % every == 0:
             record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
             if record.cancelled():
@@ -276,6 +304,16 @@ def _optimize(
     meta = {"feature_net": net.name, "losses": last.losses}
     services.store.put(settings.storage.work_bucket, key, encode_png(last.image, meta), "image/png")
     record.count("stylize")
+
+
+def _stored_features(services: Services, key: str | None) -> LevelFeatures | None:
+    """The features the segment step stored; None (compute here) if they are gone."""
+    if key is None:
+        return None
+    try:
+        return decode_features(services.store.get(services.settings.storage.work_bucket, key))
+    except ObjectNotFound:
+        return None
 
 
 def composite_step(services: Services, ctx: dict[str, Any]) -> bool:

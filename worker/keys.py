@@ -23,6 +23,12 @@ def mask_key(photo_sha: str, subjects: list[str], size: int, segmenter: str) -> 
     return f"masks/{_digest('mask', parts)}.png"
 
 
+def features_key(photo_sha: str, size: int, net: str, params: dict[str, Any]) -> str:
+    """The photo's content features: per network, layer and level sizes."""
+    parts = {"photo": photo_sha, "size": size, "net": net, "params": params}
+    return f"features/{_digest('features', parts)}.npz"
+
+
 def stylized_key(photo_sha: str, style_sha: str, size: int, params: dict[str, Any]) -> str:
     parts = {"photo": photo_sha, "style": style_sha, "size": size, "params": params}
     return f"stylized/{_digest('stylized', parts)}.png"

@@ -38,6 +38,8 @@ def test_three_styles_end_to_end(client) -> None:
     assert seen == sorted(seen), "progress never goes backwards"
     masks = final.counters.get("segment", 0) + final.counters.get("mask_reused", 0)
     assert masks == 1, "one segmentation (or one reuse of it) for three styles"
+    features = final.counters.get("content_features", 0)
+    assert features + final.counters.get("content_features_reused", 0) == 1, final.counters
 
     full = decode_image(photo_bytes, IntakeLimits())
     photo = to_working_size(full, 96)

@@ -73,7 +73,11 @@ def test_the_result_moves_toward_the_painting(photo, starry, net) -> None:
 def test_blend_of_two_styles_and_checkpoints(photo, starry, net) -> None:
     waves = _small(STYLES / "waves.jpg", 96)
     steps = _run(
-        photo, [(starry, 3.0), (waves, 1.0)], StyleParams(iterations=8), net, checkpoint_every=4
+        photo,
+        [(starry, 3.0), (waves, 1.0)],
+        StyleParams(iterations=8, levels=2),
+        net,
+        checkpoint_every=4,
     )
     with_image = [s.iteration for s in steps if s.image is not None]
     assert with_image == [4, 8]
@@ -147,3 +151,50 @@ def test_init_image_is_where_the_optimization_starts(photo, starry, net) -> None
     result = _run(photo, [(starry, 1.0)], params, net, init_image=painting)[-1].image
     assert np.abs(result.astype(float) - painting).mean() < 1.0
     assert np.abs(result.astype(float) - photo).mean() > 20
+
+
+def test_stored_photo_features_give_the_same_result(photo, starry, net) -> None:
+    """The queue computes the photo's features once and ships them as .npz to
+    every output: the result must be the one stylize gets on its own."""
+    from worker.feature_maps import decode_features, encode_features
+    from worker.pipeline.style import photo_features
+
+    params = StyleParams(iterations=4, levels=2, seed=3)
+    features = decode_features(encode_features(photo_features(photo, params, net)))
+    assert set(features) == set(level_sizes(photo.shape, 2))
+    alone = _run(photo, [(starry, 1.0)], params, net)[-1]
+    shared = _run(photo, [(starry, 1.0)], params, net, features=features)[-1]
+    assert np.array_equal(alone.image, shared.image)
+    # And the features are really used: zeroed ones change the content loss.
+    zeros = {size: np.zeros_like(f) for size, f in features.items()}
+    other = _run(photo, [(starry, 1.0)], params, net, features=zeros)[-1]
+    assert other.losses["content"] != alone.losses["content"]
+
+
+def test_a_batch_of_styles_matches_one_run_per_style(photo, starry, net) -> None:
+    """Adam is per pixel, so a batch of two outputs (one a blend) must give what
+    two separate runs give; the batch only shares the VGG passes."""
+    from worker.pipeline.style import stylize_many
+
+    waves = _small(STYLES / "waves.jpg", 96)
+    outputs = [[(starry, 1.0)], [(waves, 1.0), (starry, 1.0)]]
+    params = StyleParams(iterations=6, levels=2, optimizer="adam")
+    batch = list(stylize_many(photo, outputs, params, net))[-1]
+    assert batch.images is not None and len(batch.images) == 2
+    for styles, image, losses in zip(outputs, batch.images, batch.losses, strict=True):
+        alone = _run(photo, styles, params, net)[-1]
+        assert alone.image is not None and image.shape == alone.image.shape
+        assert np.abs(image.astype(int) - alone.image).mean() < 0.5
+        assert np.isclose(losses["total"], alone.losses["total"], rtol=1e-3)
+    assert np.abs(batch.images[0].astype(int) - batch.images[1]).mean() > 2
+
+
+def test_lbfgs_on_a_batch_lowers_every_outputs_loss(photo, starry, net) -> None:
+    from worker.pipeline.style import stylize_many
+
+    waves = _small(STYLES / "waves.jpg", 96)
+    steps = list(
+        stylize_many(photo, [[(starry, 1.0)], [(waves, 1.0)]], StyleParams(iterations=10), net)
+    )
+    for first, last in zip(steps[0].losses, steps[-1].losses, strict=True):
+        assert last["total"] < 0.7 * first["total"], (first, last)

@@ -17,10 +17,12 @@ MAX_BACKTRACKS = 10
 
 
 def lbfgs_steps(
-    image: np.ndarray, objective: Any, targets: Any, first_step: float, steps: int
-) -> Iterator[tuple[dict[str, float], np.ndarray]]:
-    evaluate = _evaluator(objective, targets, image.shape)
-    x = image.astype(np.float64).ravel()
+    images: np.ndarray, objective: Any, targets: Any, first_step: float, steps: int
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """images: B x h x w x 3. A batch is optimized as one problem (the sum of its
+    images' losses); yields per-image losses before each update, and the update."""
+    evaluate = _evaluator(objective, targets, images.shape)
+    x = images.astype(np.float64).ravel()
     losses, g = evaluate(x)
     pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=HISTORY)
     for _ in range(steps):
@@ -36,13 +38,13 @@ def lbfgs_steps(
         for _ in range(MAX_BACKTRACKS):
             x_new = np.clip(x + alpha * d, 0.0, 255.0)
             new = evaluate(x_new)
-            if new[0]["total"] <= losses["total"] + ARMIJO_C * alpha * slope:
+            if new[0]["total"].sum() <= losses["total"].sum() + ARMIJO_C * alpha * slope:
                 break
             alpha *= 0.5
         s, y = x_new - x, new[1] - g
         if float(s @ y) > 1e-10:
             pairs.append((s, y, 1.0 / float(s @ y)))
-        yield losses, x_new.reshape(image.shape).astype(np.float32)
+        yield losses, x_new.reshape(images.shape).astype(np.float32)
         x, (losses, g) = x_new, new
 
 
@@ -65,9 +67,9 @@ def _two_loop(g: np.ndarray, pairs: deque[tuple[np.ndarray, np.ndarray, float]])
 def _evaluator(objective: Any, targets: Any, shape: tuple[int, ...]) -> Any:
     import tensorflow as tf
 
-    def evaluate(flat: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
-        x = tf.constant(flat.reshape((1, *shape)), dtype=tf.float32)
+    def evaluate(flat: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        x = tf.constant(flat.reshape(shape), dtype=tf.float32)
         losses, grad = objective.value_and_grad(x, *targets.args())
-        return {k: float(v) for k, v in losses.items()}, grad.numpy().astype(np.float64).ravel()
+        return {k: v.numpy() for k, v in losses.items()}, grad.numpy().astype(np.float64).ravel()
 
     return evaluate

@@ -23,9 +23,11 @@ FLOAT16_LOSS_SCALE = 1024.0
 
 @dataclass(frozen=True)
 class Targets:
+    """For a batch of B images of the same photo, each with its own paintings."""
+
     content: Any  # 1 x h x w x C features of the photo at this level
-    grams: tuple[Any, ...]  # per style layer: N x C x C, one per painting
-    weights: Any  # N blend weights, summing to 1
+    grams: tuple[Any, ...]  # per style layer: B x N x C x C, one per painting
+    weights: Any  # B x N blend weights, each row summing to 1 (0 for padding)
     coeffs: Any  # (content, style, tv) loss weights
 
     def args(self) -> tuple[Any, ...]:
@@ -50,12 +52,14 @@ class Objective:
         self.net, self.content_layer, self.style_layers = net, content_layer, style_layers
         self.loss_scale = FLOAT16_LOSS_SCALE if net.precision == "mixed_float16" else 1.0
         width = {n: int(net.model.get_layer(n).output.shape[-1]) for n in net.layers}
-        image = tf.TensorSpec([1, None, None, 3], tf.float32)
+        image = tf.TensorSpec([None, None, None, 3], tf.float32)  # a batch of B images
         content = tf.TensorSpec([1, None, None, width[content_layer]], tf.float32)
-        grams = tuple(tf.TensorSpec([None, width[n], width[n]], tf.float32) for n in style_layers)
-        vector, scalar = tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32)
+        grams = tuple(
+            tf.TensorSpec([None, None, width[n], width[n]], tf.float32) for n in style_layers
+        )
+        matrix, scalar = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.float32)
         coeffs = tf.TensorSpec([3], tf.float32)
-        targets = [content, grams, vector, coeffs]
+        targets = [content, grams, matrix, coeffs]
         # XLA fuses the step's many small ops (a GPU win; compiled per image size).
         self.value_and_grad = tf.function(
             self._value_and_grad, input_signature=[image, *targets], jit_compile=xla
@@ -66,40 +70,61 @@ class Objective:
             jit_compile=xla,
         )
 
-    def targets(
-        self, content: np.ndarray, paintings: list[np.ndarray], weights: list[float],
-        coeffs: tuple[float, float, float],
-    ) -> Targets:  # fmt: skip
+    def content_features(self, image: np.ndarray) -> np.ndarray:
+        """The photo's features on the content layer: 1 x h x w x C float32."""
         import tensorflow as tf
 
-        feats = self.net(tf.constant(content[None], tf.float32))
-        per_painting = [self.net(tf.constant(p[None], tf.float32)) for p in paintings]
-        grams = tuple(
-            tf.stack([gram(f[name])[0] for f in per_painting]) for name in self.style_layers
-        )
+        feats = self.net(tf.constant(image[None], tf.float32))
+        return np.asarray(feats[self.content_layer].numpy(), np.float32)
+
+    def targets(
+        self, content_features: np.ndarray, paintings: list[list[np.ndarray]],
+        weights: list[list[float]], coeffs: tuple[float, float, float],
+    ) -> Targets:  # fmt: skip
+        """paintings[b] and weights[b]: the blend of output b. Outputs with fewer
+        paintings are padded with zero Grams at weight 0."""
+        import tensorflow as tf
+
+        most = max(len(p) for p in paintings)
+        padded = [w + [0.0] * (most - len(w)) for w in weights]
+        per_output = [[self.net(tf.constant(p[None], tf.float32)) for p in ps] for ps in paintings]
+
+        def stacked(name: str) -> Any:
+            rows = []
+            for feats in per_output:
+                g = [gram(f[name])[0] for f in feats]
+                g += [tf.zeros_like(g[0])] * (most - len(g))
+                rows.append(tf.stack(g))
+            return tf.stack(rows)
+
         return Targets(
-            feats[self.content_layer],
-            grams,
-            tf.constant(weights, tf.float32),
+            tf.constant(content_features, tf.float32),
+            tuple(stacked(name) for name in self.style_layers),
+            tf.constant(padded, tf.float32),
             tf.constant(coeffs, tf.float32),
         )
 
     def _losses(
         self, x: Any, content: Any, grams: Any, weights: Any, coeffs: Any
     ) -> dict[str, Any]:
+        """Per image of the batch: B-vectors of each loss term."""
         import tensorflow as tf
 
         feats = self.net(x)
-        c = coeffs[0] * tf.reduce_mean(tf.square(feats[self.content_layer] - content))
+        images = [1, 2, 3]
+        c = coeffs[0] * tf.reduce_mean(tf.square(feats[self.content_layer] - content), images)
         per_layer = [
             # Mean squared Gram difference per painting, blended by weight.
-            tf.reduce_sum(weights * tf.reduce_mean(tf.square(gram(feats[name]) - target), [1, 2]))
+            tf.reduce_sum(
+                weights * tf.reduce_mean(tf.square(gram(feats[name])[:, None] - target), [2, 3]),
+                axis=1,
+            )
             for name, target in zip(self.style_layers, grams, strict=True)
         ]
         s = coeffs[1] * tf.add_n(per_layer) / len(per_layer)
         tv = coeffs[2] * (
-            tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]))
-            + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]))
+            tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]), images)
+            + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]), images)
         )
         return {"content": c, "style": s, "tv": tv, "total": c + s + tv}
 
@@ -110,7 +135,8 @@ class Objective:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             losses = self._losses(x, *targets)
-            scaled = losses["total"] * self.loss_scale
+            # The images of a batch are independent: the sum's gradient is each one's.
+            scaled = tf.reduce_sum(losses["total"]) * self.loss_scale
         return losses, tape.gradient(scaled, x) / self.loss_scale
 
     def _adam_step(

@@ -7,7 +7,7 @@ squared neighbour difference. The image is optimized in 0..255 RGB, coarse to
 fine over `levels` scales.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,46 +31,103 @@ class StyleProgress:
     image: np.ndarray | None = field(default=None, repr=False)  # uint8 RGB when present
 
 
+@dataclass
+class BatchProgress:
+    """Progress of several outputs optimized together, one entry per output."""
+
+    iteration: int
+    total: int
+    level: int
+    losses: list[dict[str, float]]
+    images: list[np.ndarray] | None = field(default=None, repr=False)
+
+
+Styles = Sequence[tuple[np.ndarray, float]]  # (painting, blend weight) pairs
+
+
 def stylize(
     content: np.ndarray,
-    styles: Sequence[tuple[np.ndarray, float]],
+    styles: Styles,
     params: StyleParams,
     net: FeatureNet,
     checkpoint_every: int = 0,
     init_image: np.ndarray | None = None,
     xla: bool = False,
+    features: Mapping[tuple[int, int], np.ndarray] | None = None,
 ) -> Iterator[StyleProgress]:
     """Yield one StyleProgress per iteration; the last one carries the result at
-    the content's size. `styles` are (painting, blend weight) pairs."""
-    weights = blend_weights(styles)
+    the content's size. `features`: the photo's content features per level,
+    when already computed elsewhere."""
+    batch = stylize_many(
+        content, [styles], params, net, checkpoint_every, init_image, xla, features
+    )
+    for p in batch:
+        image = None if p.images is None else p.images[0]
+        yield StyleProgress(p.iteration, p.total, p.level, p.losses[0], image)
+
+
+def stylize_many(
+    content: np.ndarray,
+    outputs: Sequence[Styles],
+    params: StyleParams,
+    net: FeatureNet,
+    checkpoint_every: int = 0,
+    init_image: np.ndarray | None = None,
+    xla: bool = False,
+    features: Mapping[tuple[int, int], np.ndarray] | None = None,
+) -> Iterator[BatchProgress]:
+    """Several outputs of one photo optimized as one batch (one VGG pass per step
+    for all of them): each output is its own blend of paintings."""
+    weights = [blend_weights(styles) for styles in outputs]
     _check_layers(params, net)
     sizes = level_sizes(content.shape[:2], params.levels)
     budgets = _split(params.iterations, len(sizes))
-    image = _initial_image(content, sizes[0], params, init_image)
+    first = _initial_image(content, sizes[0], params, init_image)
+    images = np.stack([first] * len(outputs))
     objective = objective_for(net, params.content_layer, params.style_layers, xla)
+    if features is None or not set(sizes) <= set(features):
+        features = photo_features(content, params, net)
     done = 0
     for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True)):
-        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
-        target = cv2.resize(content, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        targets = _level_targets(target, styles, weights, params, objective)
+        images = np.stack([cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+                           for im in images])  # fmt: skip
+        targets = _level_targets(features[size], size, outputs, weights, params, objective)
         final = level == len(sizes) - 1
-        best = (np.inf, image)
-        losses: dict[str, float] = {}
-        for losses, updated in _optimize(image, objective, targets, params, budget):
+        best = [(np.inf, im) for im in images]
+        per: list[dict[str, float]] = []
+        for losses, updated in _optimize(images, objective, targets, params, budget):
             done += 1
-            # The losses were measured on the image before this update.
-            if final and losses["total"] < best[0]:
-                best = (losses["total"], image)
-            image = updated
+            per = [{k: float(v[i]) for k, v in losses.items()} for i in range(len(outputs))]
+            # The losses were measured on the images before this update.
+            if final:
+                best = [(p["total"], im) if p["total"] < b[0] else b
+                        for p, im, b in zip(per, images, best, strict=True)]  # fmt: skip
+            images = updated
             show = checkpoint_every > 0 and done % checkpoint_every == 0
             if done < params.iterations:
-                preview = _u8(image) if show else None
-                yield StyleProgress(done, params.iterations, level, losses, preview)
+                shown = [_u8(im) for im in images] if show else None
+                yield BatchProgress(done, params.iterations, level, per, shown)
         if final:
-            result = _u8(best[1])
-            if params.preserve_colors:
-                result = preserve_colors(content, result)
-            yield StyleProgress(done, params.iterations, level, losses, result)
+            results = [_finish(content, b[1], params) for b in best]
+            yield BatchProgress(done, params.iterations, level, per, results)
+
+
+def _finish(content: np.ndarray, image: np.ndarray, params: StyleParams) -> np.ndarray:
+    result = _u8(image)
+    return preserve_colors(content, result) if params.preserve_colors else result
+
+
+def photo_features(
+    content: np.ndarray, params: StyleParams, net: FeatureNet
+) -> dict[tuple[int, int], np.ndarray]:
+    """The photo's content-layer features at every level's size: computed once
+    per job and shared by all its styles."""
+    objective = objective_for(net, params.content_layer, params.style_layers)
+    features = {}
+    for size in level_sizes(content.shape[:2], params.levels):
+        image = cv2.resize(content, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        features[size] = objective.content_features(image)
+    return features
 
 
 def preserve_colors(photo: np.ndarray, stylized: np.ndarray) -> np.ndarray:
@@ -136,16 +193,17 @@ def _u8(image: np.ndarray) -> np.ndarray:
 
 
 def _level_targets(
-    content: np.ndarray,
-    styles: Sequence[tuple[np.ndarray, float]],
-    weights: list[float],
+    features: np.ndarray,
+    size: tuple[int, int],
+    outputs: Sequence[Styles],
+    weights: list[list[float]],
     params: StyleParams,
     objective: Objective,
 ) -> Targets:
-    size = content.shape[:2]
-    paintings = [_painting_at(painting, size, params.style_scale) for painting, _ in styles]
+    paintings = [[_painting_at(p, size, params.style_scale) for p, _ in styles]
+                 for styles in outputs]  # fmt: skip
     coeffs = (params.content_weight, params.style_weight, params.tv_weight)
-    return objective.targets(content, paintings, weights, coeffs)
+    return objective.targets(features, paintings, weights, coeffs)
 
 
 def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float) -> np.ndarray:
@@ -157,24 +215,25 @@ def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float
 
 
 def _optimize(
-    image: np.ndarray, objective: Objective, targets: Targets, params: StyleParams, steps: int
-) -> Iterator[tuple[dict[str, float], np.ndarray]]:
+    images: np.ndarray, objective: Objective, targets: Targets, params: StyleParams, steps: int
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """Yield (per-image losses before the update, updated B x h x w x 3 images)."""
     if params.optimizer == "lbfgs":
         from worker.pipeline.lbfgs import lbfgs_steps
 
-        yield from lbfgs_steps(image, objective, targets, params.learning_rate, steps)
+        yield from lbfgs_steps(images, objective, targets, params.learning_rate, steps)
     else:
-        yield from _adam_steps(image, objective, targets, params.learning_rate, steps)
+        yield from _adam_steps(images, objective, targets, params.learning_rate, steps)
 
 
 def _adam_steps(
-    image: np.ndarray, objective: Objective, targets: Targets, lr: float, steps: int
-) -> Iterator[tuple[dict[str, float], np.ndarray]]:
+    images: np.ndarray, objective: Objective, targets: Targets, lr: float, steps: int
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
     import tensorflow as tf
 
-    x = tf.constant(image[None], tf.float32)
+    x = tf.constant(images, tf.float32)
     m = v = tf.zeros_like(x)
     rate = tf.constant(lr, tf.float32)
     for t in range(1, steps + 1):
         x, m, v, losses = objective.adam_step(x, m, v, tf.constant(float(t)), rate, *targets.args())
-        yield {k: float(val) for k, val in losses.items()}, x.numpy()[0]
+        yield {k: val.numpy() for k, val in losses.items()}, x.numpy()
