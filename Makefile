@@ -16,7 +16,7 @@ export BACKDROP_SHARED ?= $(SHARED)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test lint unit clean
+.PHONY: install demo test lint unit clean bench bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ lint: install
 
 test: lint
 	$(PY) -m pytest
+
+bench: install
+	$(PY) -m benchmarks.run_all
+
+bench-quick: install
+	$(PY) -m benchmarks.run_all --quick
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,73 +1,69 @@
-"""How soon the preview of a 512 px photo shows in the job status.
+"""How soon the preview of a 512 px photo shows in the job status, and the peak
+resident memory of the worker process that ran a full 512 px job.
 
-    .venv/bin/python benchmarks/preview_latency.py [--size 512 --repeats 5]
+    .venv/bin/python -m benchmarks.preview_latency [--size 512 --repeats 5]
 
 Starts its own S3 server and one worker (Redis db 14); submits jobs and polls
 the status every 20 ms; prints seconds from submit and from the job's start
-(a worker took it) to the preview URL, segmentation included.
+(a worker took it) to the preview URL, segmentation included. Then runs one
+job with the default recipe and reads the pool process's VmHWM (peak RSS) from
+/proc: the worker records its pid in the job record.
 """
 
 import argparse
+import io
 import json
-import os
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from api_contracts.client import Client  # noqa: E402
-from api_contracts.models import JobRequest, StyleRef  # noqa: E402
-from tests.conftest import PHOTOS, STYLES  # noqa: E402
-from tests.services import service_stack  # noqa: E402
+from benchmarks.common import RESULTS, machine, write_json
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    out = REPO / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "preview_latency.worker.log"
-    with service_stack(REDIS_URL, log, BACKDROP_INTAKE__MAX_SIDE=str(args.size)) as client:
+def run(size: int, repeats: int) -> dict[str, Any]:
+    from api_contracts.models import StyleRef
+    from tests.conftest import STYLES
+    from tests.services import service_stack
+
+    log = RESULTS / "preview_latency.worker.log"
+    with service_stack(REDIS_URL, log, BACKDROP_INTAKE__MAX_SIDE=str(size)) as client:
         style = StyleRef(key=client.upload((STYLES / "starry.jpg").read_bytes()))
         runs = [_one(client, _variant(client, seed), style, seed)
-                for seed in range(args.repeats + 1)][1:]  # fmt: skip
-    report = {
-        "size": args.size,
+                for seed in range(repeats + 1)][1:]  # fmt: skip
+        memory = _peak_memory(client, _variant(client, 4242), style)
+    return {
+        "size": size,
         "from_submit_s": [r[0] for r in runs],
         "from_start_s": [r[1] for r in runs],
         "median_from_submit_s": statistics.median(r[0] for r in runs),
         "median_from_start_s": statistics.median(r[1] for r in runs),
+        **memory,
     }
-    print(json.dumps(report, indent=2))
-    (out / "preview_latency.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
-def _variant(client: Client, seed: int) -> str:
+def _variant(client: Any, seed: int) -> str:
     """The photo with one pixel changed: new bytes, so no cached mask is reused."""
-    import io
-
     import numpy as np
     from PIL import Image
 
+    from tests.conftest import PHOTOS
+
     pixels = np.asarray(Image.open(PHOTOS / "grace_hopper.png").convert("RGB")).copy()
-    pixels[0, 0] = (seed, seed, seed)
+    pixels[0, 0] = (seed % 256, seed % 256, seed % 256)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
-    return client.upload(buffer.getvalue())
+    return str(client.upload(buffer.getvalue()))
 
 
-def _one(client: Client, photo: str, style: StyleRef, seed: int) -> tuple[float, float]:
+def _one(client: Any, photo: str, style: Any, seed: int) -> tuple[float, float]:
     """The first run warms the worker; segmentation runs in every run."""
-    request = JobRequest(photo_key=photo, styles=[style], options={"seed": seed, "iterations": 10})
+    from api_contracts.models import JobRequest
+
+    request = JobRequest(photo_key=photo, styles=[style], options={"seed": seed, "iterations": 3})
     submitted = time.perf_counter()
     job_id = client.submit(request).job_id
     while not (status := client.status(job_id)).styles[0].preview_key:
@@ -77,6 +73,41 @@ def _one(client: Client, photo: str, style: StyleRef, seed: int) -> tuple[float,
     from_start = (datetime.now(UTC) - started).total_seconds()
     client.wait(job_id, timeout=600)
     return round(seen - submitted, 3), round(from_start, 3)
+
+
+def _peak_memory(client: Any, photo: str, style: Any) -> dict[str, Any]:
+    """A default-recipe job at this size; then the pool child's peak RSS."""
+    from redis import Redis
+
+    from api_contracts.models import JobRequest
+    from api_contracts.names import JOB_KEY_PREFIX
+
+    started = time.perf_counter()
+    job_id = client.submit(JobRequest(photo_key=photo, styles=[style])).job_id
+    final = client.wait(job_id, timeout=1800)
+    seconds = time.perf_counter() - started
+    worker = Redis.from_url(REDIS_URL, decode_responses=True).hget(
+        f"{JOB_KEY_PREFIX}{job_id}", "s0.worker"
+    )
+    pid = int(str(worker).rsplit(":", 1)[1])
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {
+        "default_job_state": str(final.state),
+        "default_job_seconds": round(seconds, 1),
+        "worker_child_peak_rss_mib": round(int(fields["VmHWM"].split()[0]) / 1024),
+        "worker_child_rss_after_mib": round(int(fields["VmRSS"].split()[0]) / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    report = {"machine": machine(), **run(args.size, args.repeats)}
+    write_json("preview_latency", report)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

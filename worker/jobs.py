@@ -401,7 +401,8 @@ def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) 
     (their task vanished: a Redis restart, a lost message) and hand them back
     for a restart; finished outputs are reused by key, so nothing is computed
     twice. After `max_requeues` attempts the outputs still open fail with
-    INTERNAL and the job is finalized (PARTIAL if some succeeded).
+    INTERNAL and the job is finalized (PARTIAL if some succeeded). A job with a
+    message still in the broker is waiting in a backlog, not lost: left alone.
     Idempotent: several workers may sweep at once."""
     from datetime import datetime
 
@@ -410,6 +411,7 @@ def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) 
     from api_contracts.names import JOB_KEY_PREFIX
 
     acted = []
+    backlog: str | None = None  # read once per round, and only if a job is stale
     for key in services.redis.scan_iter(f"{JOB_KEY_PREFIX}*", count=500):
         job_id = (key.decode() if isinstance(key, bytes) else key).removeprefix(JOB_KEY_PREFIX)
         if ":" in job_id:  # the job's side keys (:done, :sweep), not a record
@@ -424,6 +426,9 @@ def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) 
         age = (datetime.fromisoformat(now()) - status.updated_at).total_seconds()
         if age < stale_after:
             continue
+        backlog = broker_backlog(services.redis) if backlog is None else backlog
+        if job_id in backlog:
+            continue
         # Claim the sweep of this job for a while, so two sweepers do not both act.
         claim = f"{record.key}:sweep"
         if not services.redis.set(claim, "1", nx=True, ex=max(1, int(stale_after))):
@@ -434,6 +439,21 @@ def sweep_stale_jobs(services: Services, stale_after: float, max_requeues: int) 
             services.redis.hset(record.key, "updated", now())
             acted.append(job_id)
     return acted
+
+
+def broker_backlog(redis: Redis) -> str:
+    """Every message waiting in a queue or held unacknowledged by a worker, as
+    raw text. Kombu's Redis transport keeps the task's id and `argsrepr` (which
+    hold the job id) in plain JSON headers: lists named after the queues (plus
+    priority suffixes) and the `unacked` hash."""
+    from api_contracts.names import QUEUE_CPU, QUEUE_GPU
+
+    parts: list[Any] = []
+    for queue in (QUEUE_GPU, QUEUE_CPU):
+        for key in redis.scan_iter(match=f"{queue}*", _type="LIST"):
+            parts.extend(redis.lrange(key, 0, -1))
+    parts.extend(redis.hvals("unacked"))
+    return "\n".join(p.decode() if isinstance(p, bytes) else str(p) for p in parts)
 
 
 def _give_up(services: Services, record: JobRecord, status: Any) -> None:

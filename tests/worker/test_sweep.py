@@ -61,3 +61,22 @@ def test_progress_ticks_are_heartbeats(svc: Services) -> None:
     record.progress(0, 40)  # a restarted output catching up: no rise, still alive
     assert record.status().styles[0].progress == 80
     assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
+
+
+def test_a_job_waiting_in_the_queue_backlog_is_not_swept(svc: Services) -> None:
+    """Behind a long backlog a job's record does not move, but its message is
+    still in the broker: it is waiting, not lost, and must not be given up."""
+    from celery import Celery
+
+    from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
+
+    record = _job(svc, "waiting", 3600)
+    svc.redis.hset(record.key, "c.requeued", 5)  # the next sweep would give up on it
+    Celery(broker=SWEEP_REDIS).send_task(
+        TASK_SEGMENT, args=["waiting"], queue=QUEUE_GPU, task_id="waiting.segment"
+    )
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
+    assert record.status().state == JobState.RUNNING, "left alone while its message waits"
+    svc.redis.delete(QUEUE_GPU)  # the message is gone (a Redis restart without persistence)
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
+    assert record.status().state == JobState.FAILED, "now it is lost, and given up"
