@@ -16,10 +16,16 @@ RESULTS.mkdir(parents=True, exist_ok=True)
 
 def machine() -> str:
     """CPU model, cores and memory: every number is quoted with it."""
-    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    info = Path("/proc/cpuinfo").read_text()
+
+    def field(name: str) -> str:
+        found = re.search(rf"^{name}\s*:\s*(.+)$", info, re.MULTILINE)
+        return found.group(1).strip() if found else "?"
+
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    name = cpu.group(1).strip() if cpu else platform.processor()
-    return f"{name}, {os.cpu_count()} cores, {pages / 2**30:.0f} GiB, no GPU"
+    name = field("model name") if field("model name") != "?" else platform.processor()
+    return (f"{name} (family {field('cpu family')} model {field('model')}), "
+            f"{os.cpu_count()} cores, {pages / 2**30:.0f} GiB, no GPU")  # fmt: skip
 
 
 def write_json(name: str, report: dict[str, Any]) -> Path:

@@ -64,7 +64,7 @@ def table(r: dict[str, Any]) -> str:
         if isinstance(s, dict):
             rows += [(f"step {s['size']}", f"{s['ms_per_adam_step']} ms/step, L-BFGS "
                       f"{s['ms_per_lbfgs_iteration']} ms/it, {s['achieved_gflops']} GFLOP/s = "
-                      f"{s['fraction_of_boost_peak']:.0%} of {s['cpu_peak_gflops_boost_clock']}, "
+                      f"{s['fraction_of_peak']:.0%} of {s['cpu_peak_gflops']}, "
                       f"batch of 4: x{s['batch_speedup_per_image']} per image")]  # fmt: skip
     for key in ("time_to_quality_256", "time_to_quality_512"):
         if t := r.get(key):
