@@ -32,3 +32,20 @@ def write_json(name: str, report: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
+
+
+def photo_variant(seed: int) -> bytes:
+    """Grace Hopper's photo with one pixel changed: new bytes, so nothing stored
+    for an earlier run (mask, features, result) is reused."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import PHOTOS
+
+    pixels = np.asarray(Image.open(PHOTOS / "grace_hopper.png").convert("RGB")).copy()
+    pixels[0, 0] = (seed % 256, seed // 256 % 256, 7)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

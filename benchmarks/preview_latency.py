@@ -11,7 +11,6 @@ job with the default recipe and reads the pool process's VmHWM (peak RSS) from
 """
 
 import argparse
-import io
 import json
 import statistics
 import time
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, machine, write_json
+from benchmarks.common import RESULTS, machine, photo_variant, write_json
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -46,17 +45,8 @@ def run(size: int, repeats: int) -> dict[str, Any]:
 
 
 def _variant(client: Any, seed: int) -> str:
-    """The photo with one pixel changed: new bytes, so no cached mask is reused."""
-    import numpy as np
-    from PIL import Image
-
-    from tests.conftest import PHOTOS
-
-    pixels = np.asarray(Image.open(PHOTOS / "grace_hopper.png").convert("RGB")).copy()
-    pixels[0, 0] = (seed % 256, seed % 256, seed % 256)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return str(client.upload(buffer.getvalue()))
+    """A new copy of the photo in the store: no cached mask is reused."""
+    return str(client.upload(photo_variant(seed)))
 
 
 def _one(client: Any, photo: str, style: Any, seed: int) -> tuple[float, float]:

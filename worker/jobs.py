@@ -127,16 +127,13 @@ def segment_step(services: Services, job_id: str) -> list[dict[str, Any]]:
     plan = JobPlan.of(record.request(), services.settings)
     request = plan.request
     full, photo, photo_sha = load_photo(services, plan)
-    mask_key = features_key = None
+    mask_key = None
     if request.mode != "full":
         mask_key = _subject_mask_key(services, record, plan, full, photo.shape[:2], photo_sha)
-    if request.mode != "portrait" and plan.quality != "preview":
-        features_key = _content_features_key(services, record, plan, photo, photo_sha)
     return [
-        {"job_id": job_id, "index": i, "photo_sha": photo_sha, "mask_key": mask_key,
-         "features_key": features_key}
+        {"job_id": job_id, "index": i, "photo_sha": photo_sha, "mask_key": mask_key}
         for i in range(request.output_count)
-    ]  # fmt: skip
+    ]
 
 
 def _subject_mask_key(
@@ -159,11 +156,12 @@ def _subject_mask_key(
     return key
 
 
-def _content_features_key(
+def _content_features(
     services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray, photo_sha: str
-) -> str:
-    """The photo's VGG content features, computed once for all of the job's
-    styles (and reused by any later job on the same photo and recipe)."""
+) -> LevelFeatures:
+    """The photo's VGG content features, computed by the job's first output to
+    get here (after its preview is out) and read by every other output, on
+    whichever worker; a later job on the same photo and recipe reuses them too."""
     params = plan.params
     net = get_feature_net(params, services.settings)
     recipe = {"layer": params.content_layer, "levels": params.levels,
@@ -171,12 +169,16 @@ def _content_features_key(
     key = keys.features_key(photo_sha, plan.size, net.name, recipe)
     bucket = services.settings.storage.work_bucket
     if _wait_for_other_producer(services, bucket, key):
-        record.count("content_features_reused")
-    else:
-        features = photo_features(photo, params, net)
-        services.store.put(bucket, key, encode_features(features), "application/octet-stream")
-        record.count("content_features")
-    return key
+        try:
+            features = decode_features(services.store.get(bucket, key))
+            record.count("content_features_reused")
+            return features
+        except ObjectNotFound:
+            pass  # expired in between: compute them here
+    features = photo_features(photo, params, net)
+    services.store.put(bucket, key, encode_features(features), "application/octet-stream")
+    record.count("content_features")
+    return features
 
 
 def _wait_for_other_producer(services: Services, bucket: str, key: str) -> bool:
@@ -287,12 +289,10 @@ def _optimize(
     services: Services, record: JobRecord, plan: JobPlan, ctx: dict[str, Any],
     photo: np.ndarray, decoded: list[tuple[np.ndarray, float]], key: str,
 ) -> None:  # fmt: skip
-    settings, index, features_key = services.settings, ctx["index"], ctx.get("features_key")
+    settings, index = services.settings, ctx["index"]
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
-    features = _stored_features(services, features_key)
-    if features is None:
-        record.count("content_features")  # stylize computes them itself
+    features = _content_features(services, record, plan, photo, ctx["photo_sha"])
     last: StyleProgress | None = None
     steps = stylize(photo, decoded, plan.params, net, xla=settings.compute.xla, features=features)
     for last in steps:
@@ -304,16 +304,6 @@ def _optimize(
     meta = {"feature_net": net.name, "losses": last.losses}
     services.store.put(settings.storage.work_bucket, key, encode_png(last.image, meta), "image/png")
     record.count("stylize")
-
-
-def _stored_features(services: Services, key: str | None) -> LevelFeatures | None:
-    """The features the segment step stored; None (compute here) if they are gone."""
-    if key is None:
-        return None
-    try:
-        return decode_features(services.store.get(services.settings.storage.work_bucket, key))
-    except ObjectNotFound:
-        return None
 
 
 def composite_step(services: Services, ctx: dict[str, Any]) -> bool:

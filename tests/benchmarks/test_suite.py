@@ -32,7 +32,7 @@ def test_quick_suite_reports_every_section(tmp_path: Path) -> None:
     one = report["fan_out_256"]["one_4_style_job"]
     assert one["states"] == ["SUCCEEDED"] and one["results"] == 4
     assert one["counters"]["segment"] == 1 and one["counters"]["content_features"] == 1
-    assert one["counters"]["stylize"] == 4
+    assert one["counters"]["content_features_reused"] == 3 and one["counters"]["stylize"] == 4
     four = report["fan_out_256"]["four_1_style_jobs"]["counters"]
     assert four["segment"] + four["mask_reused"] == 4 and four["segment"] == 1
     assert four["content_features"] + four["content_features_reused"] == 4

@@ -38,8 +38,11 @@ def test_three_styles_end_to_end(client) -> None:
     assert seen == sorted(seen), "progress never goes backwards"
     masks = final.counters.get("segment", 0) + final.counters.get("mask_reused", 0)
     assert masks == 1, "one segmentation (or one reuse of it) for three styles"
+    # The photo's VGG content pass: at most once (none if an earlier job on this
+    # photo stored it), and read by each of the three optimizations.
     features = final.counters.get("content_features", 0)
-    assert features + final.counters.get("content_features_reused", 0) == 1, final.counters
+    assert features <= 1, final.counters
+    assert features + final.counters.get("content_features_reused", 0) == 3, final.counters
 
     full = decode_image(photo_bytes, IntakeLimits())
     photo = to_working_size(full, 96)
