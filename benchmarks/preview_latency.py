@@ -71,9 +71,11 @@ def _peak_memory(client: Any, photo: str, style: Any) -> dict[str, Any]:
 
     from api_contracts.models import JobRequest
     from api_contracts.names import JOB_KEY_PREFIX
+    from worker.pipeline.style_params import StyleParams
 
+    default = {"iterations": StyleParams().iterations}  # the stack's own default is 10
     started = time.perf_counter()
-    job_id = client.submit(JobRequest(photo_key=photo, styles=[style])).job_id
+    job_id = client.submit(JobRequest(photo_key=photo, styles=[style], options=default)).job_id
     final = client.wait(job_id, timeout=1800)
     seconds = time.perf_counter() - started
     worker = Redis.from_url(REDIS_URL, decode_responses=True).hget(
