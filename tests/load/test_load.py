@@ -89,7 +89,6 @@ def test_one_photo_to_20_styles(tmp_path: Path, fresh_db: str, s3_endpoint: str)
     assert len({s.result_key for s in final.styles}) == 20
     assert final.counters.get("segment", 0) + final.counters.get("mask_reused", 0) == 1
     assert final.counters["stylize"] == 20
-    assert (
-        final.counters.get("content_features", 0) + final.counters.get("content_features_reused", 0)
-        == 1
-    ), "the photo's VGG features were computed once for the 20 styles"
+    features = final.counters.get("content_features", 0)
+    assert features <= 1, "the photo's VGG features were computed once for the 20 styles"
+    assert features + final.counters.get("content_features_reused", 0) == 20
