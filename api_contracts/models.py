@@ -79,7 +79,7 @@ class JobOptions(BaseModel):
     preserve_colors: bool | None = None
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     # preview: the feed-forward result alone (about a second); standard: the
-    # optimization; high: one more scale and twice the iterations.
+    # optimization; high: twice the iterations.
     quality: Literal["preview", "standard", "high"] = "standard"
 
 
