@@ -49,3 +49,8 @@ def photo_variant(seed: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def upload_variant(client: Any, seed: int) -> str:
+    """A new copy of the photo in the store: nothing cached for it is reused."""
+    return str(client.upload(photo_variant(seed)))

@@ -15,8 +15,7 @@ import json
 import time
 from typing import Any
 
-from benchmarks.common import RESULTS, machine, write_json
-from benchmarks.preview_latency import _variant
+from benchmarks.common import RESULTS, machine, upload_variant, write_json
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 COUNTERS = ("segment", "mask_reused", "content_features", "content_features_reused", "stylize")
@@ -32,11 +31,11 @@ def run(size: int, iterations: int = 100) -> dict[str, Any]:
     with service_stack(REDIS_URL, log, **env) as client:
         paintings = sorted(STYLES.glob("*.jpg"))[:4]
         styles = [StyleRef(key=client.upload(p.read_bytes())) for p in paintings]
-        warm = JobRequest(photo_key=_variant(client, 900), styles=styles[:1],
+        warm = JobRequest(photo_key=upload_variant(client, 900), styles=styles[:1],
                           options={"iterations": 2})  # fmt: skip
         client.wait(client.submit(warm).job_id, timeout=600)
-        one_job = _arm(client, [JobRequest(photo_key=_variant(client, 901), styles=styles)])
-        photo = _variant(client, 902)
+        one_job = _arm(client, [JobRequest(photo_key=upload_variant(client, 901), styles=styles)])
+        photo = upload_variant(client, 902)
         four_jobs = _arm(client, [JobRequest(photo_key=photo, styles=[s]) for s in styles])
     return {"size": size, "iterations": iterations, "paintings": [p.name for p in paintings],
             "one_4_style_job": one_job, "four_1_style_jobs": four_jobs}  # fmt: skip

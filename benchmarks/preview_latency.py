@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, machine, photo_variant, write_json
+from benchmarks.common import RESULTS, machine, upload_variant, write_json
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -31,9 +31,9 @@ def run(size: int, repeats: int) -> dict[str, Any]:
     log = RESULTS / "preview_latency.worker.log"
     with service_stack(REDIS_URL, log, BACKDROP_INTAKE__MAX_SIDE=str(size)) as client:
         style = StyleRef(key=client.upload((STYLES / "starry.jpg").read_bytes()))
-        runs = [_one(client, _variant(client, seed), style, seed)
+        runs = [_one(client, upload_variant(client, seed), style, seed)
                 for seed in range(repeats + 1)][1:]  # fmt: skip
-        memory = _peak_memory(client, _variant(client, 4242), style)
+        memory = _peak_memory(client, upload_variant(client, 4242), style)
     return {
         "size": size,
         "from_submit_s": [r[0] for r in runs],
@@ -42,11 +42,6 @@ def run(size: int, repeats: int) -> dict[str, Any]:
         "median_from_start_s": statistics.median(r[1] for r in runs),
         **memory,
     }
-
-
-def _variant(client: Any, seed: int) -> str:
-    """A new copy of the photo in the store: no cached mask is reused."""
-    return str(client.upload(photo_variant(seed)))
 
 
 def _one(client: Any, photo: str, style: Any, seed: int) -> tuple[float, float]:
