@@ -22,14 +22,13 @@ from api_contracts.models import (
     MAX_ITERATIONS,
     MAX_STYLES,
     JobAccepted,
+    JobError,
     JobRequest,
     JobState,
     JobStatus,
 )
 from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
 from api_contracts.records import JobRecord
-
-MAX_RESTART_GENERATIONS = 4  # the sweep restarts a job at most a few times
 
 
 class ClientConfig(BaseModel):
@@ -98,9 +97,10 @@ class Client:
                 f"{iterations} iterations; the limit is {self.config.max_iterations}",
             )
         job_id = uuid.uuid4().hex
-        JobRecord(self.redis, job_id).create(request)
+        record = JobRecord(self.redis, job_id)
+        record.create(request)
         self.celery.send_task(
-            TASK_SEGMENT, args=[job_id], queue=QUEUE_GPU, task_id=f"{job_id}.segment"
+            TASK_SEGMENT, args=[job_id], queue=QUEUE_GPU, task_id=record.segment_task_id()
         )
         return JobAccepted(job_id=job_id, outputs=request.output_count)
 
@@ -138,27 +138,16 @@ class Client:
             delay = min(delay * 2, max_interval)
 
     def cancel(self, job_id: str) -> JobStatus:
-        """Mark the job cancelled; queued steps then do nothing and a running
-        optimization stops at its next progress check."""
+        """End the job as CANCELLED (through the record's one end-of-job
+        function); queued steps are revoked by the ids the record names, for
+        every generation the sweep created, and a running optimization stops
+        at its next progress check."""
         record = JobRecord(self.redis, job_id)
-        if not record.exists():
+        if not record.request_cancel():
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id!r}")
-        record.cancel()
-        outputs = record.status().styles
-        for style in outputs:
-            record.advance(
-                JobState.CANCELLED, output=style.index,
-                error_code=ErrorCode.CANCELLED, error_message="cancelled by request",
-            )  # fmt: skip
-        # Steps not yet started are revoked by their fixed ids (a restart by
-        # the sweep is a new generation); running ones stop at their next check.
-        ids = [f"{job_id}.segment"] + [
-            f"{job_id}.{gen}.{s.index}.{step}"
-            for gen in range(MAX_RESTART_GENERATIONS)
-            for s in outputs
-            for step in ("stylize", "composite")
-        ]
-        self.celery.control.revoke(ids)
+        error = JobError(code=ErrorCode.CANCELLED, message="cancelled by request")
+        record.finish(JobState.CANCELLED, error, open_outputs=JobState.CANCELLED)
+        self.celery.control.revoke(record.all_task_ids())
         return self.status(job_id)
 
     def download(self, key: str) -> bytes:

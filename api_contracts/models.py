@@ -69,18 +69,47 @@ class StyleRef(BaseModel):
 
 
 class JobOptions(BaseModel):
+    """The one schema of a job's tunable options: the service's JobRequest, the
+    flags of `backdrop run` and `backdrop submit`, their help and limits all
+    come from these fields. Unset (None) means the service's default."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    size: int | None = Field(None, ge=32, le=2048, description="longest side, px")
-    iterations: int | None = Field(None, ge=1, le=MAX_ITERATIONS)
-    content_weight: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
-    style_weight: float | None = Field(None, ge=0, le=1e8, allow_inf_nan=False)
-    tv_weight: float | None = Field(None, ge=0, le=1e6, allow_inf_nan=False)
-    preserve_colors: bool | None = None
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    # preview: the feed-forward result alone (about a second); standard: the
-    # optimization; high: twice the iterations.
-    quality: Literal["preview", "standard", "high"] = "standard"
+    size: int | None = Field(
+        None, ge=32, le=2048, description="longest side of the working size, px"
+    )
+    quality: Literal["preview", "standard", "high"] = Field(
+        "standard",
+        description="preview: the feed-forward result alone (about a second); "
+        "standard: the optimization; high: twice the iterations",
+    )
+    iterations: int | None = Field(None, ge=1, le=MAX_ITERATIONS, description="optimizer steps")
+    content_weight: float | None = Field(
+        None, ge=0, le=1e6, allow_inf_nan=False, description="how much the photo's shapes count"
+    )
+    style_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1e8,
+        allow_inf_nan=False,
+        description="how much the painting's texture counts",
+    )
+    tv_weight: float | None = Field(
+        None, ge=0, le=1e6, allow_inf_nan=False, description="smoothness (total variation)"
+    )
+    learning_rate: float | None = Field(
+        None, gt=0, le=1000, allow_inf_nan=False,
+        description="Adam's rate; L-BFGS's first step, in pixel levels",
+    )  # fmt: skip
+    optimizer: Literal["adam", "lbfgs"] | None = Field(None, description="the optimizer")
+    init: Literal["content", "noise"] | None = Field(None, description="where it starts from")
+    levels: int | None = Field(None, ge=1, le=4, description="coarse-to-fine scales")
+    style_scale: float | None = Field(
+        None, gt=0.1, le=4.0, allow_inf_nan=False,
+        description="size of the painting relative to the photo: larger gives larger strokes",
+    )  # fmt: skip
+    preserve_colors: bool | None = Field(None, description="keep the photo's colours")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="the same seed, the same image")
 
 
 Mode = Literal["background", "subject", "portrait", "full"]
@@ -177,6 +206,7 @@ class JobStatus(BaseModel):
     created_at: datetime | None = None
     started_at: datetime | None = None  # when a worker first took the job
     updated_at: datetime | None = None
+    finished_at: datetime | None = None  # when the job ended, whichever way
     # Counters a user or a benchmark can check: how often each stage really ran.
     counters: dict[str, int] = Field(default_factory=dict)
 

@@ -19,3 +19,8 @@ ROUTES = {
 
 # Redis keys of the job record (see api_contracts.records).
 JOB_KEY_PREFIX = "backdrop:job:"
+# The service's own settings that producers must follow (the record TTL),
+# written by each worker at start.
+SERVICE_KEY = "backdrop:service"
+# Every job's end, as a Redis stream entry `job.finished` with the final status.
+EVENTS_STREAM = "backdrop:events"

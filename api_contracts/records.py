@@ -1,19 +1,24 @@
-"""The job record: one Redis hash per job, written by the client and every task.
+"""The job record: one Redis hash per job, and the one owner of its keys, fields
+and task ids. The client and every task go through JobRecord.
 
-Layout (hash `backdrop:job:<id>`): `request` (JSON), `state`, `error_code`,
-`error_message`, `created`, `updated`, `outputs`, `cancelled`, per output i
-`s<i>.state|progress|result_key|error_code|error_message`, counters `c.<name>`.
-Each output has its own fields, so parallel tasks never overwrite each other,
-and states only move forward (QUEUED -> RUNNING -> terminal), enforced in Lua
-so a redelivered or late task cannot drag a finished job backwards.
+Layout (hash `backdrop:job:<id>`): `request` (JSON), `plan` (JSON, stored once
+by the first step), `state`, `error_code`, `error_message`, `created`,
+`started`, `updated`, `finished`, `ttl`, `outputs`, `cancelled`, per output i
+`s<i>.state|progress|result_key|preview_key|worker|error_code|error_message`,
+counters `c.<name>`, and bookkeeping `done`, `done.<i>`, `sent.<gen>.<i>`.
+Each output has its own fields, so parallel tasks never overwrite each other.
+Every write is a Lua script (record_scripts): no write recreates an expired
+record, and each renews the record's expiry.
 """
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 
-from api_contracts.errors import ErrorCode
+from api_contracts import record_scripts as lua
+from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
     TERMINAL_STATES,
     JobError,
@@ -22,144 +27,244 @@ from api_contracts.models import (
     JobStatus,
     StyleStatus,
 )
-from api_contracts.names import JOB_KEY_PREFIX
+from api_contracts.names import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 
-_RANK = {JobState.QUEUED: 0, JobState.RUNNING: 1}
-for _state in TERMINAL_STATES:
-    _RANK[_state] = 2
-
-# ARGV: prefix, new state, new rank, then field/value pairs written with it.
-_ADVANCE = """
-local old = redis.call('HGET', KEYS[1], ARGV[1] .. 'state')
-if not old then return 0 end
-local ranks = {QUEUED=0, RUNNING=1}
-local old_rank = ranks[old] or 2
-if tonumber(ARGV[3]) <= old_rank then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1] .. 'state', ARGV[2])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-
-# Progress only rises, and only while the output is not finished.
-_PROGRESS = """
-local state = redis.call('HGET', KEYS[1], ARGV[1] .. 'state')
-if not state or (state ~= 'QUEUED' and state ~= 'RUNNING') then return 0 end
--- Every tick is a heartbeat (the sweep reads `updated`), even when the
--- percentage does not rise, e.g. a restarted output catching up.
-redis.call('HSET', KEYS[1], 'updated', ARGV[3])
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1] .. 'progress') or '0')
-if tonumber(ARGV[2]) <= old then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1] .. 'progress', ARGV[2])
-return 1
-"""
+DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own
+EVENTS_MAXLEN = 100_000  # the stream is a recent history, trimmed approximately
+_RANK = {JobState.QUEUED: 0, JobState.RUNNING: 1} | dict.fromkeys(TERMINAL_STATES, 2)
+STEPS_PER_OUTPUT = ("stylize", "composite")
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def publish_service_settings(redis: Redis, record_ttl: int) -> None:
+    """A worker tells producers how long records live (read by `create`)."""
+    redis.hset(SERVICE_KEY, "record_ttl", record_ttl)
+
+
 class JobRecord:
     """Read and advance one job's record."""
 
-    def __init__(self, redis: Redis, job_id: str, ttl_seconds: int = 7 * 24 * 3600) -> None:
+    def __init__(self, redis: Redis, job_id: str) -> None:
         self.redis = redis
         self.job_id = job_id
         self.key = JOB_KEY_PREFIX + job_id
-        self.ttl = ttl_seconds
 
+    # -- task ids: named here, so a cancel revokes exactly what was sent ------
+    def segment_task_id(self, generation: int = 0) -> str:
+        return (
+            f"{self.job_id}.segment" if generation == 0 else f"{self.job_id}.{generation}.segment"
+        )
+
+    def output_task_ids(self, generation: int, index: int) -> tuple[str, str]:
+        return tuple(f"{self.job_id}.{generation}.{index}.{s}" for s in STEPS_PER_OUTPUT)  # type: ignore[return-value]
+
+    def generation(self) -> int:
+        """How often the sweep restarted the job: each restart is a generation."""
+        return max(0, _int(self.redis.hget(self.key, "c.requeued"), default=0))
+
+    def all_task_ids(self) -> list[str]:
+        outputs = range(self.output_count())
+        ids = []
+        for gen in range(self.generation() + 1):
+            ids.append(self.segment_task_id(gen))
+            ids += [tid for i in outputs for tid in self.output_task_ids(gen, i)]
+        return ids
+
+    # -- writes ----------------------------------------------------------------
     def create(self, request: JobRequest) -> None:
-        fields: dict[Any, str | int] = {
+        fields: dict[str, Any] = {
             "request": request.model_dump_json(),
-            "state": str(JobState.QUEUED),
+            "state": JobState.QUEUED,
             "outputs": request.output_count,
             "created": now(),
             "updated": now(),
         }
         for i in range(request.output_count):
-            fields[f"s{i}.state"] = str(JobState.QUEUED)
+            fields[f"s{i}.state"] = JobState.QUEUED
             fields[f"s{i}.progress"] = 0
-        with self.redis.pipeline() as pipe:
-            pipe.hset(self.key, mapping=fields)
-            pipe.expire(self.key, self.ttl)
-            pipe.execute()
+        self.redis.eval(lua.CREATE, 2, self.key, SERVICE_KEY, DEFAULT_TTL, *_pairs(fields))
 
-    def output_count(self) -> int:
-        return int(self.redis.hget(self.key, "outputs") or 0)
+    def set_ttl(self, seconds: int) -> None:
+        """The service's record lifetime, applied from now on by every write."""
+        self.set(ttl=seconds)
 
+    def set(self, output: int | None = None, **fields: Any) -> bool:
+        prefix = "" if output is None else f"s{output}."
+        pairs = _pairs({prefix + k: v for k, v in fields.items()})
+        return int(self.redis.eval(lua.SET, 1, self.key, *pairs)) == 1
+
+    def set_once(self, field: str, value: str) -> bool | None:
+        """Set a field unless it is set; True if this call set it, None: no record."""
+        result = int(self.redis.eval(lua.SET_ONCE, 1, self.key, field, value))
+        return None if result < 0 else result == 1
+
+    def advance(self, state: JobState, output: int | None = None, **fields: Any) -> bool:
+        """Move the job (or an output) forward to `state`; False if already there or past.
+        A terminal state of the job itself goes through `finish`."""
+        if output is None and state in TERMINAL_STATES:
+            raise ValueError("a job ends only through JobRecord.finish")
+        prefix = "" if output is None else f"s{output}."
+        args: list[Any] = [prefix, str(state), _RANK[state], "updated", now()]
+        args += _pairs({prefix + k: v for k, v in fields.items()})
+        return int(self.redis.eval(lua.ADVANCE, 1, self.key, *args)) == 1
+
+    def fail_output(self, output: int, code: ErrorCode, message: str) -> bool:
+        state = JobState.CANCELLED if code == ErrorCode.CANCELLED else JobState.FAILED
+        return self.advance(state, output, error_code=code, error_message=message)
+
+    def progress(self, output: int, percent: int) -> None:
+        self.redis.eval(lua.PROGRESS, 1, self.key, f"s{output}.", int(percent), now())
+
+    def count(self, name: str, amount: int = 1) -> int:
+        """Add to a counter; 0 when the record is gone (it is not recreated)."""
+        return max(0, int(self.redis.eval(lua.COUNT, 1, self.key, f"c.{name}", amount)))
+
+    def mark_done(self, output: int) -> bool:
+        """Count an output as done (once, even if redelivered); True for the last one."""
+        done = int(self.redis.eval(lua.MARK_DONE, 1, self.key, output))
+        return done >= self.output_count() > 0
+
+    def request_cancel(self) -> bool:
+        """The flag that running steps check; False when there is no record."""
+        return self.set(cancelled="1")
+
+    def finish(
+        self,
+        state: JobState,
+        error: JobError | None = None,
+        open_outputs: JobState | None = None,
+    ) -> bool:
+        """The one place where a job ends (success, partial, failure, cancel,
+        give-up): stamps `finished`, renews the expiry from the record's `ttl`,
+        ends the outputs still open in `open_outputs` (with the same error), and
+        appends a `job.finished` event with the final status. Idempotent: False
+        when the job had already ended."""
+        if state not in TERMINAL_STATES:
+            raise ValueError(f"{state} is not a final state")
+        code, message = (error.code, error.message) if error else ("", "")
+        args = [str(state), str(code), message, now(), str(open_outputs or "")]
+        if int(self.redis.eval(lua.FINISH, 1, self.key, *args)) != 1:
+            return False
+        try:
+            payload = self.status().model_dump_json()
+        except BackdropError as exc:  # a corrupt record still ends, with its event
+            payload = json.dumps({"job_id": self.job_id, "state": str(state), "error": str(exc)})
+        event = {"type": "job.finished", "job_id": self.job_id, "status": payload}
+        self.redis.xadd(EVENTS_STREAM, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        return True
+
+    # -- reads -----------------------------------------------------------------
     def exists(self) -> bool:
         return bool(self.redis.exists(self.key))
 
+    def output_count(self) -> int:
+        return max(0, _int(self.redis.hget(self.key, "outputs"), default=0))
+
+    def field(self, name: str, output: int | None = None) -> str | None:
+        raw = self.redis.hget(self.key, name if output is None else f"s{output}.{name}")
+        return None if raw is None else _text(raw)
+
     def request(self) -> JobRequest:
-        raw = self.redis.hget(self.key, "request")
+        raw = self.field("request")
         if raw is None:
             raise KeyError(f"no job {self.job_id}")
-        return JobRequest.model_validate_json(raw)
-
-    def advance(self, state: JobState, output: int | None = None, **fields: Any) -> bool:
-        """Move the job (or an output) forward to `state`; False if already there or past."""
-        prefix = "" if output is None else f"s{output}."
-        args: list[Any] = [prefix, str(state), _RANK[state], "updated", now()]
-        for name, value in fields.items():
-            args += [prefix + name, "" if value is None else str(value)]
-        return bool(self.redis.eval(_ADVANCE, 1, self.key, *args))
-
-    def fail(self, code: ErrorCode, message: str, output: int | None = None) -> bool:
-        return self.advance(JobState.FAILED, output, error_code=code, error_message=message)
-
-    def progress(self, output: int, percent: int) -> None:
-        self.redis.eval(_PROGRESS, 1, self.key, f"s{output}.", int(percent), now())
-
-    def count(self, name: str, amount: int = 1) -> int:
-        return int(self.redis.hincrby(self.key, f"c.{name}", amount))
-
-    def cancel(self) -> bool:
-        self.redis.hset(self.key, "cancelled", "1")
-        return self.advance(
-            JobState.CANCELLED, error_code=ErrorCode.CANCELLED, error_message="cancelled by request"
-        )
+        try:
+            return JobRequest.model_validate_json(raw)
+        except ValueError:
+            raise BackdropError(
+                ErrorCode.INTERNAL, "the job record's 'request' is corrupt"
+            ) from None
 
     def finished(self) -> bool:
-        """The job as a whole is final (done, failed, cancelled)."""
-        state = self.redis.hget(self.key, "state")
-        return state is None or JobState(_text(state)) in TERMINAL_STATES
+        """The job as a whole is final (done, failed, cancelled), or gone."""
+        state = self.field("state")
+        return state is None or state in TERMINAL_STATES
 
     def cancelled(self) -> bool:
-        return _text(self.redis.hget(self.key, "cancelled") or b"") == "1"
+        return self.field("cancelled") == "1"
 
     def status(self) -> JobStatus:
+        """The typed status; KeyError when there is no record, BackdropError
+        (INTERNAL, naming the field) when the record is corrupt."""
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key).items()}
         if not raw:
             raise KeyError(f"no job {self.job_id}")
-        outputs = int(raw.get("outputs", "0"))
+        return parse_status(self.job_id, raw)
+
+
+def parse_status(job_id: str, raw: dict[str, str]) -> JobStatus:
+    outputs = _field(raw, "outputs", int)
+    if not 0 < outputs <= 1000:
+        raise _corrupt("outputs")
+    try:
         return JobStatus(
-            job_id=self.job_id,
-            state=JobState(raw["state"]),
+            job_id=job_id,
+            state=_field(raw, "state", JobState),
             styles=[_output_status(raw, i) for i in range(outputs)],
             error=_error(raw, ""),
             created_at=raw.get("created") or None,
             started_at=raw.get("started") or None,
             updated_at=raw.get("updated") or None,
-            counters={k[2:]: int(v) for k, v in raw.items() if k.startswith("c.")},
+            finished_at=raw.get("finished") or None,
+            counters={k[2:]: _field(raw, k, int) for k in raw if k.startswith("c.")},
         )
+    except ValueError as exc:  # a timestamp or another field pydantic refused
+        raise BackdropError(ErrorCode.INTERNAL, f"the job record is corrupt: {exc}") from None
+
+
+def _field(raw: dict[str, str], name: str, kind: Any) -> Any:
+    if name not in raw:
+        raise _corrupt(name, "missing")
+    try:
+        return kind(raw[name])
+    except ValueError:
+        raise _corrupt(name) from None
+
+
+def _corrupt(name: str, what: str = "invalid") -> BackdropError:
+    return BackdropError(ErrorCode.INTERNAL, f"the job record's field {name!r} is {what}")
+
+
+def _int(value: bytes | str | None, default: int) -> int:
+    try:
+        return default if value is None else int(_text(value))
+    except ValueError:
+        return default
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _pairs(fields: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, value in fields.items():
+        out += [name, "" if value is None else str(value)]
+    return out
+
+
 def _error(raw: dict[str, str], prefix: str) -> JobError | None:
     code = raw.get(prefix + "error_code")
     if not code:
         return None
-    return JobError(code=ErrorCode(code), message=raw.get(prefix + "error_message", ""))
+    try:
+        return JobError(code=ErrorCode(code), message=raw.get(prefix + "error_message", ""))
+    except ValueError:
+        raise _corrupt(prefix + "error_code") from None
 
 
 def _output_status(raw: dict[str, str], i: int) -> StyleStatus:
     p = f"s{i}."
+    progress = _field(raw, p + "progress", int) if p + "progress" in raw else 0
+    if not 0 <= progress <= 100:
+        raise _corrupt(p + "progress")
     return StyleStatus(
         index=i,
-        state=JobState(raw.get(p + "state", JobState.QUEUED)),
-        progress=int(raw.get(p + "progress", "0")),
+        state=_field(raw, p + "state", JobState) if p + "state" in raw else JobState.QUEUED,
+        progress=progress,
         result_key=raw.get(p + "result_key") or None,
         preview_key=raw.get(p + "preview_key") or None,
         error=_error(raw, p),

@@ -28,8 +28,8 @@ def run(size: int, iterations: int, repeats: int) -> dict[str, Any]:
 def measure(client: Any, size: int, iterations: int, repeats: int) -> dict[str, Any]:
     from api_contracts.models import JobRequest, StyleRef
     from tests.conftest import MODELS, STYLES
-    from worker.run_local import LocalJob, run_local
-    from worker.settings import Settings
+    from worker.local_job import LocalJob, run_local
+    from worker.runtime.settings import Settings
 
     style = (STYLES / "starry.jpg").read_bytes()
     style_key = client.upload(style)

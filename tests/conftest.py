@@ -27,7 +27,7 @@ if not (PHOTOS.is_dir() and MODELS.is_dir()):
 @pytest.fixture
 def settings(tmp_path: Path):
     """Settings pointing at the shared models, with downloads off (no network)."""
-    from worker.settings import Settings
+    from worker.runtime.settings import Settings
 
     return Settings(models_dir=MODELS, samples_dir=SHARED / "images", allow_download=False)
 

@@ -65,7 +65,7 @@ def test_no_credentials_in_the_file_only_required_references() -> None:
 
 def test_worker_environment_passes_production_settings_validation(monkeypatch) -> None:
     """The compose env, with the .env values filled in, is a valid production Settings."""
-    from worker.settings import Settings
+    from worker.runtime.settings import Settings
 
     values = {
         "REDIS_PASSWORD": "s3cret-redis",

@@ -5,13 +5,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import PHOTOS, read_rgb
-from worker.pipeline.composite import (
-    composite,
-    disk_kernel,
-    feather_width,
-    portrait_blur,
-    refine_mask,
-)
+from api_contracts.errors import BackdropError
+from api_contracts.models import Mode
+from worker.pipeline.composite import disk_kernel, feather_width, portrait_blur, refine_mask
+from worker.pipeline.stages import MODES, CompositeParams, composite_stage, mode_of
 
 RADIUS, EPS = 6, 0.01 * 255**2
 
@@ -53,7 +50,7 @@ def test_pixels_away_from_the_edge_are_exactly_photo_or_stylized(mode: str) -> N
     photo, mask = _scene()
     stylized = np.full_like(photo, 128)
     alpha = refine_mask(mask, photo, RADIUS, EPS)
-    out = composite(photo, stylized, alpha, mode)  # type: ignore[arg-type]
+    out = MODES[mode].build(photo, alpha, stylized, CompositeParams(), 1.0)
     inside, outside = _regions(mask, feather_width(RADIUS) + 4)
     assert inside.sum() > 1000 and outside.sum() > 1000
     keep, paint = (inside, outside) if mode == "background" else (outside, inside)
@@ -64,9 +61,21 @@ def test_pixels_away_from_the_edge_are_exactly_photo_or_stylized(mode: str) -> N
 def test_full_mode_is_the_stylized_image() -> None:
     photo, mask = _scene()
     stylized = np.full_like(photo, 77)
-    assert np.array_equal(
-        composite(photo, stylized, np.ones(mask.shape, np.float32), "full"), stylized
-    )
+    alpha, out = composite_stage(photo, mask, stylized, "full", CompositeParams())
+    assert np.array_equal(out, stylized)
+    assert np.array_equal(alpha, mask), "full mode uses no subject mask"
+
+
+def test_the_mode_table_is_the_contract_and_unknown_modes_are_refused() -> None:
+    import typing
+
+    assert set(MODES) == set(typing.get_args(Mode)), "a mode is one row, named in the contract"
+    photo, mask = _scene()
+    with pytest.raises(BackdropError) as refused:
+        composite_stage(photo, mask, photo, "sepia", CompositeParams())
+    assert refused.value.code == "INVALID_REQUEST"
+    with pytest.raises(BackdropError):
+        mode_of("Subject")
 
 
 def _high_frequency(image: np.ndarray, where: np.ndarray) -> float:

@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from worker.models import REGISTRY
 from worker.pipeline.features import load_feature_net
 from worker.pipeline.style_params import DEFAULT_STYLE_LAYERS
+from worker.runtime.models import REGISTRY
 
 LAYERS = ("block4_conv2", *DEFAULT_STYLE_LAYERS)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import PHOTOS, STYLES, read_rgb
-from worker.model_cache import get_previewer
 from worker.pipeline.intake import to_working_size
+from worker.runtime.model_cache import get_previewer
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from PIL import Image
 
 from api_contracts.errors import BackdropError
 from tests.conftest import MODELS, PHOTOS, read_rgb
-from worker.model_cache import get_segmenter
 from worker.pipeline.composite import refine_mask
 from worker.pipeline.segmentation import (
     FrozenGraphSegmenter,
@@ -17,6 +16,7 @@ from worker.pipeline.segmentation import (
     subject_class_ids,
     subject_mask,
 )
+from worker.runtime.model_cache import get_segmenter
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from api_contracts.errors import BackdropError
 from tests.conftest import PHOTOS, STYLES, read_rgb
-from worker.model_cache import get_feature_net
 from worker.pipeline.style import level_sizes, preserve_colors, stylize
 from worker.pipeline.style_params import StyleParams
+from worker.runtime.model_cache import get_feature_net
 
 
 def _small(path, side: int) -> np.ndarray:
@@ -31,7 +31,7 @@ def starry() -> np.ndarray:
 @pytest.fixture(scope="module")
 def net(request):
     from tests.conftest import MODELS
-    from worker.settings import Settings
+    from worker.runtime.settings import Settings
 
     return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
 
@@ -156,7 +156,7 @@ def test_init_image_is_where_the_optimization_starts(photo, starry, net) -> None
 def test_stored_photo_features_give_the_same_result(photo, starry, net) -> None:
     """The queue computes the photo's features once and ships them as .npz to
     every output: the result must be the one stylize gets on its own."""
-    from worker.feature_maps import decode_features, encode_features
+    from worker.pipeline.feature_maps import decode_features, encode_features
     from worker.pipeline.style import photo_features
 
     params = StyleParams(iterations=4, levels=2, seed=3)

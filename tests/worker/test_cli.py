@@ -13,8 +13,8 @@ from PIL import Image
 
 from tests.conftest import MODELS, PHOTOS, SHARED, STYLES
 from worker.cli import main
-from worker.models import REGISTRY
-from worker.png import read_metadata
+from worker.pipeline.png import read_metadata
+from worker.runtime.models import REGISTRY
 
 FAST = ["--size", "96", "--iterations", "4", "--levels", "1"]
 
@@ -143,7 +143,7 @@ def test_demo_fetches_its_samples_from_upstream_when_absent(
     import http.server
     import threading
 
-    from worker import commands
+    from worker.cli import local_commands as commands
 
     handler = functools.partial(
         http.server.SimpleHTTPRequestHandler, directory=str(SHARED / "images")

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
-from worker.service_commands import gpu_worker_commands
+from worker.cli.service_commands import gpu_worker_commands
 
 
 def test_one_single_child_worker_per_gpu_each_seeing_only_its_device() -> None:
@@ -19,7 +19,7 @@ def test_one_single_child_worker_per_gpu_each_seeing_only_its_device() -> None:
 
 
 def test_tensorflow_setup_runs_on_a_machine_without_gpus() -> None:
-    from worker.tensorflow_setup import configure_tensorflow
+    from worker.runtime.tensorflow_setup import configure_tensorflow
 
     assert configure_tensorflow() == []
 
@@ -27,7 +27,7 @@ def test_tensorflow_setup_runs_on_a_machine_without_gpus() -> None:
 def test_loading_the_celery_app_and_tasks_does_not_import_tensorflow() -> None:
     """The prefork parent must never start TensorFlow (CUDA does not survive fork)."""
     code = (
-        "import sys, worker.celery_app, worker.tasks, worker.service_commands;"
+        "import sys, worker.service.celery_app, worker.service.tasks, worker.cli.service_commands;"
         "print('tensorflow' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -4,13 +4,13 @@ import pytest
 
 from api_contracts.errors import BackdropError
 from api_contracts.models import JobRequest, StyleRef
-from worker.jobs import JobPlan
-from worker.settings import Settings
+from worker.runtime.settings import Settings
+from worker.service.plan import JobPlan
 
 
 def _plan(**options) -> JobPlan:
     request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")], options=options)
-    return JobPlan.of(request, Settings())
+    return JobPlan.resolve(request, Settings(), photo_sha="0" * 64)
 
 
 def test_quality_high_doubles_the_iterations_of_the_default_recipe() -> None:

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from worker.settings import Settings
+from worker.runtime.settings import Settings
 
 
 def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:

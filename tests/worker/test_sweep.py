@@ -7,8 +7,9 @@ from redis import Redis
 
 from api_contracts.models import JobRequest, JobState, StyleRef
 from api_contracts.records import JobRecord
-from worker.jobs import Services, sweep_stale_jobs
-from worker.settings import Settings
+from worker.runtime.settings import Settings
+from worker.service.context import Services
+from worker.service.sweep import sweep_stale_jobs
 from worker.storage.local_store import LocalStore
 
 pytestmark = pytest.mark.integration

@@ -1,12 +1,7 @@
 """Put the subject back: guided-filter edge, alpha compositing, portrait blur."""
 
-from typing import Literal
-
 import cv2
 import numpy as np
-
-Mode = Literal["background", "subject", "portrait", "full"]
-MODES: tuple[Mode, ...] = ("background", "subject", "portrait", "full")
 
 # Alphas this close to 0 or 1 are snapped, so that pixels far from the edge
 # are exactly the photo's (or the painting's), not 99.9% of them.
@@ -36,15 +31,10 @@ def feather_width(radius: int) -> int:
     return 2 * radius + 1
 
 
-def composite(photo: np.ndarray, stylized: np.ndarray, alpha: np.ndarray, mode: Mode) -> np.ndarray:
-    """Blend photo and stylized image by the subject alpha, as the mode says."""
-    if mode == "full":
-        return stylized.copy()
-    if mode == "portrait":
-        raise ValueError("portrait mode has no stylized image: use portrait_blur")
-    keep_photo = alpha if mode == "background" else 1.0 - alpha
-    a = keep_photo[:, :, None].astype(np.float32)
-    blended = a * photo.astype(np.float32) + (1.0 - a) * stylized.astype(np.float32)
+def blend(base: np.ndarray, over: np.ndarray, keep_base: np.ndarray) -> np.ndarray:
+    """base where keep_base is 1, over where it is 0, mixed in between."""
+    a = keep_base[:, :, None].astype(np.float32)
+    blended = a * base.astype(np.float32) + (1.0 - a) * over.astype(np.float32)
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 

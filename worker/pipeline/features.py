@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.models import REGISTRY, verified_file
+from worker.runtime.models import REGISTRY, verified_file
 
 log = logging.getLogger(__name__)
 

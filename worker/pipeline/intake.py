@@ -7,6 +7,7 @@ BackdropError with a code; no decoder exception escapes.
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -79,6 +80,19 @@ def to_working_size(rgb: np.ndarray, max_side: int) -> np.ndarray:
 def load_photo(data: bytes, limits: IntakeLimits) -> np.ndarray:
     """decode_image, then the working resolution."""
     return to_working_size(decode_image(data, limits), limits.max_side)
+
+
+def load_styles(
+    styles: Sequence[tuple[bytes, float]], limits: IntakeLimits
+) -> list[tuple[np.ndarray, float]]:
+    """Decode paintings at working size; an error names which painting."""
+    decoded = []
+    for number, (data, weight) in enumerate(styles, start=1):
+        try:
+            decoded.append((load_photo(data, limits), weight))
+        except BackdropError as exc:
+            raise BackdropError(exc.code, f"style {number}: {exc.message}") from None
+    return decoded
 
 
 def _open_allowed(data: bytes) -> Image.Image:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.pipeline.intake import IntakeLimits
+from worker.pipeline.stages import CompositeParams
 from worker.pipeline.style_params import StyleParams
 
 
@@ -32,16 +34,6 @@ class SegmentationSettings(BaseModel):
     # Below this share of the photo the subject counts as absent.
     min_subject_fraction: float = Field(0.002, ge=0, le=1)
     threads: int = Field(0, ge=0)  # 0: let TensorFlow choose
-
-
-class CompositeSettings(BaseModel):
-    # Radii are in pixels of a 512 px photo and scale with the photo's size.
-    # Guided filter: eps in the units of the uint8 guide (0..255**2): larger
-    # eps smooths more, smaller follows the photo's edges more closely.
-    guided_radius: int = Field(6, ge=1, le=64)
-    guided_eps: float = Field(0.001 * 255**2, gt=0)
-    # Disk radius of the portrait blur.
-    blur_radius: int = Field(14, ge=1, le=100)
 
 
 class ComputeSettings(BaseModel):
@@ -97,7 +89,9 @@ class QueueSettings(BaseModel):
     # time of 5% of a job's iterations, or a segmentation.
     sweep_interval_seconds: float = Field(60.0, gt=0)
     stale_after_seconds: float = Field(900.0, gt=0)
-    max_requeues: int = Field(2, ge=0)
+    max_requeues: int = Field(2, ge=0, le=100)
+    # Test hook: steps hold at these named points (worker.service.fault_points).
+    pause_at: list[str] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -112,7 +106,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     style: StyleParams = StyleParams()
-    composite: CompositeSettings = CompositeSettings()
+    composite: CompositeParams = CompositeParams()
     compute: ComputeSettings = ComputeSettings()
     redis: RedisSettings = RedisSettings()
     storage: StorageSettings = StorageSettings()
@@ -121,6 +115,10 @@ class Settings(BaseSettings):
     # production refuses to start with them.
     environment: Literal["development", "production"] = "development"
 
+    def intake_limits(self, max_side: int | None = None) -> IntakeLimits:
+        i = self.intake
+        return IntakeLimits(i.max_bytes, i.max_pixels, i.min_side, max_side or i.max_side)
+
     @model_validator(mode="after")
     def _limits_are_consistent(self) -> "Settings":
         q = self.queue
@@ -128,6 +126,8 @@ class Settings(BaseSettings):
             raise ValueError("need soft_time_limit < hard_time_limit < visibility_timeout")
         if self.environment == "production":
             _refuse_development_credentials(self)
+            if q.pause_at:
+                raise ValueError("queue.pause_at is a test hook, refused in production")
         return self
 
 

@@ -18,6 +18,11 @@ def _digest(kind: str, parts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
+def working_photo_key(photo_sha: str, size: int) -> str:
+    """The photo decoded, upright and at working size, once per job."""
+    return f"photos/{_digest('photo', {'photo': photo_sha, 'size': size})}.png"
+
+
 def mask_key(photo_sha: str, subjects: list[str], size: int, segmenter: str) -> str:
     parts = {"photo": photo_sha, "subjects": sorted(subjects), "size": size, "seg": segmenter}
     return f"masks/{_digest('mask', parts)}.png"

@@ -6,7 +6,6 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from api_contracts.errors import BackdropError, ErrorCode
 
@@ -37,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="backdrop", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True)
-    from worker.commands import add_demo, add_models, add_run
-    from worker.service_commands import add_service_commands
+    from worker.cli.local_commands import add_demo, add_models, add_run
+    from worker.cli.service_commands import add_service_commands
 
     add_run(commands)
     add_demo(commands)
@@ -75,17 +74,6 @@ def _import_tensorflow_silently() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def style_argument(text: str) -> tuple[Path, float]:
-    """PAINTING[:weight] -> (path, weight)."""
-    path, sep, weight = text.rpartition(":")
-    if sep and path:
-        try:
-            return Path(path), float(weight)
-        except ValueError:
-            pass
-    return Path(text), 1.0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The subcommands of `backdrop`: argument wiring only; the work is in run_local."""
+"""`backdrop run | demo | models`: argument wiring only; the work is in worker.local_job."""
 
 import argparse
 import json
@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.pipeline.composite import MODES
-from worker.run_local import LocalJob
+from api_contracts.models import JobOptions
+from worker.cli.options import add_job_options, job_options, style_argument
+from worker.local_job import LocalJob
+from worker.pipeline.stages import MODES
 
 # Where the demo's samples come from when ../shared/images is not on this machine.
 SAMPLE_URLS = {
@@ -33,25 +34,16 @@ def add_run(commands: Any) -> None:
         metavar="PAINTING[:WEIGHT]",
         help="a style painting, optionally with a blend weight; repeatable",
     )
-    run.add_argument("--mode", choices=MODES, default="background")
+    run.add_argument("--mode", choices=list(MODES), default="background",
+                     help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()))  # fmt: skip
     run.add_argument("--out", type=Path, required=True, help="result PNG")
     run.add_argument("--subject", default="person", help="PASCAL VOC classes, comma separated")
-    _style_options(run)
+    add_job_options(run)
+    _run_only_options(run)
     run.set_defaults(handler=cmd_run, uses_tensorflow=True)
 
 
-def _style_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, help="longest side of the working resolution")
-    parser.add_argument("--iterations", type=int)
-    parser.add_argument("--levels", type=int, help="coarse-to-fine scales")
-    parser.add_argument("--content-weight", type=float)
-    parser.add_argument("--style-weight", type=float)
-    parser.add_argument("--tv-weight", type=float)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--optimizer", choices=("adam", "lbfgs"))
-    parser.add_argument("--init", choices=("content", "noise"))
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--preserve-colors", action="store_true", default=None)
+def _run_only_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-original-size", action="store_true", help="composite at the photo's own resolution"
     )
@@ -59,35 +51,16 @@ def _style_options(parser: argparse.ArgumentParser) -> None:
         "--init-image", type=Path, help="start the optimization from this image, not the photo"
     )
     parser.add_argument(
-        "--preview-only", action="store_true",
-        help="the instant feed-forward stylization alone (about a second), no optimization",
+        "--preview-only", action="store_true", help="the same as --quality preview",
     )  # fmt: skip
 
 
-def style_params(args: argparse.Namespace, settings: Any) -> Any:
-    names = ("iterations", "levels", "content_weight", "style_weight", "tv_weight",
-             "learning_rate", "optimizer", "init", "seed", "preserve_colors")  # fmt: skip
-    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    try:
-        return type(settings.style).model_validate({**settings.style.model_dump(), **given})
-    except ValidationError as exc:
-        raise BackdropError(ErrorCode.INVALID_REQUEST, _first_error(exc)) from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "value"
-    return f"{where}: {err['msg']}"
-
-
-def _settings_for(args: argparse.Namespace) -> Any:
-    from worker.settings import Settings
+def _settings_for(options: JobOptions) -> Any:
+    from worker.runtime.settings import Settings
 
     settings = Settings()
-    if args.size is not None:
-        if not 32 <= args.size <= 4096:
-            raise BackdropError(ErrorCode.INVALID_REQUEST, "--size must be between 32 and 4096")
-        settings.intake.max_side = args.size
+    if options.size is not None:
+        settings.intake.max_side = options.size
     return settings
 
 
@@ -99,10 +72,11 @@ def _read(path: Path, code: ErrorCode, what: str) -> bytes:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from worker.cli import style_argument
+    from worker.service.plan import style_params_for
 
-    settings = _settings_for(args)
-    params = style_params(args, settings)
+    options = job_options(args, **({"quality": "preview"} if args.preview_only else {}))
+    settings = _settings_for(options)
+    params = style_params_for(options, settings)
     photo = _read(args.photo, ErrorCode.INPUT_NOT_FOUND, "photo")
     styles = []
     for text in args.style:
@@ -111,9 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     init = (
         _read(args.init_image, ErrorCode.INPUT_NOT_FOUND, "init image") if args.init_image else None
     )
-    quality = "preview" if args.preview_only else "standard"
     job = LocalJob(photo, styles, args.mode, tuple(args.subject.split(",")), params,
-                   args.keep_original_size, init, quality)  # fmt: skip
+                   args.keep_original_size, init, options.quality)  # fmt: skip
     paths = run_and_write(job, settings, args.out)
     for label, path in paths.items():
         print(f"{label:<8} {path}")
@@ -122,10 +95,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[str, Path]:
     """Run one job in-process with progress bars; write result, mask, sheet, metadata."""
-    from worker.cli_progress import StageBars
+    from worker.cli.progress import StageBars
+    from worker.local_job import run_local
     from worker.pipeline.contact_sheet import contact_sheet
-    from worker.png import encode_png
-    from worker.run_local import run_local
+    from worker.pipeline.png import encode_png
 
     bars = StageBars(label)
     started = time.monotonic()
@@ -163,7 +136,7 @@ def add_demo(commands: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from worker.settings import Settings
+    from worker.runtime.settings import Settings
 
     settings = Settings()
     settings.intake.max_side = args.size
@@ -206,8 +179,8 @@ def add_models(commands: Any) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from worker.models import REGISTRY, model_path, model_status
-    from worker.settings import Settings
+    from worker.runtime.models import REGISTRY, model_path, model_status
+    from worker.runtime.settings import Settings
 
     settings = Settings()
     if args.action == "list":

@@ -8,12 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.models import model_path, verified_file
 from worker.pipeline.features import FeatureNet, load_feature_net
 from worker.pipeline.preview import FeedForwardStylizer, bundled_model_dir
 from worker.pipeline.segmentation import FrozenGraphSegmenter, Segmenter, TFLiteSegmenter
 from worker.pipeline.style_params import StyleParams
-from worker.settings import Settings
+from worker.runtime.models import model_path, verified_file
+from worker.runtime.settings import Settings
 
 
 def get_segmenter(settings: Settings) -> Segmenter:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from api_contracts.errors import BackdropError, ErrorCode
+from worker.cli.options import add_job_options, job_options, style_argument
 
 
 def add_service_commands(commands: Any) -> None:
@@ -27,8 +28,7 @@ def add_service_commands(commands: Any) -> None:
                         help="PAINTING[:WEIGHT] (a file) or @NAME[:WEIGHT] (catalog)")  # fmt: skip
     submit.add_argument("--mode", default="background")
     submit.add_argument("--subject", default="person")
-    submit.add_argument("--size", type=int)
-    submit.add_argument("--iterations", type=int)
+    add_job_options(submit)
     submit.add_argument("--wait", action="store_true", help="show progress bars until done")
     submit.add_argument("--timeout", type=float, default=3600)
     submit.set_defaults(handler=cmd_submit)
@@ -48,7 +48,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     gpus = [g for g in args.gpus.split(",") if g.strip()]
     if gpus:
         return _one_worker_per_gpu(args, gpus)
-    from worker.celery_app import app
+    from worker.service.celery_app import app
 
     argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--pool", "prefork",
             "-l", args.loglevel, "-E"]  # fmt: skip
@@ -80,7 +80,7 @@ def gpu_worker_commands(
 
 def client_from_settings() -> Any:
     from api_contracts.client import Client, ClientConfig
-    from worker.settings import Settings
+    from worker.runtime.settings import Settings
 
     s = Settings()
     if s.storage.access_key is None or s.storage.secret_key is None:
@@ -104,7 +104,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from api_contracts.models import JobRequest
-    from worker.cli import style_argument
 
     client = client_from_settings()
     try:
@@ -121,7 +120,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             styles.append({"key": client.upload(path.read_bytes()), "weight": weight})
         except OSError as exc:
             raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"cannot read {path}: {exc}") from None
-    options = {k: v for k, v in (("size", args.size), ("iterations", args.iterations)) if v}
+    options = job_options(args)
     try:
         request = JobRequest(photo_key=photo_key, styles=styles, mode=args.mode,
                              subjects=args.subject.split(","), options=options)  # fmt: skip

@@ -1,0 +1,125 @@
+"""One job, all stages, in this process: the embedded mode behind `backdrop run`.
+
+No Redis, no object store: bytes in, arrays out. The queue's steps read the
+same mode table (worker.pipeline.stages), one stage per task.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from worker.pipeline import intake
+from worker.pipeline.segmentation import (
+    require_subject,
+    segmentation_input,
+    subject_class_ids,
+    subject_mask,
+)
+from worker.pipeline.stages import composite_stage, mode_of
+from worker.pipeline.style import StyleProgress, blend_weights, stylize
+from worker.pipeline.style_params import StyleParams
+from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
+from worker.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Stage callback: (stage name, style progress or None when the stage starts/ends).
+ProgressFn = Callable[[str, StyleProgress | None], None]
+
+
+@dataclass
+class LocalJob:
+    photo: bytes
+    styles: Sequence[tuple[bytes, float]]
+    mode: str = "background"
+    subjects: tuple[str, ...] = ("person",)
+    params: StyleParams = field(default_factory=StyleParams)
+    # Composite at the photo's own resolution (stylized image and mask upscaled)
+    # instead of returning the working-resolution result.
+    keep_original_size: bool = False
+    # An image to start the optimization from (encoded bytes), e.g. a preview.
+    init_image: bytes | None = None
+    # preview: the feed-forward network alone; standard: the optimization.
+    quality: str = "standard"
+
+
+@dataclass
+class LocalResult:
+    photo: np.ndarray
+    mask: np.ndarray  # refined alpha, float32 0..1 (all ones in 'full' mode)
+    stylized: np.ndarray | None
+    result: np.ndarray
+    metadata: dict[str, Any]
+
+
+def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = None) -> LocalResult:
+    notify = progress or (lambda stage, p: None)
+    # Everything that can be refused without pixels is refused before any work.
+    mode = mode_of(job.mode)
+    class_ids = subject_class_ids(job.subjects)
+    if mode.stylizes:
+        blend_weights(job.styles)
+    notify("intake", None)
+    limits = settings.intake_limits()
+    full = intake.decode_image(job.photo, limits)
+    photo = intake.to_working_size(full, limits.max_side)
+    styles = intake.load_styles(job.styles, limits) if mode.stylizes else []
+    meta: dict[str, Any] = {"mode": job.mode, "size": list(photo.shape[:2])}
+
+    notify("segment", None)
+    mask = np.ones(photo.shape[:2], np.float32)
+    if mode.segments:
+        segmenter = get_segmenter(settings)
+        mask = subject_mask(segmentation_input(full), segmenter, class_ids, photo.shape[:2])
+        require_subject(mask, settings.segmentation.min_subject_fraction, job.subjects)
+        meta["segmenter"] = segmenter.name
+
+    stylized = None
+    if mode.stylizes:
+        stylized = _stylized(job, photo, styles, settings, notify, meta)
+
+    notify("composite", None)
+    if job.keep_original_size and full.shape != photo.shape:
+        photo, mask, stylized = _upscale(full, mask, stylized)
+    alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite)
+    meta["params"] = job.params.model_dump(mode="json")
+    return LocalResult(photo, alpha, stylized, result, meta)
+
+
+def _stylized(
+    job: LocalJob, photo: np.ndarray, styles: list[tuple[np.ndarray, float]],
+    settings: Settings, notify: ProgressFn, meta: dict[str, Any],
+) -> np.ndarray:  # fmt: skip
+    if job.quality == "preview":
+        notify("preview", None)
+        previewer = get_previewer()
+        meta["stylizer"] = previewer.name
+        return previewer.stylize(photo, styles)
+    net = get_feature_net(job.params, settings)
+    meta["feature_net"] = net.name
+    log.info("stylizing with %s", net.name)
+    init = None
+    if job.init_image is not None:
+        init = intake.load_photo(job.init_image, settings.intake_limits())
+        meta["init_image"] = True
+    last = None
+    for last in stylize(photo, styles, job.params, net, init_image=init, xla=settings.compute.xla):
+        notify("stylize", last)
+    assert last is not None and last.image is not None
+    meta["losses"] = last.losses
+    return last.image
+
+
+def _upscale(
+    full: np.ndarray, mask: np.ndarray, stylized: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    size = (full.shape[1], full.shape[0])
+    big_mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+    big_stylized = (
+        None if stylized is None else cv2.resize(stylized, size, interpolation=cv2.INTER_CUBIC)
+    )
+    return full, big_mask, big_stylized

@@ -1,0 +1,114 @@
+"""The mode table: what each compositing mode needs and how it builds its
+result. `backdrop run` (worker.local_job) and the queue's steps both read it, so
+a new mode is one row here (and its name in api_contracts.models.Mode).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.pipeline.composite import blend, portrait_blur, refine_mask
+
+# Radii are set for a 512 px photo and scale with it, so a result looks the
+# same at any working size.
+REFERENCE_SIDE = 512
+
+
+class CompositeParams(BaseModel):
+    """How the subject goes back in; part of a result's key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Guided filter: eps in the units of the uint8 guide (0..255**2): larger
+    # eps smooths more, smaller follows the photo's edges more closely.
+    guided_radius: int = Field(6, ge=1, le=64)
+    guided_eps: float = Field(0.001 * 255**2, gt=0)
+    # Disk radius of the portrait blur.
+    blur_radius: int = Field(14, ge=1, le=100)
+
+
+# (photo, refined alpha, stylized image or None, params, scale) -> result
+Builder = Callable[[np.ndarray, np.ndarray, np.ndarray | None, CompositeParams, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    stylizes: bool  # needs paintings and the style optimization
+    segments: bool  # needs the subject mask
+    build: Builder
+    help: str
+
+
+def _stylized(stylized: np.ndarray | None) -> np.ndarray:
+    if stylized is None:
+        raise BackdropError(ErrorCode.INTERNAL, "this mode needs a stylized image")
+    return stylized
+
+
+def _keep_subject(
+    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
+    params: CompositeParams, scale: float,
+) -> np.ndarray:  # fmt: skip
+    return blend(photo, _stylized(stylized), alpha)
+
+
+def _keep_background(
+    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
+    params: CompositeParams, scale: float,
+) -> np.ndarray:  # fmt: skip
+    return blend(photo, _stylized(stylized), 1.0 - alpha)
+
+
+def _whole(
+    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
+    params: CompositeParams, scale: float,
+) -> np.ndarray:  # fmt: skip
+    return _stylized(stylized).copy()
+
+
+def _blur_background(
+    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
+    params: CompositeParams, scale: float,
+) -> np.ndarray:  # fmt: skip
+    blur = max(1, round(params.blur_radius * scale))
+    margin = max(2, round(params.guided_radius * scale))
+    return portrait_blur(photo, alpha, blur, margin=margin)
+
+
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode("background", True, True, _keep_subject, "paint the background, keep the subject"),
+        Mode("subject", True, True, _keep_background, "paint the subject, keep the background"),
+        Mode("portrait", False, True, _blur_background, "blur the background, no painting"),
+        Mode("full", True, False, _whole, "paint the whole photo"),
+    )
+}
+
+
+def mode_of(name: str) -> Mode:
+    """The mode's row; an unknown mode is an error, never a fallback."""
+    try:
+        return MODES[name]
+    except KeyError:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, f"unknown mode {name!r}") from None
+
+
+def composite_stage(
+    photo: np.ndarray,
+    mask: np.ndarray,
+    stylized: np.ndarray | None,
+    mode_name: str,
+    params: CompositeParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine the mask to the photo's edges and build the mode's result:
+    (alpha, result)."""
+    mode = mode_of(mode_name)
+    scale = max(photo.shape[:2]) / REFERENCE_SIDE
+    radius = max(1, round(params.guided_radius * scale))
+    alpha = refine_mask(mask, photo, radius, params.guided_eps) if mode.segments else mask
+    return alpha, mode.build(photo, alpha, stylized, params, scale)

@@ -1,0 +1,111 @@
+"""Objects a job reads and makes: its inputs, and intermediates produced once.
+
+An intermediate (working photo, mask, content features) is made by the first
+task that needs it, behind a Redis lock, and read by every other task, on any
+worker, so jobs on the same photo started at once do not all compute it.
+"""
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import numpy as np
+
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.pipeline.png import decode_png, encode_png
+from worker.service import keys
+from worker.service.context import Services
+from worker.service.plan import JobPlan
+from worker.storage import ObjectNotFound
+
+PRODUCER_LOCK_SECONDS = 30  # far above one segmentation or VGG pass (~0.1-1 s)
+T = TypeVar("T")
+
+
+def produce_once(
+    services: Services, key: str, make: Callable[[], T], encode: Callable[[T], bytes],
+    decode: Callable[[bytes], T], content_type: str,
+) -> tuple[T, bool]:  # fmt: skip
+    """The object at `key` in the work bucket, made here or by whoever holds
+    the lock; (value, True when it was read rather than made)."""
+    bucket = services.settings.storage.work_bucket
+    if _wait_for_other_producer(services, bucket, key):
+        try:
+            return decode(services.store.get(bucket, key)), True
+        except ObjectNotFound:
+            pass  # expired in between: make it here
+    value = make()
+    services.store.put(bucket, key, encode(value), content_type)
+    return value, False
+
+
+def _wait_for_other_producer(services: Services, bucket: str, key: str) -> bool:
+    """True when the object exists (now, or once a concurrent task that holds
+    the lock has stored it); False when this task should make it."""
+    lock = f"backdrop:lock:{key}"
+    deadline = time.monotonic() + PRODUCER_LOCK_SECONDS
+    while not services.store.exists(bucket, key):
+        if services.redis.set(lock, "1", nx=True, ex=PRODUCER_LOCK_SECONDS):
+            return False
+        if time.monotonic() > deadline:
+            return False  # the holder died: make it here
+        time.sleep(0.05)
+    return True
+
+
+def photo_bytes(services: Services, photo_key: str) -> bytes:
+    try:
+        return services.store.get(services.settings.storage.input_bucket, photo_key)
+    except ObjectNotFound:
+        raise BackdropError(ErrorCode.INPUT_NOT_FOUND, f"no photo at {photo_key!r}") from None
+
+
+def working_photo(services: Services, plan: JobPlan) -> np.ndarray:
+    """The photo at working size, stored by the job's first step: later steps
+    decode a small PNG, never the upload again."""
+    return decode_png(_work_object(services, plan.working_photo_key()))
+
+
+def subject_mask_of(services: Services, plan: JobPlan, shape: tuple[int, ...]) -> np.ndarray:
+    key = plan.mask_key()
+    if key is None:
+        return np.ones(shape[:2], np.float32)
+    return decode_mask(_work_object(services, key))
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    return encode_png(mask)
+
+
+def decode_mask(png: bytes) -> np.ndarray:
+    return decode_png(png).astype(np.float32) / 255.0
+
+
+def _work_object(services: Services, key: str) -> bytes:
+    try:
+        return services.store.get(services.settings.storage.work_bucket, key)
+    except ObjectNotFound:
+        # Intermediates expire after days; a job restarted that late redoes them.
+        raise BackdropError(ErrorCode.INTERNAL, f"intermediate {key} expired") from None
+
+
+def fetch_styles(services: Services, plan: JobPlan, index: int) -> list[tuple[bytes, float]]:
+    """The paintings of one output, as bytes with their blend weights."""
+    s = services.settings.storage
+    fetched = []
+    for ref in (plan.styles[j] for j in plan.outputs[index]):
+        bucket, key = (
+            (s.input_bucket, ref.key)
+            if ref.key
+            else (s.styles_bucket, keys.catalog_key(ref.name or ""))
+        )
+        try:
+            fetched.append((services.store.get(bucket, key), ref.weight))
+        except ObjectNotFound:
+            what = f"style {ref.name!r}" if ref.name else f"style object {ref.key!r}"
+            raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"no {what}") from None
+    return fetched
+
+
+def styles_hash(styles: list[tuple[bytes, float]]) -> str:
+    return keys.content_hash(b"".join(f"{keys.content_hash(d)}:{w};".encode() for d, w in styles))

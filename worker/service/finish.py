@@ -1,0 +1,54 @@
+"""How outputs and jobs end. Every way a job ends (success, partial, failure,
+cancel, give-up by the sweep) reaches JobRecord.finish, the one function that
+stamps the end, sets the record's expiry and emits the `job.finished` event."""
+
+from api_contracts.errors import ErrorCode
+from api_contracts.models import JobError, JobState
+from api_contracts.records import JobRecord
+
+GIVE_UP_MESSAGE = "the job's tasks were lost repeatedly"
+
+
+def complete_output(record: JobRecord, index: int, result_key: str) -> bool:
+    """One output succeeded. True when it was the job's last open output."""
+    record.advance(JobState.SUCCEEDED, output=index, progress=100, result_key=result_key)
+    return record.mark_done(index)
+
+
+def fail_output(record: JobRecord, index: int, code: ErrorCode, message: str) -> bool:
+    """One output fails; the others go on. True when it was the last open output."""
+    record.fail_output(index, code, message)
+    return record.mark_done(index)
+
+
+def fail_job(record: JobRecord, code: ErrorCode, message: str) -> None:
+    """A failure before the fan-out: the job and every output fail with it."""
+    record.finish(JobState.FAILED, JobError(code=code, message=message), JobState.FAILED)
+
+
+def conclude(record: JobRecord) -> JobState:
+    """Every output has ended: the job's state follows from theirs."""
+    status = record.status()
+    states = [s.state for s in status.styles]
+    ok = states.count(JobState.SUCCEEDED)
+    error = next((s.error for s in status.styles if s.error), None)
+    if ok == len(states):
+        record.finish(JobState.SUCCEEDED)
+    elif ok:
+        record.finish(JobState.PARTIAL)
+    elif record.cancelled():
+        record.finish(JobState.CANCELLED, JobError(code=ErrorCode.CANCELLED, message="cancelled"))
+    else:
+        record.finish(
+            JobState.FAILED, error or JobError(code=ErrorCode.INTERNAL, message="no output")
+        )
+    return record.status().state
+
+
+def give_up(record: JobRecord) -> None:
+    """The sweep restarted the job too often: its open outputs fail, and the
+    job ends PARTIAL when some output succeeded."""
+    status = record.status()
+    ok = any(s.state == JobState.SUCCEEDED for s in status.styles)
+    error = JobError(code=ErrorCode.INTERNAL, message=GIVE_UP_MESSAGE)
+    record.finish(JobState.PARTIAL if ok else JobState.FAILED, error, JobState.FAILED)

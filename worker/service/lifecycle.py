@@ -1,0 +1,73 @@
+"""What a worker does around its tasks: load models in each forked child (never
+TensorFlow in the parent), make buckets, publish the service's record TTL, and
+run the sweep. Imported by the tasks module, so `celery -A` and `backdrop
+worker` both get it."""
+
+import logging
+import os
+import threading
+
+from celery.signals import worker_init, worker_process_init, worker_ready
+
+from api_contracts.records import publish_service_settings
+from worker.runtime.settings import get_settings
+from worker.service import log_context  # noqa: F401  (connects the structured-log signals)
+from worker.service.context import make_services
+
+log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _prepare_child(**_: object) -> None:
+    """In each forked child: TensorFlow for the device, then the models."""
+    from worker.runtime.tensorflow_setup import configure_tensorflow
+
+    settings = get_settings()
+    devices = configure_tensorflow()
+    log.info("worker child %s: devices %s", os.getpid(), devices or "CPU")
+    if settings.queue.warm_models:
+        from worker.service.tasks import warm_models
+
+        warm_models()
+
+
+@worker_init.connect
+def _prepare_storage(**_: object) -> None:
+    """Once, in the parent: buckets exist, intermediates expire, producers
+    learn the record TTL. No TensorFlow here."""
+    from worker.storage import StorageUnavailable
+
+    settings = get_settings()
+    svc = make_services(settings)  # not the children's: the parent must not share it over fork
+    s = settings.storage
+    try:
+        publish_service_settings(svc.redis, settings.queue.result_expires)
+    except Exception as exc:
+        log.error("redis not ready at start: %s", exc)
+    try:
+        svc.store.ensure_buckets([s.input_bucket, s.styles_bucket, s.work_bucket, s.results_bucket])
+        svc.store.expire_after(s.work_bucket, s.work_expiry_days)
+    except StorageUnavailable as exc:
+        log.error("object store not ready at start (tasks will retry): %s", exc)
+
+
+@worker_ready.connect
+def _start_sweep(sender: object = None, **_: object) -> None:
+    """In the parent: a daemon thread restarts jobs whose tasks vanished."""
+    threading.Thread(target=_sweep_forever, name="backdrop-sweep", daemon=True).start()
+
+
+def _sweep_forever() -> None:
+    from worker.service.sweep import sweep_stale_jobs
+    from worker.service.tasks import restart_job
+
+    settings = get_settings()
+    q = settings.queue
+    svc = make_services(settings)  # the parent's own clients
+    stop = threading.Event()
+    while not stop.wait(q.sweep_interval_seconds):
+        try:
+            for job_id in sweep_stale_jobs(svc, q.stale_after_seconds, q.max_requeues, restart_job):
+                log.warning("job %.200s was stale: restarted", job_id)
+        except Exception as exc:  # Redis down: try again next round
+            log.warning("sweep skipped: %.300s", exc)

@@ -1,0 +1,144 @@
+"""The plan: a request resolved once, by the job's first step, against that
+worker's settings, and stored with the job. Every later step, on any pool,
+reads it and never its own settings, so a result's key names what made it.
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import JobOptions, JobRequest, StyleRef
+from api_contracts.records import JobRecord
+from worker.pipeline.intake import IntakeLimits
+from worker.pipeline.stages import CompositeParams, Mode, mode_of
+from worker.pipeline.style_params import StyleParams
+from worker.runtime.settings import Settings
+from worker.service import keys
+
+
+class JobPlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1  # bump with any change of a field's meaning
+    photo_key: str
+    photo_sha: str
+    mode: str
+    subjects: list[str]
+    styles: list[StyleRef]
+    outputs: list[list[int]]  # which styles make each output
+    size: int  # longest side of the working resolution
+    quality: str
+    params: StyleParams
+    composite: CompositeParams
+    segmenter: str
+    min_subject_fraction: float
+    limits: IntakeLimits
+
+    @classmethod
+    def resolve(cls, request: JobRequest, settings: Settings, photo_sha: str) -> "JobPlan":
+        mode_of(request.mode)  # an unknown mode is refused here, before any work
+        _check_limits(request, settings)
+        size = min(request.options.size or settings.intake.max_side, settings.intake.max_side)
+        return cls(
+            photo_key=request.photo_key, photo_sha=photo_sha, mode=request.mode,
+            subjects=request.subjects, styles=request.styles, outputs=request.outputs(),
+            size=size, quality=request.options.quality,
+            params=style_params_for(request.options, settings),
+            composite=settings.composite, segmenter=settings.segmentation.backend,
+            min_subject_fraction=settings.segmentation.min_subject_fraction,
+            limits=settings.intake_limits(size),
+        )  # fmt: skip
+
+    @property
+    def stage(self) -> Mode:
+        return mode_of(self.mode)
+
+    @property
+    def output_count(self) -> int:
+        return len(self.outputs)
+
+    def check_output(self, index: Any) -> int:
+        """A message's output index, checked against the plan (never trusted)."""
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise BackdropError(ErrorCode.INTERNAL, "a task message has no valid output index")
+        if not 0 <= index < self.output_count:
+            raise BackdropError(ErrorCode.INTERNAL, f"output {index} is not in the job's plan")
+        return index
+
+    def params_key(self) -> dict[str, Any]:
+        """What shaped the stylized image: the parameters, or just 'preview'."""
+        if self.quality == "preview":
+            return {"quality": "preview"}
+        return {"quality": self.quality, **self.params.model_dump(mode="json")}
+
+    # Deterministic keys: a hash of the input bytes and of the plan really used.
+    def working_photo_key(self) -> str:
+        return keys.working_photo_key(self.photo_sha, self.size)
+
+    def mask_key(self) -> str | None:
+        if not self.stage.segments:
+            return None
+        return keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter)
+
+    def stylized_key(self, style_sha: str) -> str:
+        return keys.stylized_key(self.photo_sha, style_sha, self.size, self.params_key())
+
+    def preview_key(self, style_sha: str) -> str:
+        return keys.preview_key(self.photo_sha, style_sha, self.size, self.mode, self.subjects)
+
+    def result_key(self, style_sha: str | None) -> str:
+        stylizes = self.stage.stylizes
+        return keys.result_key(
+            self.photo_sha, style_sha if stylizes else None, self.size, self.mode,
+            self.subjects, self.params_key() if stylizes else {},
+            self.composite.model_dump(mode="json"),
+        )  # fmt: skip
+
+
+def _check_limits(request: JobRequest, settings: Settings) -> None:
+    q, opts = settings.queue, request.options
+    if len(request.styles) > q.max_styles:
+        raise BackdropError(
+            ErrorCode.INVALID_REQUEST,
+            f"{len(request.styles)} styles; the limit is {q.max_styles}",
+        )
+    if opts.iterations is not None and opts.iterations > q.max_iterations:
+        raise BackdropError(
+            ErrorCode.INVALID_REQUEST, f"iterations above this service's limit {q.max_iterations}"
+        )
+
+
+def style_params_for(opts: JobOptions, settings: Settings) -> StyleParams:
+    """The options given, over this deployment's defaults (also `backdrop run`'s)."""
+    overrides = opts.model_dump(exclude_none=True, exclude={"size", "quality"})
+    base = settings.style.model_dump()
+    if opts.quality == "high":
+        # Twice the iterations at the same scales: an extra coarse scale was
+        # measured to buy nothing at full size (256 px, 200 L-BFGS iterations:
+        # one scale 1075, two scales 1091, the standard 100 iterations 1091).
+        base.update(iterations=2 * base["iterations"])
+    try:
+        return StyleParams.model_validate({**base, **overrides})
+    except ValidationError as exc:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc.errors()[0]["msg"])) from None
+
+
+def store_plan(record: JobRecord, plan: JobPlan) -> JobPlan:
+    """The first step to get here stores its plan; a redelivered or restarted
+    step keeps that one, so all outputs of a job follow one plan."""
+    if record.set_once("plan", plan.model_dump_json()) is None:
+        raise KeyError(f"no job {record.job_id}")
+    return load_plan(record)
+
+
+def load_plan(record: JobRecord) -> JobPlan:
+    raw = record.field("plan")
+    if raw is None:
+        if not record.exists():
+            raise KeyError(f"no job {record.job_id}")
+        raise BackdropError(ErrorCode.INTERNAL, "the job has no stored plan")
+    try:
+        return JobPlan.model_validate_json(raw)
+    except ValidationError:
+        raise BackdropError(ErrorCode.INTERNAL, "the job record's 'plan' is corrupt") from None

@@ -1,0 +1,185 @@
+"""The steps of a queued job, one per task, on the job record and object keys.
+
+A job: segment once (resolve and store the plan, the working photo, the mask)
+-> per output, stylize -> composite -> when the last output is done,
+finalize. Messages carry the job id and an output index only; everything
+else comes from the stored plan.
+"""
+
+import os
+import socket
+
+import numpy as np
+
+from api_contracts.models import JobState
+from api_contracts.records import JobRecord, now
+from worker.pipeline import intake
+from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_features
+from worker.pipeline.png import decode_png, encode_png, read_metadata
+from worker.pipeline.segmentation import (
+    require_subject,
+    segmentation_input,
+    subject_class_ids,
+    subject_mask,
+)
+from worker.pipeline.stages import composite_stage
+from worker.pipeline.style import StyleProgress, photo_features, stylize
+from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
+from worker.service import artifacts, finish, keys
+from worker.service.context import Cancelled, Services, open_record
+from worker.service.fault_points import pause_at
+from worker.service.plan import JobPlan, load_plan, store_plan
+
+STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
+
+
+def segment_step(services: Services, job_id: str) -> list[int]:
+    """Resolve the plan, validate the photo, find the subject once; return the
+    outputs still open (a job restarted by the sweep redoes only those)."""
+    record = open_record(services, job_id)
+    record.advance(JobState.RUNNING, started=now())  # `started` only the first time
+    request = record.request()
+    data = artifacts.photo_bytes(services, request.photo_key)
+    plan = JobPlan.resolve(request, services.settings, keys.content_hash(data))
+    plan = store_plan(record, plan)
+    record.set_ttl(services.settings.queue.result_expires)
+    full = intake.decode_image(data, plan.limits)
+    photo, _ = artifacts.produce_once(
+        services, plan.working_photo_key(), lambda: intake.to_working_size(full, plan.size),
+        encode_png, decode_png, "image/png",
+    )  # fmt: skip
+    mask_key = plan.mask_key()
+    if mask_key is not None:
+        ids = subject_class_ids(plan.subjects)
+        mask, reused = artifacts.produce_once(
+            services, mask_key,
+            lambda: subject_mask(segmentation_input(full), get_segmenter(services.settings),
+                                 ids, photo.shape[:2]),
+            artifacts.encode_mask, artifacts.decode_mask, "image/png",
+        )  # fmt: skip
+        record.count("mask_reused" if reused else "segment")
+        require_subject(mask, plan.min_subject_fraction, plan.subjects)
+    styles = record.status().styles
+    return [s.index for s in styles if s.state in (JobState.QUEUED, JobState.RUNNING)]
+
+
+def stylize_step(services: Services, job_id: str, index: int) -> None:
+    """Optimize one output's stylized image (unless it or the result exists)."""
+    record = open_record(services, job_id)
+    plan = load_plan(record)
+    index = plan.check_output(index)
+    record.advance(JobState.RUNNING, output=index)
+    # Which process runs it: for operators, and for the fault tests that kill it.
+    record.set(output=index, worker=f"{socket.gethostname()}:{os.getpid()}")
+    if not plan.stage.stylizes:
+        return
+    styles = artifacts.fetch_styles(services, plan, index)
+    style_sha = artifacts.styles_hash(styles)
+    record.set(output=index, style_sha=style_sha)
+    if services.store.exists(services.settings.storage.results_bucket, plan.result_key(style_sha)):
+        return  # an identical request finished before: the composite step reports it
+    key = plan.stylized_key(style_sha)
+    if services.store.exists(services.settings.storage.work_bucket, key):
+        return
+    photo = artifacts.working_photo(services, plan)
+    decoded = intake.load_styles(styles, plan.limits)
+    preview = _publish_preview(services, record, plan, index, photo, decoded, style_sha)
+    if plan.quality == "preview":
+        meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
+        image = preview
+    else:
+        image, meta = _optimize(services, record, plan, index, photo, decoded)
+    pause_at(services, "stylized", job_id)
+    services.store.put(services.settings.storage.work_bucket, key, encode_png(image, meta),
+                       "image/png")  # fmt: skip
+    record.count("stylize" if plan.quality != "preview" else "preview_only")
+
+
+def _publish_preview(
+    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
+) -> np.ndarray:  # fmt: skip
+    """The feed-forward stylization, composited with the job's mask and shown in
+    the status at once; returns the raw (uncomposited) preview."""
+    preview = get_previewer().stylize(photo, styles)
+    mask = artifacts.subject_mask_of(services, plan, photo.shape)
+    _, shown = composite_stage(photo, mask, preview, plan.mode, plan.composite)
+    key = plan.preview_key(style_sha)
+    meta = {"job_id": record.job_id, "index": index, "preview": True}
+    services.store.put(services.settings.storage.results_bucket, key, encode_png(shown, meta),
+                       "image/png")  # fmt: skip
+    record.set(output=index, preview_key=key)
+    record.progress(index, 1)
+    record.count("preview")
+    return preview
+
+
+def _content_features(
+    services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray
+) -> LevelFeatures:
+    """The photo's VGG content features, computed by the job's first output to
+    get here (after its preview is out) and read by every other output; a later
+    job on the same photo and recipe reuses them too."""
+    params = plan.params
+    net = get_feature_net(params, services.settings)
+    recipe = {"layer": params.content_layer, "levels": params.levels,
+              "precision": net.precision}  # fmt: skip
+    key = keys.features_key(plan.photo_sha, plan.size, net.name, recipe)
+    features, reused = artifacts.produce_once(
+        services, key, lambda: photo_features(photo, params, net),
+        encode_features, decode_features, "application/octet-stream",
+    )  # fmt: skip
+    record.count("content_features_reused" if reused else "content_features")
+    return features
+
+
+def _optimize(
+    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    photo: np.ndarray, styles: list[tuple[np.ndarray, float]],
+) -> tuple[np.ndarray, dict[str, object]]:  # fmt: skip
+    settings = services.settings
+    net = get_feature_net(plan.params, settings)
+    every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
+    features = _content_features(services, record, plan, photo)
+    last: StyleProgress | None = None
+    steps = stylize(photo, styles, plan.params, net, xla=settings.compute.xla, features=features)
+    for last in steps:
+        if last.iteration % every == 0:
+            record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
+            if record.cancelled():
+                raise Cancelled
+    assert last is not None and last.image is not None
+    return last.image, {"feature_net": net.name, "losses": last.losses}
+
+
+def composite_step(services: Services, job_id: str, index: int) -> bool:
+    """Build and store one result. True when it was the job's last output."""
+    record = open_record(services, job_id)
+    plan = load_plan(record)
+    index = plan.check_output(index)
+    style_sha = record.field("style_sha", index) if plan.stage.stylizes else None
+    if plan.stage.stylizes and style_sha is None:
+        raise Cancelled if record.cancelled() else RuntimeError("output was never stylized")
+    result_key = plan.result_key(style_sha)
+    results = services.settings.storage.results_bucket
+    if services.store.exists(results, result_key):
+        record.count("result_reused")
+        return finish.complete_output(record, index, result_key)
+    photo = artifacts.working_photo(services, plan)
+    mask = artifacts.subject_mask_of(services, plan, photo.shape)
+    stylized, meta = None, dict[str, object]()
+    if style_sha is not None:
+        png = services.store.get(services.settings.storage.work_bucket,
+                                 plan.stylized_key(style_sha))  # fmt: skip
+        stylized, meta = decode_png(png), read_metadata(png)
+    _, result = composite_stage(photo, mask, stylized, plan.mode, plan.composite)
+    meta.update(job_id=job_id, index=index, mode=plan.mode, size=plan.size)
+    pause_at(services, "composited", job_id)
+    services.store.put(results, result_key, encode_png(result, meta), "image/png")
+    record.count("composite")
+    return finish.complete_output(record, index, result_key)
+
+
+def finalize_step(services: Services, job_id: str) -> JobState:
+    """The job's state from its outputs: all succeeded, some, or none."""
+    return finish.conclude(services.record(job_id))

@@ -1,0 +1,85 @@
+"""The sweep: restart jobs whose tasks vanished (a Redis restart, a lost
+message), give up on jobs restarted too often. Runs in each worker's parent;
+idempotent, so several workers may sweep at once."""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+
+from api_contracts.names import JOB_KEY_PREFIX, QUEUE_CPU, QUEUE_GPU
+from api_contracts.records import JobRecord, now
+from worker.service import finish
+from worker.service.context import Services
+
+log = logging.getLogger(__name__)
+# Restart a job: (its record, the new generation) -> sends its first task again.
+Restart = Callable[[JobRecord, int], None]
+
+
+def sweep_stale_jobs(
+    services: Services, stale_after: float, max_requeues: int, restart: Restart | None = None
+) -> list[str]:
+    """Hand back unfinished jobs whose record has not moved for `stale_after`
+    seconds; finished outputs are reused by key, so nothing is computed twice.
+    After `max_requeues` restarts the open outputs fail with INTERNAL and the
+    job ends (PARTIAL if some succeeded). A job with a message still in the
+    broker is waiting in a backlog, not lost: left alone. Each job is handled
+    on its own: one that cannot be read is logged and skipped."""
+    acted: list[str] = []
+    backlog: list[str | None] = [None]  # read once per round, only if a job is stale
+    for key in services.redis.scan_iter(f"{JOB_KEY_PREFIX}*", count=500):
+        job_id = (key.decode() if isinstance(key, bytes) else key).removeprefix(JOB_KEY_PREFIX)
+        if ":" in job_id:  # a side key (:sweep), not a record
+            continue
+        try:
+            if _sweep_one(services, services.record(job_id), stale_after, max_requeues,
+                          restart, backlog):  # fmt: skip
+                acted.append(job_id)
+        except Exception as exc:  # one bad record must not stop the round
+            log.warning("sweep skipped job %.200s: %.300s", job_id, exc)
+    return acted
+
+
+def _sweep_one(
+    services: Services, record: JobRecord, stale_after: float, max_requeues: int,
+    restart: Restart | None, backlog: list[str | None],
+) -> bool:  # fmt: skip
+    status = record.status()
+    if status.done or status.updated_at is None:
+        return False
+    age = (datetime.fromisoformat(now()) - status.updated_at).total_seconds()
+    if age < stale_after:
+        return False
+    if backlog[0] is None:
+        backlog[0] = broker_backlog(services.redis)
+    if record.job_id in (backlog[0] or ""):
+        return False
+    # Claim the sweep of this job for a while, so two sweepers do not both act.
+    claim = f"{record.key}:sweep"
+    if not services.redis.set(claim, "1", nx=True, ex=max(1, int(stale_after))):
+        return False
+    if record.generation() >= max_requeues:
+        finish.give_up(record)
+        return False
+    # Counted and sent in the same step: a counted restart is never lost.
+    generation = record.count("requeued")
+    record.set(updated=now())
+    if restart is not None:
+        restart(record, generation)
+    return True
+
+
+def broker_backlog(redis: Redis) -> str:
+    """Every message waiting in a queue or held unacknowledged by a worker, as
+    raw text. Kombu's Redis transport keeps the task's id and `argsrepr` (which
+    hold the job id) in plain JSON headers: lists named after the queues (plus
+    priority suffixes) and the `unacked` hash."""
+    parts: list[Any] = []
+    for queue in (QUEUE_GPU, QUEUE_CPU):
+        for key in redis.scan_iter(match=f"{queue}*", _type="LIST"):
+            parts.extend(redis.lrange(key, 0, -1))
+    parts.extend(redis.hvals("unacked"))
+    return "\n".join(p.decode() if isinstance(p, bytes) else str(p) for p in parts)
