@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import PHOTOS, read_rgb
 from api_contracts.errors import BackdropError
 from api_contracts.models import Mode
+from tests.conftest import PHOTOS, read_rgb
 from worker.pipeline.composite import disk_kernel, feather_width, portrait_blur, refine_mask
 from worker.pipeline.stages import MODES, CompositeParams, composite_stage, mode_of
 
