@@ -13,6 +13,7 @@ from api_contracts.models import JobRequest, JobState, StyleRef
 from api_contracts.records import JobRecord
 from tests.conftest import PHOTOS, STYLES
 from tests.faults.harness import OwnRedis, TcpProxy, make_client, workers
+from worker.service.fault_points import pause_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -108,16 +109,31 @@ def test_task_past_its_soft_time_limit_fails_with_timeout(
     assert not left, "no temporary files left behind"
 
 
+def _hold_at(client, point: str, job_id: str, timeout: float = 90) -> None:
+    """Wait until the job's step holds at the fault point (worker.service.fault_points)."""
+    key = pause_key(point, job_id)
+    deadline = time.monotonic() + timeout
+    while client.redis.get(key) != b"reached":
+        assert time.monotonic() < deadline, f"{job_id} never reached {point}"
+        time.sleep(0.05)
+
+
+def _release(client, point: str, job_id: str) -> None:
+    client.redis.set(pause_key(point, job_id), "go", ex=120)
+
+
 def test_s3_down_for_seconds_is_retried_and_succeeds(
     tmp_path: Path, own_redis: OwnRedis, proxy: TcpProxy
 ) -> None:
     s3 = f"127.0.0.1:{proxy.port}"
-    with workers(tmp_path, own_redis.url, s3, BACKDROP_QUEUE__STORAGE_RETRIES="6") as (worker,):
+    env = {"BACKDROP_QUEUE__STORAGE_RETRIES": "6", "BACKDROP_QUEUE__PAUSE_AT": '["stylized"]'}
+    with workers(tmp_path, own_redis.url, s3, **env) as (worker,):
         client = make_client(own_redis.url, s3)
-        job_id = _submit(client, iterations=150, seed=104)
-        _wait_progress(client, job_id, 80)
+        job_id = _submit(client, iterations=20, seed=104)
+        _hold_at(client, "stylized", job_id)  # optimized, about to store the image
         assert client.status(job_id).styles[0].state == JobState.RUNNING, "cut while it runs"
         proxy.down()
+        _release(client, "stylized", job_id)
         time.sleep(2.5)
         proxy.up()
         final = client.wait(job_id, timeout=120)
@@ -131,12 +147,14 @@ def test_s3_down_for_long_fails_with_storage_unavailable_and_writes_nothing(
 ) -> None:
     s3 = f"127.0.0.1:{proxy.port}"
     direct = Minio(s3_endpoint, access_key="x", secret_key="y", secure=False)
-    with workers(tmp_path, own_redis.url, s3, BACKDROP_QUEUE__STORAGE_RETRIES="3") as (_worker,):
+    env = {"BACKDROP_QUEUE__STORAGE_RETRIES": "3", "BACKDROP_QUEUE__PAUSE_AT": '["composited"]'}
+    with workers(tmp_path, own_redis.url, s3, **env) as (_worker,):
         client = make_client(own_redis.url, s3)
         before = {o.object_name for o in direct.list_objects("backdrop-results", recursive=True)}
-        job_id = _submit(client, iterations=150, seed=77)
-        _wait_progress(client, job_id, 80)
+        job_id = _submit(client, iterations=20, seed=77)
+        _hold_at(client, "composited", job_id)  # the result is built, about to be stored
         proxy.down()
+        _release(client, "composited", job_id)
         try:
             final = client.wait(job_id, timeout=120)
         finally:

@@ -27,6 +27,7 @@ def _shared_models(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run(tmp_path: Path, *args: str, photo: Path = PHOTOS / "grace_hopper.png") -> int:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     return main(["run", str(photo), "--out", str(tmp_path / "out.png"), *args])
 
 
@@ -160,12 +161,22 @@ def test_demo_fetches_its_samples_from_upstream_when_absent(
     assert (tmp_path / "photos" / "grace_hopper.png").exists(), "kept for the next run"
 
 
-def test_init_image_option(tmp_path: Path) -> None:
-    status = _run(tmp_path, *FAST, "--style", str(STYLES / "waves.jpg"),
-                  "--init-image", str(STYLES / "waves.jpg"))  # fmt: skip
-    assert status == 0
-    meta = read_metadata((tmp_path / "out.png").read_bytes())
-    assert meta["params"]["iterations"] == 4
+def test_init_image_is_where_the_optimization_starts(tmp_path: Path) -> None:
+    """Ignoring --init-image would give the same picture as starting from the
+    photo; it must start from the given image instead (full mode, 2 steps, so
+    the start still shows)."""
+    args = ["--size", "96", "--iterations", "2", "--mode", "full", "--optimizer", "adam",
+            "--style", str(STYLES / "waves.jpg")]  # fmt: skip
+    assert _run(tmp_path / "photo", *args) == 0
+    assert _run(tmp_path / "init", *args, "--init-image", str(STYLES / "starry.jpg")) == 0
+    from_photo, from_init = (
+        np.asarray(Image.open(tmp_path / d / "out.png").convert("RGB"), np.float32)
+        for d in ("photo", "init")
+    )
+    start = np.asarray(Image.open(STYLES / "starry.jpg").convert("RGB").resize(
+        from_init.shape[1::-1]), np.float32)  # fmt: skip
+    assert np.abs(from_init - start).mean() < np.abs(from_photo - start).mean() - 10
+    assert read_metadata((tmp_path / "init" / "out.png").read_bytes())["init_image"] is True
 
 
 def test_preview_only_needs_no_optimization(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.runtime.models import REGISTRY, verified_file
+from worker.pipeline.weights import VGG19_FILENAME, verified_file
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _load(layers: tuple[str, ...], models_dir: Path, precision: str) -> FeatureN
 def _vgg_backbone(models_dir: Path) -> tuple[Any, str]:
     import tensorflow as tf
 
-    vgg19 = models_dir / REGISTRY["vgg19-imagenet"].filename
+    vgg19 = models_dir / VGG19_FILENAME
     if vgg19.exists():
         net = tf.keras.applications.VGG19(
             weights=str(vgg19), include_top=False, input_shape=(None, None, 3)

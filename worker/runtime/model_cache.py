@@ -50,3 +50,9 @@ def get_previewer() -> FeedForwardStylizer:
         if not verified_file(path, digest):
             raise BackdropError(ErrorCode.MODEL_UNAVAILABLE, f"{path} is missing or altered")
     return FeedForwardStylizer(folder)
+
+
+def warm_models(settings: Settings) -> None:
+    """Load DeepLab and VGG now (a worker child at start), not on a first task."""
+    get_segmenter(settings)
+    get_feature_net(settings.style, settings)

@@ -13,10 +13,10 @@ import tarfile
 import tempfile
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from api_contracts.errors import BackdropError, ErrorCode
+from worker.pipeline.weights import VGG19_FILENAME, sha256_of, verified_file
 
 log = logging.getLogger(__name__)
 
@@ -69,32 +69,13 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="vgg19-imagenet",
-            filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            filename=VGG19_FILENAME,
             url="https://storage.googleapis.com/tensorflow/keras-applications/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
             sha256=None,
             description="VGG19 ImageNet conv weights (Keras applications); preferred for style",
         ),
     )
 }
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verified_file(path: Path, expected: str | None) -> bool:
-    """The file exists and matches its sha256 (None: presence is enough)."""
-    return path.exists() and _verified(path, expected, path.stat().st_mtime)
-
-
-@lru_cache(maxsize=32)
-def _verified(path: Path, expected: str | None, mtime: float) -> bool:
-    # Cached per process (keyed by mtime): hashing 50 MB on every task would be waste.
-    return expected is None or sha256_of(path) == expected
 
 
 def model_path(name: str, models_dir: Path, allow_download: bool) -> Path:

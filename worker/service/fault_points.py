@@ -2,8 +2,9 @@
 known moment instead of racing a running job.
 
 Off unless BACKDROP_QUEUE__PAUSE_AT names the point (refused in production).
-A held step sets `backdrop:pause:<point>:<job_id>` to "reached" and waits until
-the test sets it to "go" (or PAUSE_LIMIT_SECONDS pass, so it cannot hang).
+The first time a job's step gets there, it sets `backdrop:pause:<point>:<job_id>`
+to "reached" and waits until the test sets it to "go" (or PAUSE_LIMIT_SECONDS
+pass, so it cannot hang).
 """
 
 import time
@@ -21,7 +22,9 @@ def pause_at(services: Services, point: str, job_id: str) -> None:
     if point not in services.settings.queue.pause_at:
         return
     key = pause_key(point, job_id)
-    services.redis.set(key, "reached", ex=int(PAUSE_LIMIT_SECONDS) * 2)
+    # Once per job: a retried step passes the point without holding again.
+    if not services.redis.set(key, "reached", nx=True, ex=int(PAUSE_LIMIT_SECONDS) * 2):
+        return
     deadline = time.monotonic() + PAUSE_LIMIT_SECONDS
     while time.monotonic() < deadline and services.redis.get(key) != b"go":
         time.sleep(0.05)

@@ -26,9 +26,9 @@ def _prepare_child(**_: object) -> None:
     devices = configure_tensorflow()
     log.info("worker child %s: devices %s", os.getpid(), devices or "CPU")
     if settings.queue.warm_models:
-        from worker.service.tasks import warm_models
+        from worker.runtime.model_cache import warm_models
 
-        warm_models()
+        warm_models(settings)
 
 
 @worker_init.connect
@@ -58,8 +58,7 @@ def _start_sweep(sender: object = None, **_: object) -> None:
 
 
 def _sweep_forever() -> None:
-    from worker.service.sweep import sweep_stale_jobs
-    from worker.service.tasks import restart_job
+    from worker.service.sweep import restart_job, sweep_stale_jobs
 
     settings = get_settings()
     q = settings.queue

@@ -9,7 +9,7 @@ from typing import Any
 
 from redis import Redis
 
-from api_contracts.names import JOB_KEY_PREFIX, QUEUE_CPU, QUEUE_GPU
+from api_contracts.names import JOB_KEY_PREFIX, QUEUE_CPU, QUEUE_GPU, TASK_SEGMENT
 from api_contracts.records import JobRecord, now
 from worker.service import finish
 from worker.service.context import Services
@@ -70,6 +70,14 @@ def _sweep_one(
     if restart is not None:
         restart(record, generation)
     return True
+
+
+def restart_job(record: JobRecord, generation: int) -> None:
+    """Send a job's first task again, as a new generation with its own id."""
+    from worker.service.celery_app import app
+
+    task_id = record.segment_task_id(generation)
+    app.send_task(TASK_SEGMENT, args=[record.job_id], queue=QUEUE_GPU, task_id=task_id)
 
 
 def broker_backlog(redis: Redis) -> str:

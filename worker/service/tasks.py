@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.names import QUEUE_GPU, TASK_COMPOSITE, TASK_FINALIZE, TASK_SEGMENT, TASK_STYLIZE
+from api_contracts.names import TASK_COMPOSITE, TASK_FINALIZE, TASK_SEGMENT, TASK_STYLIZE
 from api_contracts.records import JobRecord
 from worker.runtime.settings import get_settings
 from worker.service import finish, lifecycle, steps
@@ -31,14 +31,6 @@ LOG_FIELD_CHARS = 200  # ids and messages in logs are cut: a message may be host
 def services() -> Services:
     """One Redis and one S3 client per worker process, made in the child."""
     return make_services(get_settings())
-
-
-def warm_models() -> None:
-    from worker.runtime.model_cache import get_feature_net, get_segmenter
-
-    settings = get_settings()
-    get_segmenter(settings)
-    get_feature_net(settings.style, settings)
 
 
 def _guarded(task: Task, job_id: str, index: int | None, step: Callable[[], T]) -> T | None:
@@ -119,12 +111,6 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
                 stylize.si(job_id, i).set(task_id=ids[0]),
                 composite.si(job_id, i).set(task_id=ids[1]),
             ).apply_async()
-
-
-def restart_job(record: JobRecord, generation: int) -> None:
-    """The sweep's way to send a job's first task again, as a new generation."""
-    task_id = record.segment_task_id(generation)
-    app.send_task(TASK_SEGMENT, args=[record.job_id], queue=QUEUE_GPU, task_id=task_id)
 
 
 @app.task(name=TASK_STYLIZE, bind=True)

@@ -1,0 +1,80 @@
+"""The layout shows the architecture: layers import only downward, no module
+imports itself back through another, and service modules fit on a few screens."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+# Each layer, and what it must never import (its upper layers and heavy libraries).
+FORBIDDEN = {
+    "api_contracts": ("worker", "gateway", "tensorflow", "cv2"),
+    "worker.pipeline": ("worker.service", "worker.runtime", "worker.cli", "worker.storage",
+                        "worker.local_job", "celery", "redis", "minio"),
+    "worker.storage": ("worker.service", "worker.runtime", "worker.cli", "worker.pipeline"),
+    "worker.runtime": ("worker.service", "worker.cli", "worker.local_job", "celery"),
+    "worker.service": ("worker.cli", "worker.local_job"),
+}  # fmt: skip
+MAX_SERVICE_LINES = 250
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in ("api_contracts", "worker"):
+        for path in (REPO / package).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module imported anywhere in the file (lazy imports count too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+MODULES = _modules()
+GRAPH = {name: {i for i in _imports(path) if i in MODULES} for name, path in MODULES.items()}
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layers_import_only_downward(layer: str) -> None:
+    bad = [
+        f"{name} imports {imported}"
+        for name, path in MODULES.items()
+        if name == layer or name.startswith(layer + ".")
+        for imported in _imports(path)
+        if any(imported == f or imported.startswith(f + ".") for f in FORBIDDEN[layer])
+    ]
+    assert not bad, bad
+
+
+def test_no_import_loops() -> None:
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in GRAPH[start] - seen:
+            seen.add(nxt)
+            if nxt == goal or reaches(nxt, goal, seen):
+                return True
+        return False
+
+    loops = [name for name in GRAPH if reaches(name, name, set())]
+    assert not loops, loops
+
+
+def test_service_modules_fit_on_a_few_screens() -> None:
+    long = {
+        name: n
+        for name, path in MODULES.items()
+        if name.startswith("worker.service")
+        and (n := len(path.read_text().splitlines())) > MAX_SERVICE_LINES
+    }
+    assert not long, long

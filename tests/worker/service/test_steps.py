@@ -1,0 +1,79 @@
+"""A job's steps run in this process against the real Redis: what a user sees
+in the status and the results bucket, and that the stored plan decides."""
+
+import numpy as np
+import pytest
+
+from api_contracts.models import JobState
+from api_contracts.names import EVENTS_STREAM
+from tests.worker.service.conftest import new_job, small_settings
+from worker.pipeline.png import decode_png
+from worker.pipeline.stages import CompositeParams
+from worker.service import steps
+from worker.service.context import Services
+from worker.service.plan import load_plan
+
+pytestmark = pytest.mark.integration
+
+
+def _run_job(svc: Services, job_id: str, composite_svc: Services | None = None) -> None:
+    for index in steps.segment_step(svc, job_id):
+        steps.stylize_step(svc, job_id, index)
+        if steps.composite_step(composite_svc or svc, job_id, index):
+            steps.finalize_step(svc, job_id)
+
+
+def test_a_job_ends_succeeded_with_a_png_of_the_working_size_and_one_event(svc) -> None:
+    record = new_job(svc, "ok")
+    _run_job(svc, "ok")
+    status = record.status()
+    assert status.state == JobState.SUCCEEDED and status.finished_at is not None
+    png = svc.store.get(svc.settings.storage.results_bucket, status.styles[0].result_key)
+    assert max(decode_png(png).shape[:2]) == 96
+    assert 0 < svc.redis.ttl(record.key) <= svc.settings.queue.result_expires
+    events = [e for _, e in svc.redis.xrange(EVENTS_STREAM) if e[b"job_id"] == b"ok"]
+    assert len(events) == 1 and events[0][b"type"] == b"job.finished"
+    assert b'"SUCCEEDED"' in events[0][b"status"]
+    assert status.counters["segment"] == 1 and status.counters["stylize"] == 1
+
+
+def test_the_stored_plan_decides_not_the_settings_of_the_pool_that_runs_a_step(svc) -> None:
+    """A CPU pool with another composite setting builds what the plan says,
+    under the key that names it."""
+    record = new_job(svc, "two-pools", mode="portrait", styles=[])
+    other = Services(small_settings(composite=CompositeParams(blur_radius=40)), svc.store,
+                     svc.redis)  # fmt: skip
+    _run_job(svc, "two-pools", composite_svc=other)
+    plan = load_plan(record)
+    assert plan.composite.blur_radius == svc.settings.composite.blur_radius != 40
+    result_key = record.status().styles[0].result_key
+    assert result_key == plan.result_key(None)
+    # The same job composited with the other pool's setting would look different.
+    again = new_job(other, "other-plan", mode="portrait", styles=[])
+    _run_job(other, "other-plan")
+    assert again.status().styles[0].result_key != result_key
+
+
+def test_an_output_index_outside_the_plan_is_refused(svc) -> None:
+    record = new_job(svc, "bad-index")
+    steps.segment_step(svc, "bad-index")
+    from api_contracts.errors import BackdropError
+
+    for index in (1, -1, "0", True):
+        with pytest.raises(BackdropError, match=r"output|index"):
+            steps.stylize_step(svc, "bad-index", index)  # type: ignore[arg-type]
+    assert record.status().styles[0].state == JobState.QUEUED, "nothing was touched"
+
+
+def test_a_photo_is_segmented_once_for_two_jobs(svc) -> None:
+    first, second = (
+        new_job(svc, "a", mode="portrait", styles=[]),
+        new_job(svc, "b", mode="portrait", styles=[]),
+    )
+    _run_job(svc, "a")
+    _run_job(svc, "b")
+    assert first.status().counters.get("segment") == 1
+    assert second.status().counters.get("mask_reused") == 1
+    a, b = (svc.store.get(svc.settings.storage.results_bucket, r.status().styles[0].result_key)
+            for r in (first, second))  # fmt: skip
+    assert np.array_equal(decode_png(a), decode_png(b))
