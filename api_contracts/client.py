@@ -28,7 +28,7 @@ from api_contracts.models import (
     JobStatus,
 )
 from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
-from api_contracts.records import JobRecord
+from api_contracts.records import CorruptRecord, JobRecord, corrupt_status
 
 
 class ClientConfig(BaseModel):
@@ -108,7 +108,9 @@ class Client:
         try:
             status = JobRecord(self.redis, job_id).status()
         except KeyError:
-            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id!r}") from None
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}") from None
+        except CorruptRecord as exc:
+            return corrupt_status(job_id, exc)
         expiry = timedelta(seconds=self.config.url_expiry_seconds)
         for style in status.styles:
             if style.result_key:

@@ -10,7 +10,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 """
 _TOUCH = """
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '')
-if ttl and ttl > 0 then redis.call('EXPIRE', KEYS[1], math.floor(ttl)) end
+if ttl and ttl > 0 and ttl < 1e9 then redis.call('EXPIRE', KEYS[1], math.floor(ttl)) end
 """
 _TERMINAL = "local terminal = {SUCCEEDED=1, PARTIAL=1, FAILED=1, CANCELLED=1}\n"
 
@@ -78,11 +78,12 @@ SET_ONCE = (
 )
 
 # ARGV: output index. Counts an output as done once (a redelivery does not
-# count twice); returns how many are done.
+# count twice); returns how many are done (-2: the counter is corrupt).
 MARK_DONE = (
     _GUARD
     + """
-local n = tonumber(redis.call('HGET', KEYS[1], 'done') or '0') or 0
+local n = tonumber(redis.call('HGET', KEYS[1], 'done') or '0')
+if not n then return -2 end
 if redis.call('HSETNX', KEYS[1], 'done.' .. ARGV[1], 1) == 1 then
   n = redis.call('HINCRBY', KEYS[1], 'done', 1)
 end

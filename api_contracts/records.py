@@ -33,6 +33,14 @@ DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own
 EVENTS_MAXLEN = 100_000  # the stream is a recent history, trimmed approximately
 _RANK = {JobState.QUEUED: 0, JobState.RUNNING: 1} | dict.fromkeys(TERMINAL_STATES, 2)
 STEPS_PER_OUTPUT = ("stylize", "composite")
+MAX_OUTPUTS = 1000  # far above the contract's MAX_STYLES: more is a corrupt record
+
+
+class CorruptRecord(BackdropError):
+    """A record whose fields cannot be trusted: its job ends FAILED (INTERNAL)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INTERNAL, message)
 
 
 def now() -> str:
@@ -66,7 +74,10 @@ class JobRecord:
         return max(0, _int(self.redis.hget(self.key, "c.requeued"), default=0))
 
     def all_task_ids(self) -> list[str]:
-        outputs = range(self.output_count())
+        try:
+            outputs = range(self.output_count())
+        except CorruptRecord:
+            outputs = range(0)
         ids = []
         for gen in range(self.generation() + 1):
             ids.append(self.segment_task_id(gen))
@@ -120,12 +131,18 @@ class JobRecord:
 
     def count(self, name: str, amount: int = 1) -> int:
         """Add to a counter; 0 when the record is gone (it is not recreated)."""
-        return max(0, int(self.redis.eval(lua.COUNT, 1, self.key, f"c.{name}", amount)))
+        value = int(self.redis.eval(lua.COUNT, 1, self.key, f"c.{name}", amount))
+        if value == -2:
+            raise _corrupt(f"c.{name}")
+        return max(0, value)
 
-    def mark_done(self, output: int) -> bool:
-        """Count an output as done (once, even if redelivered); True for the last one."""
+    def mark_done(self, output: int, outputs: int) -> bool:
+        """Count an output as done (once, even if redelivered); True for the
+        last of the plan's `outputs`."""
         done = int(self.redis.eval(lua.MARK_DONE, 1, self.key, output))
-        return done >= self.output_count() > 0
+        if done == -2:
+            raise _corrupt("done")
+        return done >= outputs > 0
 
     def request_cancel(self) -> bool:
         """The flag that running steps check; False when there is no record."""
@@ -161,7 +178,14 @@ class JobRecord:
         return bool(self.redis.exists(self.key))
 
     def output_count(self) -> int:
-        return max(0, _int(self.redis.hget(self.key, "outputs"), default=0))
+        """The number of outputs (0: no record); CorruptRecord if it is not one."""
+        raw = self.field("outputs")
+        if raw is None:
+            return 0
+        count = _int(raw, default=-1)
+        if not 0 < count <= MAX_OUTPUTS:
+            raise _corrupt("outputs")
+        return count
 
     def field(self, name: str, output: int | None = None) -> str | None:
         raw = self.redis.hget(self.key, name if output is None else f"s{output}.{name}")
@@ -181,14 +205,18 @@ class JobRecord:
     def finished(self) -> bool:
         """The job as a whole is final (done, failed, cancelled), or gone."""
         state = self.field("state")
-        return state is None or state in TERMINAL_STATES
+        if state is None:
+            if self.exists():
+                raise _corrupt("state", "missing")
+            return True
+        return state in TERMINAL_STATES
 
     def cancelled(self) -> bool:
         return self.field("cancelled") == "1"
 
     def status(self) -> JobStatus:
-        """The typed status; KeyError when there is no record, BackdropError
-        (INTERNAL, naming the field) when the record is corrupt."""
+        """The typed status; KeyError when there is no record, CorruptRecord
+        (INTERNAL, naming the field) when a field cannot be trusted."""
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key).items()}
         if not raw:
             raise KeyError(f"no job {self.job_id}")
@@ -196,14 +224,19 @@ class JobRecord:
 
 
 def parse_status(job_id: str, raw: dict[str, str]) -> JobStatus:
+    """Every field checked: a corrupt record is never read as a success."""
     outputs = _field(raw, "outputs", int)
-    if not 0 < outputs <= 1000:
+    if not 0 < outputs <= MAX_OUTPUTS or outputs != _planned_outputs(raw, outputs):
         raise _corrupt("outputs")
+    state = _field(raw, "state", JobState)
+    styles = [_output_status(raw, i) for i in range(outputs)]
+    _check_consistent(state, styles)
+    _field(raw, "request", JobRequest.model_validate_json)
     try:
         return JobStatus(
             job_id=job_id,
-            state=_field(raw, "state", JobState),
-            styles=[_output_status(raw, i) for i in range(outputs)],
+            state=state,
+            styles=styles,
             error=_error(raw, ""),
             created_at=raw.get("created") or None,
             started_at=raw.get("started") or None,
@@ -212,7 +245,34 @@ def parse_status(job_id: str, raw: dict[str, str]) -> JobStatus:
             counters={k[2:]: _field(raw, k, int) for k in raw if k.startswith("c.")},
         )
     except ValueError as exc:  # a timestamp or another field pydantic refused
-        raise BackdropError(ErrorCode.INTERNAL, f"the job record is corrupt: {exc}") from None
+        raise CorruptRecord(f"the job record is corrupt: {str(exc)[:300]}") from None
+
+
+def _check_consistent(state: JobState, styles: list[StyleStatus]) -> None:
+    """A final job has final outputs; a success has a result for each output."""
+    if any(s.state == JobState.SUCCEEDED and not s.result_key for s in styles):
+        raise _corrupt("result_key", "missing on a succeeded output")
+    if state in TERMINAL_STATES and any(s.state not in TERMINAL_STATES for s in styles):
+        raise _corrupt("state", f"{state} while an output is still open")
+    if state == JobState.SUCCEEDED and any(s.state != JobState.SUCCEEDED for s in styles):
+        raise _corrupt("state", "SUCCEEDED while an output did not")
+
+
+def corrupt_status(job_id: str, error: BackdropError) -> JobStatus:
+    """What a reader is told about a record that cannot be trusted: FAILED,
+    with the field named; never a success, never a job that runs forever."""
+    return JobStatus(job_id=job_id, state=JobState.FAILED, styles=[],
+                     error=JobError(code=error.code, message=error.message))  # fmt: skip
+
+
+def _planned_outputs(raw: dict[str, str], default: int) -> int:
+    """The output count of the stored plan (the record's count must match it)."""
+    if "plan" not in raw:
+        return default
+    try:
+        return len(json.loads(raw["plan"])["outputs"])
+    except (ValueError, KeyError, TypeError):
+        raise _corrupt("plan") from None
 
 
 def _field(raw: dict[str, str], name: str, kind: Any) -> Any:
@@ -220,12 +280,12 @@ def _field(raw: dict[str, str], name: str, kind: Any) -> Any:
         raise _corrupt(name, "missing")
     try:
         return kind(raw[name])
-    except ValueError:
+    except (ValueError, TypeError):
         raise _corrupt(name) from None
 
 
-def _corrupt(name: str, what: str = "invalid") -> BackdropError:
-    return BackdropError(ErrorCode.INTERNAL, f"the job record's field {name!r} is {what}")
+def _corrupt(name: str, what: str = "invalid") -> CorruptRecord:
+    return CorruptRecord(f"the job record's field {name!r} is {what}")
 
 
 def _int(value: bytes | str | None, default: int) -> int:

@@ -46,7 +46,7 @@ def test_no_write_recreates_a_deleted_record(redis: Redis) -> None:
     record.advance(JobState.RUNNING, output=1)
     record.set(output=0, worker="w")
     assert record.set_once("plan", "{}") is None
-    assert record.mark_done(0) is False
+    assert record.mark_done(0, 2) is False
     assert record.finish(JobState.FAILED) is False
     assert not record.request_cancel()
     assert not redis.exists(record.key)

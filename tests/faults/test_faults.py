@@ -18,21 +18,6 @@ from worker.service.fault_points import pause_key
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path):
-    (tmp_path / "redis").mkdir()
-    server = OwnRedis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def proxy(s3_endpoint: str):
-    relay = TcpProxy(int(s3_endpoint.rsplit(":", 1)[1]))
-    yield relay
-    relay.down()
-
-
 def _submit(client, iterations: int, seed: int, styles: int = 1) -> str:
     """Each scenario uses its own seed: outputs are cached by key in the shared
     S3 server, and a cached image would skip the very step a test breaks."""

@@ -37,12 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     commands = parser.add_subparsers(dest="command", required=True)
     from worker.cli.local_commands import add_demo, add_models, add_run
+    from worker.cli.operator_commands import add_operator_commands
     from worker.cli.service_commands import add_service_commands
 
     add_run(commands)
     add_demo(commands)
     add_models(commands)
     add_service_commands(commands)
+    add_operator_commands(commands)
     return parser
 
 

@@ -20,6 +20,8 @@ def add_service_commands(commands: Any) -> None:
                         help="e.g. 0,1: one worker process per GPU, each sees only it")  # fmt: skip
     worker.add_argument("--loglevel", default="INFO")
     worker.add_argument("--name", default="", help="Celery node name, e.g. gpu0@%%h")
+    worker.add_argument("--check", action="store_true",
+                        help="health check: fail if the worker stopped consuming")  # fmt: skip
     worker.set_defaults(handler=cmd_worker)
 
     submit = commands.add_parser("submit", help="upload a photo and submit a job")
@@ -45,6 +47,10 @@ def add_service_commands(commands: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.check:
+        from worker.cli.operator_commands import check_worker
+
+        return check_worker(args.name)
     gpus = [g for g in args.gpus.split(",") if g.strip()]
     if gpus:
         return _one_worker_per_gpu(args, gpus)

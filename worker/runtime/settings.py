@@ -90,6 +90,12 @@ class QueueSettings(BaseModel):
     sweep_interval_seconds: float = Field(60.0, gt=0)
     stale_after_seconds: float = Field(900.0, gt=0)
     max_requeues: int = Field(2, ge=0, le=100)
+    # A task delivered more often than this killed its worker each time (OOM,
+    # segfault): it is dead-lettered and its output fails, instead of looping.
+    max_deliveries: int = Field(3, ge=1, le=100)
+    # Liveness (`backdrop worker --check`): unhealthy when a queue it serves has
+    # had messages waiting this long while the worker took nothing.
+    stalled_after_seconds: float = Field(120.0, gt=0)
     # Test hook: steps hold at these named points (worker.service.fault_points).
     pause_at: list[str] = Field(default_factory=list)
 

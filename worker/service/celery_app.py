@@ -26,6 +26,9 @@ def create_app(settings: Settings) -> Celery:
         "visibility_timeout": q.visibility_timeout,
     }
     app.conf.update(
+        # Kombu's Redis transport, with undecodable bodies dead-lettered
+        # instead of killing the worker (worker.service.safe_transport).
+        broker_transport="worker.service.safe_transport:Transport",
         # JSON only: a pickle message could run code in the worker.
         task_serializer="json",
         result_serializer="json",

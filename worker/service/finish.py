@@ -9,16 +9,16 @@ from api_contracts.records import JobRecord
 GIVE_UP_MESSAGE = "the job's tasks were lost repeatedly"
 
 
-def complete_output(record: JobRecord, index: int, result_key: str) -> bool:
-    """One output succeeded. True when it was the job's last open output."""
+def complete_output(record: JobRecord, index: int, outputs: int, result_key: str) -> bool:
+    """One output succeeded. True when it was the last of the plan's `outputs`."""
     record.advance(JobState.SUCCEEDED, output=index, progress=100, result_key=result_key)
-    return record.mark_done(index)
+    return record.mark_done(index, outputs)
 
 
-def fail_output(record: JobRecord, index: int, code: ErrorCode, message: str) -> bool:
+def fail_output(record: JobRecord, index: int, outputs: int, code: ErrorCode, message: str) -> bool:
     """One output fails; the others go on. True when it was the last open output."""
     record.fail_output(index, code, message)
-    return record.mark_done(index)
+    return record.mark_done(index, outputs)
 
 
 def fail_job(record: JobRecord, code: ErrorCode, message: str) -> None:

@@ -11,7 +11,7 @@ from celery.signals import worker_init, worker_process_init, worker_ready
 
 from api_contracts.records import publish_service_settings
 from worker.runtime.settings import get_settings
-from worker.service import log_context  # noqa: F401  (connects the structured-log signals)
+from worker.service import liveness, log_context  # noqa: F401  (they connect signals)
 from worker.service.context import make_services
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,21 @@ LOG_FORMAT = (
 )
 
 
+MAX_FIELD_CHARS = 200  # a job id or task id in a log line (a message may be hostile)
+MAX_LINE_CHARS = 4000  # a whole line, traceback included
+
+
+class BoundedFormatter(logging.Formatter):
+    """No log line grows with what a message carries: a 10 MB argument must
+    not become a 10 MB line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        if len(line) <= MAX_LINE_CHARS:
+            return line
+        return line[:MAX_LINE_CHARS] + f"... [{len(line) - MAX_LINE_CHARS} chars cut]"
+
+
 class JobContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.job_id = current_job.get()
@@ -25,13 +40,13 @@ def job_id_of(args: tuple[Any, ...] | list[Any] | None) -> str:
     """Tasks take a job id or a context dict holding one as their first argument."""
     first = args[0] if args else None
     if isinstance(first, dict):
-        return str(first.get("job_id", "-"))
-    return str(first) if isinstance(first, str) else "-"
+        first = first.get("job_id", "-")
+    return str(first)[:MAX_FIELD_CHARS] if isinstance(first, str) else "-"
 
 
 @task_prerun.connect
 def _enter_task(task_id: str | None = None, args: Any = None, **_: Any) -> None:
-    current_task.set(task_id or "-")
+    current_task.set((task_id or "-")[:MAX_FIELD_CHARS])
     current_job.set(job_id_of(args))
 
 
@@ -46,4 +61,4 @@ def _leave_task(**_: Any) -> None:
 def _structured_format(logger: logging.Logger, **_: Any) -> None:
     for handler in logger.handlers:
         handler.addFilter(JobContextFilter())
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(BoundedFormatter(LOG_FORMAT))

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobOptions, JobRequest, StyleRef
-from api_contracts.records import JobRecord
+from api_contracts.records import CorruptRecord, JobRecord
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.style_params import StyleParams
@@ -137,8 +137,8 @@ def load_plan(record: JobRecord) -> JobPlan:
     if raw is None:
         if not record.exists():
             raise KeyError(f"no job {record.job_id}")
-        raise BackdropError(ErrorCode.INTERNAL, "the job has no stored plan")
+        raise CorruptRecord("the job has no stored plan")
     try:
         return JobPlan.model_validate_json(raw)
     except ValidationError:
-        raise BackdropError(ErrorCode.INTERNAL, "the job record's 'plan' is corrupt") from None
+        raise CorruptRecord("the job record's field 'plan' is invalid") from None

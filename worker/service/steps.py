@@ -157,6 +157,8 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     record = open_record(services, job_id)
     plan = load_plan(record)
     index = plan.check_output(index)
+    if record.field("state", index) not in ("QUEUED", "RUNNING"):
+        return False  # it ended already (failed in its stylize step): nothing to build
     style_sha = record.field("style_sha", index) if plan.stage.stylizes else None
     if plan.stage.stylizes and style_sha is None:
         raise Cancelled if record.cancelled() else RuntimeError("output was never stylized")
@@ -164,7 +166,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     results = services.settings.storage.results_bucket
     if services.store.exists(results, result_key):
         record.count("result_reused")
-        return finish.complete_output(record, index, result_key)
+        return finish.complete_output(record, index, plan.output_count, result_key)
     photo = artifacts.working_photo(services, plan)
     mask = artifacts.subject_mask_of(services, plan, photo.shape)
     stylized, meta = None, dict[str, object]()
@@ -177,7 +179,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     pause_at(services, "composited", job_id)
     services.store.put(results, result_key, encode_png(result, meta), "image/png")
     record.count("composite")
-    return finish.complete_output(record, index, result_key)
+    return finish.complete_output(record, index, plan.output_count, result_key)
 
 
 def finalize_step(services: Services, job_id: str) -> JobState:

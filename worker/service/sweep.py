@@ -9,8 +9,9 @@ from typing import Any
 
 from redis import Redis
 
+from api_contracts.models import TERMINAL_STATES
 from api_contracts.names import JOB_KEY_PREFIX, QUEUE_CPU, QUEUE_GPU, TASK_SEGMENT
-from api_contracts.records import JobRecord, now
+from api_contracts.records import CorruptRecord, JobRecord, now
 from worker.service import finish
 from worker.service.context import Services
 
@@ -47,7 +48,13 @@ def _sweep_one(
     services: Services, record: JobRecord, stale_after: float, max_requeues: int,
     restart: Restart | None, backlog: list[str | None],
 ) -> bool:  # fmt: skip
-    status = record.status()
+    try:
+        status = record.status()
+    except CorruptRecord as exc:
+        if record.field("state") not in TERMINAL_STATES:
+            log.warning("job %.200s: %.300s; failing it", record.job_id, exc.message)
+            finish.fail_job(record, exc.code, exc.message)
+        return False
     if status.done or status.updated_at is None:
         return False
     age = (datetime.fromisoformat(now()) - status.updated_at).total_seconds()

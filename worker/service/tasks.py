@@ -1,6 +1,5 @@
-"""Thin Celery tasks: each loads nothing itself, calls one step and maps any
-failure to a code in the job record (never a bare exception, which would leave
-the job RUNNING)."""
+"""Thin Celery tasks: each calls one step through `guarded` (message checks,
+failures as codes in the record) and fans out or finalizes."""
 
 import logging
 from collections.abc import Callable
@@ -8,23 +7,17 @@ from functools import lru_cache
 from typing import TypeVar
 
 from celery import Task, chain
-from celery.exceptions import SoftTimeLimitExceeded
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.names import TASK_COMPOSITE, TASK_FINALIZE, TASK_SEGMENT, TASK_STYLIZE
-from api_contracts.records import JobRecord
 from worker.runtime.settings import get_settings
-from worker.service import finish, lifecycle, steps
+from worker.service import lifecycle, steps
 from worker.service.celery_app import app
-from worker.service.context import Cancelled, JobOver, Services, make_services
-from worker.storage import StorageUnavailable
+from worker.service.context import Services, make_services
+from worker.service.guard import guarded
 
 assert lifecycle  # its signal handlers must be connected wherever tasks run
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-LOG_FIELD_CHARS = 200  # ids and messages in logs are cut: a message may be hostile
 
 
 @lru_cache(maxsize=1)
@@ -34,58 +27,7 @@ def services() -> Services:
 
 
 def _guarded(task: Task, job_id: str, index: int | None, step: Callable[[], T]) -> T | None:
-    """Run a step; a failure becomes a code in the record. Transient storage
-    errors are retried first."""
-    context = {"job_id": str(job_id)[:LOG_FIELD_CHARS], "task_id": task.request.id, "output": index}
-    svc = services()
-    try:
-        return step()
-    except StorageUnavailable as exc:
-        retries = task.request.retries
-        if retries < svc.settings.queue.storage_retries:
-            log.warning("storage unavailable, retry %d: %s", retries + 1, exc, extra=context)
-            delay = svc.settings.queue.retry_backoff_seconds * 2**retries
-            raise task.retry(
-                countdown=delay, max_retries=svc.settings.queue.storage_retries
-            ) from exc
-        code, message = ErrorCode.STORAGE_UNAVAILABLE, str(exc)
-    except (RedisConnectionError, RedisTimeoutError) as exc:
-        # Redis is the broker too: a retry cannot be published while it is down.
-        # Let the task fail; the sweep restarts the job once Redis is back.
-        log.warning("redis unavailable: %s; leaving the job to the sweep", exc, extra=context)
-        raise
-    except SoftTimeLimitExceeded:
-        code, message = ErrorCode.TIMEOUT, "the task ran past its time limit"
-    except (JobOver, KeyError):
-        log.info("job %s ended or is gone: step skipped", context["job_id"], extra=context)
-        return None
-    except Cancelled:
-        code, message = ErrorCode.CANCELLED, "cancelled by request"
-    except BackdropError as exc:
-        code, message = exc.code, exc.message
-    except Exception as exc:
-        log.exception("internal error", extra=context)
-        code, message = ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
-    log.info("job %s output %s failed: %s %.300s", context["job_id"], index, code, message,
-             extra=context)  # fmt: skip
-    record = svc.record(job_id)
-    if index is not None and not _output_of(record, index):
-        log.warning("output index outside the job: nothing written", extra=context)
-        return None
-    if index is None:
-        finish.fail_job(record, code, message)
-    elif finish.fail_output(record, index, code, message):
-        finalize.delay(job_id)
-    return None
-
-
-def _output_of(record: JobRecord, index: object) -> bool:
-    """A message's index names an output of this job (a message is not trusted)."""
-    return (
-        isinstance(index, int)
-        and not isinstance(index, bool)
-        and 0 <= index < record.output_count()
-    )
+    return guarded(services(), task, job_id, index, step, finalize.delay)
 
 
 @app.task(name=TASK_SEGMENT, bind=True)
@@ -120,13 +62,9 @@ def stylize(self: Task, job_id: str, index: int) -> None:
 
 @app.task(name=TASK_COMPOSITE, bind=True)
 def composite(self: Task, job_id: str, index: int) -> None:
-    # An output that already ended (failed in its stylize step) has nothing to build.
-    if services().record(job_id).field("state", index) in (None, "QUEUED", "RUNNING"):
-        last = _guarded(
-            self, job_id, index, lambda: steps.composite_step(services(), job_id, index)
-        )
-        if last:
-            finalize.delay(job_id)
+    last = _guarded(self, job_id, index, lambda: steps.composite_step(services(), job_id, index))
+    if last:
+        finalize.delay(job_id)
 
 
 @app.task(name=TASK_FINALIZE, bind=True)

@@ -1,0 +1,144 @@
+"""Every task runs its step through `guarded`: the message is checked before it
+is trusted, a task that keeps killing its worker is stopped, and any failure
+becomes a code in the job record (never a bare exception, which would leave
+the job RUNNING)."""
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.records import CorruptRecord, JobRecord
+from worker.service import finish
+from worker.service.context import Cancelled, JobOver, Services
+from worker.service.dead_letters import dead_letter
+from worker.service.plan import load_plan
+from worker.storage import StorageUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LOG_CHARS = 200  # ids and messages in logs are cut: a message may be hostile
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+
+
+class MessageRejected(Exception):
+    """A task message whose arguments are not a job's: dead-lettered, no record touched."""
+
+
+class PoisonTask(Exception):
+    """The same task was delivered too often: it killed its worker each time."""
+
+
+def check_message(job_id: object, index: object) -> None:
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+        raise MessageRejected("the job id is not a job id")
+    if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+        raise MessageRejected("the output index is not an index")
+
+
+def guarded(
+    svc: Services, task: Task, job_id: str, index: int | None, step: Callable[[], T],
+    finalize: Callable[[str], None],
+) -> T | None:  # fmt: skip
+    context = {"job_id": str(job_id)[:LOG_CHARS], "task_id": str(task.request.id)[:LOG_CHARS],
+               "output": str(index)[:LOG_CHARS]}  # fmt: skip
+    try:
+        check_message(job_id, index)
+    except MessageRejected as exc:
+        _reject(svc, task, str(exc), job_id, index)
+        return None
+    counter = _delivery_counter(svc, task)
+    try:
+        if counter and int(svc.redis.incr(counter)) > svc.settings.queue.max_deliveries:
+            raise PoisonTask(f"delivered {svc.settings.queue.max_deliveries} times without end")
+        if counter:
+            svc.redis.expire(counter, svc.settings.queue.visibility_timeout * 4)
+        return step()
+    except Exception as exc:
+        code, message = _failure(svc, task, exc, context)
+        if isinstance(exc, CorruptRecord):
+            index = None  # a record that cannot be trusted ends the whole job
+    finally:
+        if counter:
+            svc.redis.delete(counter)
+    if code is None:
+        return None
+    if isinstance(code, PoisonTask):
+        _reject(svc, task, message, job_id, index)
+        code = ErrorCode.INTERNAL
+    log.info("job %s output %s failed: %s %.300s", context["job_id"], index, code, message,
+             extra=context)  # fmt: skip
+    record_failure(svc.record(job_id), index, code, message, finalize)
+    return None
+
+
+def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str]) -> tuple[Any, str]:
+    """(code, message) of a failed step; (None, '') when nothing is to be written."""
+    if isinstance(exc, StorageUnavailable):
+        retries, limit = task.request.retries, svc.settings.queue.storage_retries
+        if retries < limit:
+            log.warning("storage unavailable, retry %d: %.300s", retries + 1, exc, extra=context)
+            delay = svc.settings.queue.retry_backoff_seconds * 2**retries
+            raise task.retry(countdown=delay, max_retries=limit) from exc
+        return ErrorCode.STORAGE_UNAVAILABLE, str(exc)
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Redis is the broker too: a retry cannot be published while it is down.
+        # Let the task fail; the sweep restarts the job once Redis is back.
+        log.warning("redis unavailable: %.300s; leaving the job to the sweep", exc, extra=context)
+        raise exc
+    if isinstance(exc, JobOver | KeyError):
+        log.info("job %s ended or is gone: step skipped", context["job_id"], extra=context)
+        return None, ""
+    if isinstance(exc, PoisonTask):
+        return exc, f"the task was stopped: {exc} (a crash or out of memory each time)"
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return ErrorCode.TIMEOUT, "the task ran past its time limit"
+    if isinstance(exc, Cancelled):
+        return ErrorCode.CANCELLED, "cancelled by request"
+    if isinstance(exc, BackdropError):
+        return exc.code, exc.message
+    log.exception("internal error", extra=context)
+    return ErrorCode.INTERNAL, f"{type(exc).__name__}: {str(exc)[:LOG_CHARS]}"
+
+
+def record_failure(
+    record: JobRecord, index: int | None, code: ErrorCode, message: str,
+    finalize: Callable[[str], None],
+) -> None:  # fmt: skip
+    """One output fails (the job goes on), or the whole job does: before the
+    fan-out, or when its record cannot be trusted."""
+    try:
+        if index is not None:
+            plan = load_plan(record)
+            if index >= plan.output_count:
+                log.warning("output %s is not in job %.200s: nothing written", index, record.job_id)
+                return
+            if finish.fail_output(record, index, plan.output_count, code, message):
+                finalize(record.job_id)
+            return
+    except CorruptRecord as exc:
+        code, message = exc.code, exc.message
+    except Exception as exc:  # no plan, or the record failed again: end the job as a whole
+        log.warning("job %.200s: %.300s; failing the job", record.job_id, exc)
+    finish.fail_job(record, code, message)
+
+
+def _delivery_counter(svc: Services, task: Task) -> str | None:
+    task_id = task.request.id
+    if not task_id:
+        return None
+    return "backdrop:deliveries:" + hashlib.sha256(str(task_id).encode()).hexdigest()[:32]
+
+
+def _reject(svc: Services, task: Task, reason: str, job_id: object, index: object) -> None:
+    args = json.dumps([job_id, index] if index is not None else [job_id], default=str)
+    dead_letter(svc.redis, str(task.request.delivery_info.get("routing_key", "?")),
+                b"", reason, task=str(task.name), args=args)  # fmt: skip
