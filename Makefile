@@ -16,7 +16,7 @@ export BACKDROP_SHARED ?= $(SHARED)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test lint unit clean bench bench-quick
+.PHONY: install demo test test-fast lint unit clean bench bench-quick
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ lint: install
 
 test: lint
 	$(PY) -m pytest
+
+# The developer's loop (under 2 minutes): pure functions, the record and the
+# steps in-process on the real Redis; no worker processes, no slow optimizations.
+test-fast: lint
+	$(PY) -m pytest -q -m "not slow and not faults and not load" \
+		--ignore=tests/integration --ignore=tests/benchmarks
 
 bench: install
 	$(PY) -m benchmarks.run_all

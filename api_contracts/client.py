@@ -117,6 +117,8 @@ class Client:
                 style.result_url = self._presign(style.result_key, expiry)
             if style.preview_key:
                 style.preview_url = self._presign(style.preview_key, expiry)
+            if style.latest_key:
+                style.latest_url = self._presign(style.latest_key, expiry)
         return status
 
     def wait(

@@ -108,6 +108,10 @@ class JobOptions(BaseModel):
         None, gt=0.1, le=4.0, allow_inf_nan=False,
         description="size of the painting relative to the photo: larger gives larger strokes",
     )  # fmt: skip
+    strength: float | None = Field(
+        None, ge=0.0, le=1.0, allow_inf_nan=False,
+        description="0 gives the photo back, 1 the strongest painting that keeps its shapes",
+    )  # fmt: skip
     preserve_colors: bool | None = Field(None, description="keep the photo's colours")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="the same seed, the same image")
 
@@ -195,6 +199,9 @@ class StyleStatus(BaseModel):
     # The instant preview, composited with the same mask, while the optimization runs.
     preview_key: str | None = None
     preview_url: str | None = None
+    # The latest intermediate (about 25, 50, 75% of the iterations), then the result.
+    latest_key: str | None = None
+    latest_url: str | None = None
     error: JobError | None = None
 
 

@@ -327,5 +327,6 @@ def _output_status(raw: dict[str, str], i: int) -> StyleStatus:
         progress=progress,
         result_key=raw.get(p + "result_key") or None,
         preview_key=raw.get(p + "preview_key") or None,
+        latest_key=raw.get(p + "latest_key") or None,
         error=_error(raw, p),
     )

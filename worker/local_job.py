@@ -21,7 +21,7 @@ from worker.pipeline.segmentation import (
 )
 from worker.pipeline.stages import composite_stage, mode_of
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
-from worker.pipeline.style_params import StyleParams
+from worker.pipeline.style_params import StyleParams, preview_mix
 from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
 from worker.runtime.settings import Settings
 
@@ -98,7 +98,7 @@ def _stylized(
         notify("preview", None)
         previewer = get_previewer()
         meta["stylizer"] = previewer.name
-        return previewer.stylize(photo, styles)
+        return previewer.stylize(photo, styles, preview_mix(job.params.strength))
     net = get_feature_net(job.params, settings)
     meta["feature_net"] = net.name
     log.info("stylizing with %s", net.name)

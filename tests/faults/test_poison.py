@@ -133,3 +133,22 @@ def test_randomly_corrupted_records_all_end_in_a_final_state(
     for final in finals:
         assert final.state in TERMINAL_STATES
         assert final.state == JobState.SUCCEEDED or final.error is not None, final
+
+
+def test_a_record_deleted_mid_run_stays_gone_and_no_job_key_lives_forever(
+    tmp_path: Path, own_redis: OwnRedis, s3_endpoint: str
+) -> None:
+    with workers(tmp_path, own_redis.url, s3_endpoint) as (_worker,):
+        client = make_client(own_redis.url, s3_endpoint)
+        job_id = _job(client, seed=660, iterations=400)
+        key = f"backdrop:job:{job_id}"
+        deadline = time.monotonic() + 90
+        while int(client.redis.hget(key, "s0.progress") or 0) < 5:
+            assert time.monotonic() < deadline, "never got going"
+            time.sleep(0.1)
+        client.redis.delete(key)
+        time.sleep(8)  # progress ticks, the end of the optimization, composite, finalize
+        keys = list(client.redis.scan_iter("backdrop:*"))
+        immortal = [k for k in keys if k.startswith(b"backdrop:job:") and client.redis.ttl(k) < 0]
+        assert not client.redis.exists(key), "no write brought the record back"
+    assert not immortal, immortal

@@ -25,3 +25,11 @@ def test_explicit_options_win_over_the_quality_and_limits_hold() -> None:
     assert _plan(quality="high", iterations=7).params.iterations == 7
     with pytest.raises(BackdropError, match="limit"):
         _plan(iterations=Settings().queue.max_iterations + 1)
+
+
+def test_strength_and_stroke_size_are_options_that_change_the_output_key() -> None:
+    base, weak, big = _plan(), _plan(strength=0.3), _plan(style_scale=2.0)
+    assert weak.params.strength == 0.3 and big.params.style_scale == 2.0
+    assert len({str(p.params_key()) for p in (base, weak, big)}) == 3
+    with pytest.raises(Exception, match="strength"):
+        _plan(strength=1.5)

@@ -49,11 +49,20 @@ class FeedForwardStylizer:
         name = self._predict.get_inputs()[0].name
         return np.asarray(self._predict.run(None, {name: (x.astype(np.float32) / 255.0)[None]})[0])
 
-    def stylize(self, photo: np.ndarray, styles: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
-        """The photo painted in the blend of `styles`, at the photo's size (uint8 RGB)."""
+    def stylize(
+        self, photo: np.ndarray, styles: Sequence[tuple[np.ndarray, float]], strength: float = 1.0
+    ) -> np.ndarray:
+        """The photo painted in the blend of `styles`, at the photo's size (uint8
+        RGB). Below strength 1 the style vector moves toward the photo's own
+        (the documented way to weaken these arbitrary-style networks)."""
+        if strength <= 0:
+            return photo.copy()
         weights = np.array([w for _, w in styles], np.float32)
         vectors = np.stack([self.style_vector(p) for p, _ in styles])
-        vector = np.tensordot(weights / weights.sum(), vectors, axes=1).astype(np.float32)
+        vector = np.tensordot(weights / weights.sum(), vectors, axes=1)
+        if strength < 1:
+            vector = strength * vector + (1 - strength) * self.style_vector(photo)
+        vector = np.asarray(vector, np.float32)
         h, w = photo.shape[:2]
         scale = CONTENT_SIDE / max(h, w)
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))

@@ -17,7 +17,7 @@ import numpy as np
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.objective import Objective, Targets, objective_for
-from worker.pipeline.style_params import StyleParams
+from worker.pipeline.style_params import StyleParams, strength_gain
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
 
@@ -80,6 +80,11 @@ def stylize_many(
     for all of them): each output is its own blend of paintings."""
     weights = [blend_weights(styles) for styles in outputs]
     _check_layers(params, net)
+    if params.strength == 0:  # the photo itself, not an optimization toward it
+        zero = [{"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0} for _ in outputs]
+        n = params.iterations
+        yield BatchProgress(n, n, params.levels - 1, zero, [content.copy() for _ in outputs])
+        return
     sizes = level_sizes(content.shape[:2], params.levels)
     budgets = _split(params.iterations, len(sizes))
     first = _initial_image(content, sizes[0], params, init_image)
@@ -202,7 +207,8 @@ def _level_targets(
 ) -> Targets:
     paintings = [[_painting_at(p, size, params.style_scale) for p, _ in styles]
                  for styles in outputs]  # fmt: skip
-    coeffs = (params.content_weight, params.style_weight, params.tv_weight)
+    gain = strength_gain(params.strength)
+    coeffs = (params.content_weight, params.style_weight * gain, params.tv_weight * gain)
     return objective.targets(features, paintings, weights, coeffs)
 
 

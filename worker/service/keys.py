@@ -54,6 +54,15 @@ def preview_key(photo_sha: str, style_sha: str, size: int, mode: str, subjects: 
     return f"previews/{_digest('preview', parts)}.png"
 
 
+def latest_key(
+    photo_sha: str, style_sha: str, size: int, mode: str, subjects: list[str],
+    params: dict[str, Any],
+) -> str:  # fmt: skip
+    parts = {"photo": photo_sha, "style": style_sha, "size": size, "mode": mode,
+             "subjects": sorted(subjects), "params": params}  # fmt: skip
+    return f"latest/{_digest('latest', parts)}.png"
+
+
 def upload_key(data: bytes) -> str:
     """Uploads are content-addressed: the same photo uploaded twice is one object."""
     return f"uploads/{content_hash(data)}"

@@ -87,6 +87,11 @@ class JobPlan(BaseModel):
     def preview_key(self, style_sha: str) -> str:
         return keys.preview_key(self.photo_sha, style_sha, self.size, self.mode, self.subjects)
 
+    def latest_key(self, style_sha: str) -> str:
+        """One object per output, overwritten as the optimization goes on."""
+        return keys.latest_key(self.photo_sha, style_sha, self.size, self.mode, self.subjects,
+                               self.params_key())  # fmt: skip
+
     def result_key(self, style_sha: str | None) -> str:
         stylizes = self.stage.stylizes
         return keys.result_key(

@@ -29,6 +29,7 @@ from worker.service import artifacts, finish, keys
 from worker.service.context import Cancelled, Services, open_record
 from worker.service.fault_points import pause_at
 from worker.service.plan import JobPlan, load_plan, store_plan
+from worker.service.progressive import latest_every, publish_latest, publish_preview
 
 STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
 
@@ -83,35 +84,16 @@ def stylize_step(services: Services, job_id: str, index: int) -> None:
         return
     photo = artifacts.working_photo(services, plan)
     decoded = intake.load_styles(styles, plan.limits)
-    preview = _publish_preview(services, record, plan, index, photo, decoded, style_sha)
+    preview = publish_preview(services, record, plan, index, photo, decoded, style_sha)
     if plan.quality == "preview":
         meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
         image = preview
     else:
-        image, meta = _optimize(services, record, plan, index, photo, decoded)
+        image, meta = _optimize(services, record, plan, index, photo, decoded, style_sha)
     pause_at(services, "stylized", job_id)
     services.store.put(services.settings.storage.work_bucket, key, encode_png(image, meta),
                        "image/png")  # fmt: skip
     record.count("stylize" if plan.quality != "preview" else "preview_only")
-
-
-def _publish_preview(
-    services: Services, record: JobRecord, plan: JobPlan, index: int,
-    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
-) -> np.ndarray:  # fmt: skip
-    """The feed-forward stylization, composited with the job's mask and shown in
-    the status at once; returns the raw (uncomposited) preview."""
-    preview = get_previewer().stylize(photo, styles)
-    mask = artifacts.subject_mask_of(services, plan, photo.shape)
-    _, shown = composite_stage(photo, mask, preview, plan.mode, plan.composite)
-    key = plan.preview_key(style_sha)
-    meta = {"job_id": record.job_id, "index": index, "preview": True}
-    services.store.put(services.settings.storage.results_bucket, key, encode_png(shown, meta),
-                       "image/png")  # fmt: skip
-    record.set(output=index, preview_key=key)
-    record.progress(index, 1)
-    record.count("preview")
-    return preview
 
 
 def _content_features(
@@ -135,15 +117,18 @@ def _content_features(
 
 def _optimize(
     services: Services, record: JobRecord, plan: JobPlan, index: int,
-    photo: np.ndarray, styles: list[tuple[np.ndarray, float]],
+    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
 ) -> tuple[np.ndarray, dict[str, object]]:  # fmt: skip
     settings = services.settings
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     features = _content_features(services, record, plan, photo)
     last: StyleProgress | None = None
-    steps = stylize(photo, styles, plan.params, net, xla=settings.compute.xla, features=features)
+    steps = stylize(photo, styles, plan.params, net, checkpoint_every=latest_every(plan),
+                    xla=settings.compute.xla, features=features)  # fmt: skip
     for last in steps:
+        if last.image is not None and last.iteration < last.total:
+            publish_latest(services, record, plan, index, photo, last.image, style_sha)
         if last.iteration % every == 0:
             record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
             if record.cancelled():

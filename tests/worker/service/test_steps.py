@@ -77,3 +77,27 @@ def test_a_photo_is_segmented_once_for_two_jobs(svc) -> None:
     a, b = (svc.store.get(svc.settings.storage.results_bucket, r.status().styles[0].result_key)
             for r in (first, second))  # fmt: skip
     assert np.array_equal(decode_png(a), decode_png(b))
+
+
+def test_intermediates_sharpen_in_the_status_before_the_result(svc) -> None:
+    record = new_job(svc, "latest", options={"iterations": 8})
+    _run_job(svc, "latest")
+    status = record.status()
+    output = status.styles[0]
+    assert status.counters["latest"] == 3, "at 25, 50 and 75% of 8 iterations"
+    assert output.latest_key and output.preview_key and output.result_key
+    bucket = svc.settings.storage.results_bucket
+    keys = (output.latest_key, output.result_key)
+    latest, final = (decode_png(svc.store.get(bucket, k)) for k in keys)
+    assert latest.shape == final.shape and not np.array_equal(latest, final)
+
+
+def test_strength_reaches_the_plan_and_zero_gives_the_photo_back(svc) -> None:
+    from worker.service.artifacts import working_photo
+
+    record = new_job(svc, "weak", mode="full", options={"strength": 0.0, "iterations": 4})
+    _run_job(svc, "weak")
+    plan = load_plan(record)
+    assert plan.params.strength == 0.0
+    png = svc.store.get(svc.settings.storage.results_bucket, record.status().styles[0].result_key)
+    assert np.array_equal(decode_png(png), working_photo(svc, plan))

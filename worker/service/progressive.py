@@ -1,0 +1,58 @@
+"""Results that sharpen as they run: the instant preview, then the latest
+intermediate at about 25, 50 and 75% of the iterations, each composited with
+the job's mask and shown in the status (`preview_key`, `latest_key`)."""
+
+import numpy as np
+
+from api_contracts.records import JobRecord
+from worker.pipeline.png import encode_png
+from worker.pipeline.stages import composite_stage
+from worker.pipeline.style_params import preview_mix
+from worker.runtime.model_cache import get_previewer
+from worker.service import artifacts
+from worker.service.context import Services
+from worker.service.plan import JobPlan
+
+LATEST_PARTS = 4  # intermediates at 1/4, 2/4 and 3/4 of the iterations
+
+
+def latest_every(plan: JobPlan) -> int:
+    """Iterations between intermediates (0: none, for very short runs)."""
+    every = plan.params.iterations // LATEST_PARTS
+    return every if every >= 1 and plan.quality != "preview" else 0
+
+
+def publish_preview(
+    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
+) -> np.ndarray:  # fmt: skip
+    """The feed-forward stylization, shown at once; returns it uncomposited."""
+    preview = get_previewer().stylize(photo, styles, preview_mix(plan.params.strength))
+    key = plan.preview_key(style_sha)
+    _publish(services, record, plan, index, photo, preview, key, {"preview": True})
+    record.set(output=index, preview_key=key)
+    record.progress(index, 1)
+    record.count("preview")
+    return preview
+
+
+def publish_latest(
+    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    photo: np.ndarray, image: np.ndarray, style_sha: str,
+) -> None:  # fmt: skip
+    """The optimization so far, shown as the output's `latest_key`."""
+    key = plan.latest_key(style_sha)
+    _publish(services, record, plan, index, photo, image, key, {"latest": True})
+    record.set(output=index, latest_key=key)
+    record.count("latest")
+
+
+def _publish(
+    services: Services, record: JobRecord, plan: JobPlan, index: int,
+    photo: np.ndarray, stylized: np.ndarray, key: str, meta: dict[str, object],
+) -> None:  # fmt: skip
+    mask = artifacts.subject_mask_of(services, plan, photo.shape)
+    _, shown = composite_stage(photo, mask, stylized, plan.mode, plan.composite)
+    meta = {"job_id": record.job_id, "index": index, **meta}
+    services.store.put(services.settings.storage.results_bucket, key, encode_png(shown, meta),
+                       "image/png")  # fmt: skip
