@@ -78,6 +78,11 @@ class JobOptions(BaseModel):
     size: int | None = Field(
         None, ge=32, le=2048, description="longest side of the working size, px"
     )
+    output: Literal["working", "original"] = Field(
+        "working",
+        description="working: the result at the working size; original: at the uploaded "
+        "photo's own size (after EXIF orientation), composited edge-aware",
+    )
     quality: Literal["preview", "standard", "high"] = Field(
         "standard",
         description="preview: the feed-forward result alone (about a second); "

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from worker.pipeline import intake
+from worker.pipeline.full_resolution import composite_full
 from worker.pipeline.segmentation import (
     require_subject,
     segmentation_input,
@@ -84,8 +84,11 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
 
     notify("composite", None)
     if job.keep_original_size and full.shape != photo.shape:
-        photo, mask, stylized = _upscale(full, mask, stylized)
-    alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite)
+        # The queue's `output: original` path: edge-aware, strip by strip.
+        alpha8, result = composite_full(full, photo, mask, stylized, job.mode, settings.composite)
+        photo, alpha = full, alpha8.astype(np.float32) / 255.0
+    else:
+        alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite)
     meta["params"] = job.params.model_dump(mode="json")
     return LocalResult(photo, alpha, stylized, result, meta)
 
@@ -112,14 +115,3 @@ def _stylized(
     assert last is not None and last.image is not None
     meta["losses"] = last.losses
     return last.image
-
-
-def _upscale(
-    full: np.ndarray, mask: np.ndarray, stylized: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    size = (full.shape[1], full.shape[0])
-    big_mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
-    big_stylized = (
-        None if stylized is None else cv2.resize(stylized, size, interpolation=cv2.INTER_CUBIC)
-    )
-    return full, big_mask, big_stylized

@@ -45,7 +45,7 @@ def add_run(commands: Any) -> None:
 
 def _run_only_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--keep-original-size", action="store_true", help="composite at the photo's own resolution"
+        "--keep-original-size", action="store_true", help="the same as --output original"
     )
     parser.add_argument(
         "--init-image", type=Path, help="start the optimization from this image, not the photo"
@@ -86,7 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _read(args.init_image, ErrorCode.INPUT_NOT_FOUND, "init image") if args.init_image else None
     )
     job = LocalJob(photo, styles, args.mode, tuple(args.subject.split(",")), params,
-                   args.keep_original_size, init, options.quality)  # fmt: skip
+                   args.keep_original_size or options.output == "original", init,
+                   options.quality)  # fmt: skip
     paths = run_and_write(job, settings, args.out)
     for label, path in paths.items():
         print(f"{label:<8} {path}")

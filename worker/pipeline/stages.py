@@ -104,11 +104,13 @@ def composite_stage(
     stylized: np.ndarray | None,
     mode_name: str,
     params: CompositeParams,
+    side: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refine the mask to the photo's edges and build the mode's result:
-    (alpha, result)."""
+    (alpha, result). `side`: the longest side of the whole picture, when
+    `photo` is one strip of it (radii scale with the picture, not the strip)."""
     mode = mode_of(mode_name)
-    scale = max(photo.shape[:2]) / REFERENCE_SIDE
+    scale = (side or max(photo.shape[:2])) / REFERENCE_SIDE
     radius = max(1, round(params.guided_radius * scale))
     alpha = refine_mask(mask, photo, radius, params.guided_eps) if mode.segments else mask
     return alpha, mode.build(photo, alpha, stylized, params, scale)

@@ -29,6 +29,7 @@ class JobPlan(BaseModel):
     outputs: list[list[int]]  # which styles make each output
     size: int  # longest side of the working resolution
     quality: str
+    output: Literal["working", "original"] = "working"
     params: StyleParams
     composite: CompositeParams
     segmenter: str
@@ -43,7 +44,7 @@ class JobPlan(BaseModel):
         return cls(
             photo_key=request.photo_key, photo_sha=photo_sha, mode=request.mode,
             subjects=request.subjects, styles=request.styles, outputs=request.outputs(),
-            size=size, quality=request.options.quality,
+            size=size, quality=request.options.quality, output=request.options.output,
             params=style_params_for(request.options, settings),
             composite=settings.composite, segmenter=settings.segmentation.backend,
             min_subject_fraction=settings.segmentation.min_subject_fraction,
@@ -97,7 +98,7 @@ class JobPlan(BaseModel):
         return keys.result_key(
             self.photo_sha, style_sha if stylizes else None, self.size, self.mode,
             self.subjects, self.params_key() if stylizes else {},
-            self.composite.model_dump(mode="json"),
+            {**self.composite.model_dump(mode="json"), "output": self.output},
         )  # fmt: skip
 
 
@@ -116,7 +117,7 @@ def _check_limits(request: JobRequest, settings: Settings) -> None:
 
 def style_params_for(opts: JobOptions, settings: Settings) -> StyleParams:
     """The options given, over this deployment's defaults (also `backdrop run`'s)."""
-    overrides = opts.model_dump(exclude_none=True, exclude={"size", "quality"})
+    overrides = opts.model_dump(exclude_none=True, exclude={"size", "quality", "output"})
     base = settings.style.model_dump()
     if opts.quality == "high":
         # Twice the iterations at the same scales: an extra coarse scale was

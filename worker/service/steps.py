@@ -15,6 +15,7 @@ from api_contracts.models import JobState
 from api_contracts.records import JobRecord, now
 from worker.pipeline import intake
 from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_features
+from worker.pipeline.full_resolution import composite_full
 from worker.pipeline.png import decode_png, encode_png, read_metadata
 from worker.pipeline.segmentation import (
     require_subject,
@@ -159,8 +160,12 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
         png = services.store.get(services.settings.storage.work_bucket,
                                  plan.stylized_key(style_sha))  # fmt: skip
         stylized, meta = decode_png(png), read_metadata(png)
-    _, result = composite_stage(photo, mask, stylized, plan.mode, plan.composite)
-    meta.update(job_id=job_id, index=index, mode=plan.mode, size=plan.size)
+    if plan.output == "original":  # the CPU pool's memory-bounded full-size path
+        full = intake.decode_image(artifacts.photo_bytes(services, plan.photo_key), plan.limits)
+        _, result = composite_full(full, photo, mask, stylized, plan.mode, plan.composite)
+    else:
+        _, result = composite_stage(photo, mask, stylized, plan.mode, plan.composite)
+    meta.update(job_id=job_id, index=index, mode=plan.mode, size=plan.size, output=plan.output)
     pause_at(services, "composited", job_id)
     services.store.put(results, result_key, encode_png(result, meta), "image/png")
     record.count("composite")

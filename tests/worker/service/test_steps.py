@@ -101,3 +101,11 @@ def test_strength_reaches_the_plan_and_zero_gives_the_photo_back(svc) -> None:
     assert plan.params.strength == 0.0
     png = svc.store.get(svc.settings.storage.results_bucket, record.status().styles[0].result_key)
     assert np.array_equal(decode_png(png), working_photo(svc, plan))
+
+
+def test_output_original_gives_the_uploads_size(svc) -> None:
+    record = new_job(svc, "full", options={"output": "original", "iterations": 4})
+    _run_job(svc, "full")
+    key = record.status().styles[0].result_key
+    result = decode_png(svc.store.get(svc.settings.storage.results_bucket, key))
+    assert result.shape == (600, 512, 3), "grace_hopper.png's own size, not the working 96 px"
