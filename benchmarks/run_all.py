@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks import fan_out, preview_latency, queue_overhead, step_throughput
+from benchmarks import fan_out, full_resolution, preview_latency, queue_overhead, step_throughput
 from benchmarks import time_to_quality as ttq
 from benchmarks.common import RESULTS, machine, write_json
 
@@ -37,6 +37,7 @@ def suite(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "fan_out_256": lambda: fan_out.run(small, 5 if quick else 100),
         "queue_overhead_256": lambda: queue_overhead.run(small, 5 if quick else 20,
                                                          2 if quick else 5),
+        "full_resolution": lambda: full_resolution.run(["12MP"] if quick else ["12MP", "48MP"]),
     }  # fmt: skip
 
 
@@ -86,6 +87,10 @@ def table(r: dict[str, Any]) -> str:
     if q := r.get("queue_overhead_256"):
         rows.append(("queue overhead", f"{q['overhead_median_s']} s (queue "
                      f"{q['queue_median_s']} s vs local {q['local_median_s']} s)"))  # fmt: skip
+    for label, m in r.get("full_resolution", {}).items():
+        if isinstance(m, dict):
+            rows.append((f"full resolution {label}",
+                         f"{m['seconds']} s, peak RSS {m['peak_rss_mb']} MB"))  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

@@ -18,7 +18,8 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ("step_throughput", "time_to_quality_256", "time_to_quality_512",
-            "preview_latency_512", "fan_out_256", "queue_overhead_256")  # fmt: skip
+            "preview_latency_512", "fan_out_256", "queue_overhead_256",
+            "full_resolution")  # fmt: skip
 
 
 def test_quick_suite_reports_every_section(tmp_path: Path) -> None:
@@ -29,6 +30,7 @@ def test_quick_suite_reports_every_section(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "all.json").read_text())
     assert set(SECTIONS) <= set(report)
     assert "time to quality" in done.stdout and "queue overhead" in done.stdout
+    assert report["full_resolution"]["12MP"]["peak_rss_mb"] > 0
     one = report["fan_out_256"]["one_4_style_job"]
     assert one["states"] == ["SUCCEEDED"] and one["results"] == 4
     assert one["counters"]["segment"] == 1 and one["counters"]["content_features"] == 1
