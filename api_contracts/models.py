@@ -121,7 +121,8 @@ class JobOptions(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="the same seed, the same image")
 
 
-Mode = Literal["background", "subject", "portrait", "full"]
+# dual: the subject in `subject_style`, the background in each of `styles`.
+Mode = Literal["background", "subject", "portrait", "full", "dual"]
 
 
 class JobRequest(BaseModel):
@@ -133,6 +134,8 @@ class JobRequest(BaseModel):
     photo_key: ObjectKey
     styles: list[StyleRef] = Field(default_factory=list, max_length=MAX_STYLES)
     mode: Mode = "background"
+    # Mode dual only: the painting of the subject (the background takes `styles`).
+    subject_style: StyleRef | None = None
     subjects: list[str] = Field(default_factory=lambda: ["person"], min_length=1, max_length=20)
     options: JobOptions = JobOptions()
 
@@ -156,6 +159,8 @@ class JobRequest(BaseModel):
             raise ValueError("portrait mode takes no styles")
         if self.mode != "portrait" and not self.styles:
             raise ValueError(f"mode {self.mode!r} needs at least one style")
+        if (self.mode == "dual") != (self.subject_style is not None):
+            raise ValueError("a subject_style goes with mode 'dual', and mode 'dual' needs one")
         return self
 
     def outputs(self) -> list[list[int]]:

@@ -19,7 +19,13 @@ from worker.pipeline.segmentation import (
     subject_class_ids,
     subject_mask,
 )
-from worker.pipeline.stages import composite_stage, mode_of
+from worker.pipeline.stages import (
+    Painting,
+    composite_stage,
+    mode_of,
+    paint_regions,
+    refined_alpha,
+)
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams, preview_mix
 from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
@@ -45,6 +51,8 @@ class LocalJob:
     init_image: bytes | None = None
     # preview: the feed-forward network alone; standard: the optimization.
     quality: str = "standard"
+    # Two-painting modes (dual): the subject's painting, encoded, with its weight.
+    subject_style: tuple[bytes, float] | None = None
 
 
 @dataclass
@@ -80,7 +88,12 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
 
     stylized = None
     if mode.stylizes:
-        stylized = _stylized(job, photo, styles, settings, notify, meta)
+        subject = None
+        if job.subject_style is not None:
+            subject = intake.load_styles([job.subject_style], limits)[0]
+        alpha = refined_alpha(photo, mask, settings.composite)
+        slots, regions = paint_regions(job.mode, subject, styles, alpha)
+        stylized = _stylized(job, photo, (slots, regions), settings, notify, meta)
 
     notify("composite", None)
     if job.keep_original_size and full.shape != photo.shape:
@@ -94,14 +107,16 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
 
 
 def _stylized(
-    job: LocalJob, photo: np.ndarray, styles: list[tuple[np.ndarray, float]],
+    job: LocalJob, photo: np.ndarray,
+    paintings: tuple[list[Painting], list[np.ndarray] | None],
     settings: Settings, notify: ProgressFn, meta: dict[str, Any],
 ) -> np.ndarray:  # fmt: skip
+    styles, regions = paintings
     if job.quality == "preview":
         notify("preview", None)
         previewer = get_previewer()
         meta["stylizer"] = previewer.name
-        return previewer.stylize(photo, styles, preview_mix(job.params.strength))
+        return previewer.stylize_regions(photo, styles, regions, preview_mix(job.params.strength))
     net = get_feature_net(job.params, settings)
     meta["feature_net"] = net.name
     log.info("stylizing with %s", net.name)
@@ -110,7 +125,9 @@ def _stylized(
         init = intake.load_photo(job.init_image, settings.intake_limits())
         meta["init_image"] = True
     last = None
-    for last in stylize(photo, styles, job.params, net, init_image=init, xla=settings.compute.xla):
+    steps = stylize(photo, styles, job.params, net, init_image=init, xla=settings.compute.xla,
+                    regions=regions)  # fmt: skip
+    for last in steps:
         notify("stylize", last)
     assert last is not None and last.image is not None
     meta["losses"] = last.losses

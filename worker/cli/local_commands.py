@@ -38,6 +38,8 @@ def add_run(commands: Any) -> None:
                      help="; ".join(f"{m.name}: {m.help}" for m in MODES.values()))  # fmt: skip
     run.add_argument("--out", type=Path, required=True, help="result PNG")
     run.add_argument("--subject", default="person", help="PASCAL VOC classes, comma separated")
+    run.add_argument("--subject-style", metavar="PAINTING",
+                     help="mode dual: the subject painting; --style paints the rest")  # fmt: skip
     add_job_options(run)
     _run_only_options(run)
     run.set_defaults(handler=cmd_run, uses_tensorflow=True)
@@ -85,9 +87,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     init = (
         _read(args.init_image, ErrorCode.INPUT_NOT_FOUND, "init image") if args.init_image else None
     )
+    subject_style = None
+    if args.subject_style:
+        path, weight = style_argument(args.subject_style)
+        subject_style = (_read(path, ErrorCode.STYLE_NOT_FOUND, "style"), weight)
+    if (args.mode == "dual") != (subject_style is not None):
+        raise BackdropError(ErrorCode.INVALID_REQUEST, "--subject-style goes with --mode dual")
     job = LocalJob(photo, styles, args.mode, tuple(args.subject.split(",")), params,
                    args.keep_original_size or options.output == "original", init,
-                   options.quality)  # fmt: skip
+                   options.quality, subject_style)  # fmt: skip
     paths = run_and_write(job, settings, args.out)
     for label, path in paths.items():
         print(f"{label:<8} {path}")

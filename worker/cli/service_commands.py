@@ -30,6 +30,7 @@ def add_service_commands(commands: Any) -> None:
                         help="PAINTING[:WEIGHT] (a file) or @NAME[:WEIGHT] (catalog)")  # fmt: skip
     submit.add_argument("--mode", default="background")
     submit.add_argument("--subject", default="person")
+    submit.add_argument("--subject-style", help="mode dual: the subject's painting (or @NAME)")
     add_job_options(submit)
     submit.add_argument("--wait", action="store_true", help="show progress bars until done")
     submit.add_argument("--timeout", type=float, default=3600)
@@ -116,20 +117,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
         photo_key = client.upload(args.photo.read_bytes())
     except OSError as exc:
         raise BackdropError(ErrorCode.INPUT_NOT_FOUND, f"cannot read {args.photo}: {exc}") from None
-    styles = []
-    for text in args.style:
-        path, weight = style_argument(text)
-        if str(path).startswith("@"):
-            styles.append({"name": str(path)[1:], "weight": weight})
-            continue
-        try:
-            styles.append({"key": client.upload(path.read_bytes()), "weight": weight})
-        except OSError as exc:
-            raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"cannot read {path}: {exc}") from None
+    styles = [_style_ref(client, text) for text in args.style]
+    subject_style = _style_ref(client, args.subject_style) if args.subject_style else None
     options = job_options(args)
     try:
         request = JobRequest(photo_key=photo_key, styles=styles, mode=args.mode,
-                             subjects=args.subject.split(","), options=options)  # fmt: skip
+                             subjects=args.subject.split(","), options=options,
+                             subject_style=subject_style)  # fmt: skip
     except ValidationError as exc:
         raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc.errors()[0]["msg"])) from None
     accepted = client.submit(request)
@@ -139,6 +133,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     final = _wait_with_bars(client, accepted.job_id, args.timeout)
     _print_status(final)
     return 0 if final.state == "SUCCEEDED" else 1
+
+
+def _style_ref(client: Any, text: str) -> dict[str, Any]:
+    """PAINTING[:WEIGHT] uploads a file; @NAME[:WEIGHT] names a catalog style."""
+    path, weight = style_argument(text)
+    if str(path).startswith("@"):
+        return {"name": str(path)[1:], "weight": weight}
+    try:
+        return {"key": client.upload(path.read_bytes()), "weight": weight}
+    except OSError as exc:
+        raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"cannot read {path}: {exc}") from None
 
 
 def _wait_with_bars(client: Any, job_id: str, timeout: float) -> Any:

@@ -16,10 +16,16 @@ def _features(net: FeatureNet, image: np.ndarray) -> dict[str, Any]:
     return net(tf.constant(image[None].astype(np.float32)))
 
 
-def _gram(feature: Any) -> np.ndarray:
-    f = np.asarray(feature, np.float64)[0]
-    flat = f.reshape(-1, f.shape[-1])
-    return flat.T @ flat / f.size
+def _gram(feature: Any, mask: np.ndarray | None = None) -> np.ndarray:
+    """The Gram matrix (of the region where `mask` is 1, as the optimization's)."""
+    import tensorflow as tf
+
+    from worker.pipeline.objective import gram, masked_gram
+
+    if mask is None:
+        return np.asarray(gram(feature)[0], np.float64)
+    regions = tf.constant(mask[None].astype(np.float32))
+    return np.asarray(masked_gram(feature, regions)[0, 0], np.float64)
 
 
 def style_distance(
@@ -27,11 +33,10 @@ def style_distance(
     mask: np.ndarray | None = None,
 ) -> float:  # fmt: skip
     """Mean squared Gram difference over `layers` (the Gatys style statistic);
-    with a mask, the image's statistics are taken where the mask is 1."""
-    if mask is not None:
-        image = _masked_crop(image, mask)
+    with a mask, the image's statistics are taken inside it only."""
     mine, theirs = _features(net, image), _features(net, painting)
-    return float(np.mean([np.mean((_gram(mine[n]) - _gram(theirs[n])) ** 2) for n in layers]))
+    return float(np.mean([np.mean((_gram(mine[n], mask) - _gram(theirs[n])) ** 2)
+                          for n in layers]))  # fmt: skip
 
 
 def content_distance(net: FeatureNet, image: np.ndarray, photo: np.ndarray, layer: str) -> float:
@@ -52,12 +57,3 @@ def stroke_frequency(image: np.ndarray) -> float:
     radius = np.hypot(fy, fx)
     keep = radius > 1.5 / max(grey.shape)  # leave out the picture's overall shading
     return float((radius[keep] * power[keep]).sum() / power[keep].sum())
-
-
-def _masked_crop(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The bounding box of the mask, with pixels outside it set to the region's mean."""
-    ys, xs = np.nonzero(mask > 0.5)
-    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-    crop, inside = image[box].astype(np.float32), mask[box] > 0.5
-    crop[~inside] = crop[inside].mean(axis=0)
-    return crop

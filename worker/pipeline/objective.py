@@ -15,7 +15,7 @@ import numpy as np
 from worker.pipeline.features import FeatureNet
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
-_CACHE: dict[tuple[int, str, tuple[str, ...], bool], "Objective"] = {}
+_CACHE: dict[tuple[int, str, tuple[str, ...], bool, bool], "Objective"] = {}
 # float16 gradients of small losses underflow: scale the loss up before the
 # gradient and the gradient down after (bfloat16 has float32's range: no need).
 FLOAT16_LOSS_SCALE = 1024.0
@@ -29,24 +29,30 @@ class Targets:
     grams: tuple[Any, ...]  # per style layer: B x N x C x C, one per painting
     weights: Any  # B x N blend weights, each row summing to 1 (0 for padding)
     coeffs: Any  # (content, style, tv) loss weights
+    # N x h x w: where painting n's statistics are taken (two paintings in one
+    # photo); None: every painting over the whole image.
+    regions: Any = None
 
     def args(self) -> tuple[Any, ...]:
-        return (self.content, self.grams, self.weights, self.coeffs)
+        plain = (self.content, self.grams, self.weights, self.coeffs)
+        return plain if self.regions is None else (*plain, self.regions)
 
 
 def objective_for(
-    net: FeatureNet, content_layer: str, style_layers: tuple[str, ...], xla: bool = False
-) -> "Objective":
-    key = (id(net.model), content_layer, style_layers, xla)
+    net: FeatureNet, content_layer: str, style_layers: tuple[str, ...], xla: bool = False,
+    masked: bool = False,
+) -> "Objective":  # fmt: skip
+    key = (id(net.model), content_layer, style_layers, xla, masked)
     if key not in _CACHE:
-        _CACHE[key] = Objective(net, content_layer, style_layers, xla)
+        _CACHE[key] = Objective(net, content_layer, style_layers, xla, masked)
     return _CACHE[key]
 
 
 class Objective:
     def __init__(
-        self, net: FeatureNet, content_layer: str, style_layers: tuple[str, ...], xla: bool = False
-    ) -> None:
+        self, net: FeatureNet, content_layer: str, style_layers: tuple[str, ...],
+        xla: bool = False, masked: bool = False,
+    ) -> None:  # fmt: skip
         import tensorflow as tf
 
         self.net, self.content_layer, self.style_layers = net, content_layer, style_layers
@@ -60,6 +66,8 @@ class Objective:
         matrix, scalar = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.float32)
         coeffs = tf.TensorSpec([3], tf.float32)
         targets = [content, grams, matrix, coeffs]
+        if masked:  # a separate trace: plain jobs keep the cheaper unmasked Grams
+            targets.append(tf.TensorSpec([None, None, None], tf.float32))
         # XLA fuses the step's many small ops (a GPU win; compiled per image size).
         self.value_and_grad = tf.function(
             self._value_and_grad, input_signature=[image, *targets], jit_compile=xla
@@ -80,6 +88,7 @@ class Objective:
     def targets(
         self, content_features: np.ndarray, paintings: list[list[np.ndarray]],
         weights: list[list[float]], coeffs: tuple[float, float, float],
+        regions: np.ndarray | None = None,
     ) -> Targets:  # fmt: skip
         """paintings[b] and weights[b]: the blend of output b. Outputs with fewer
         paintings are padded with zero Grams at weight 0."""
@@ -102,10 +111,11 @@ class Objective:
             tuple(stacked(name) for name in self.style_layers),
             tf.constant(padded, tf.float32),
             tf.constant(coeffs, tf.float32),
+            None if regions is None else tf.constant(regions, tf.float32),
         )
 
     def _losses(
-        self, x: Any, content: Any, grams: Any, weights: Any, coeffs: Any
+        self, x: Any, content: Any, grams: Any, weights: Any, coeffs: Any, regions: Any = None
     ) -> dict[str, Any]:
         """Per image of the batch: B-vectors of each loss term."""
         import tensorflow as tf
@@ -113,12 +123,15 @@ class Objective:
         feats = self.net(x)
         images = [1, 2, 3]
         c = coeffs[0] * tf.reduce_mean(tf.square(feats[self.content_layer] - content), images)
+
+        def mine(name: str) -> Any:  # B x 1 x C x C, or B x N x C x C with regions
+            return (
+                gram(feats[name])[:, None] if regions is None else masked_gram(feats[name], regions)
+            )
+
         per_layer = [
             # Mean squared Gram difference per painting, blended by weight.
-            tf.reduce_sum(
-                weights * tf.reduce_mean(tf.square(gram(feats[name])[:, None] - target), [2, 3]),
-                axis=1,
-            )
+            tf.reduce_sum(weights * tf.reduce_mean(tf.square(mine(name) - target), [2, 3]), axis=1)
             for name, target in zip(self.style_layers, grams, strict=True)
         ]
         s = coeffs[1] * tf.add_n(per_layer) / len(per_layer)
@@ -162,3 +175,20 @@ def gram(features: Any) -> Any:
     flat = tf.reshape(features, (shape[0], -1, shape[3]))
     size = tf.cast(shape[1] * shape[2] * shape[3], features.dtype)
     return tf.matmul(flat, flat, transpose_a=True) / size
+
+
+def masked_gram(features: Any, regions: Any) -> Any:
+    """B x N x C x C: the Gram matrix of each region (N x H x W, resized to the
+    layer's grid), normalized by the region's area, so a region's statistics
+    compare with a whole painting's as `gram` does (all-ones regions give
+    exactly `gram`)."""
+    import tensorflow as tf
+
+    shape = tf.shape(features)
+    masks = tf.image.resize(regions[..., None], shape[1:3], method="area")[..., 0]
+    flat = tf.reshape(features, (shape[0], -1, shape[3]))  # B x P x C
+    weights = tf.reshape(tf.cast(masks, features.dtype), (tf.shape(masks)[0], -1))  # N x P
+    weighted = flat[:, None] * weights[None, :, :, None]  # B x N x P x C
+    grams = tf.einsum("bnpc,bpd->bncd", weighted, flat)
+    area = tf.maximum(tf.reduce_sum(weights, axis=1), 1.0) * tf.cast(shape[3], features.dtype)
+    return grams / area[None, :, None, None]

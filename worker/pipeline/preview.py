@@ -73,3 +73,17 @@ class FeedForwardStylizer:
         out = self._transform.run(None, {names[0]: padded[None], names[1]: vector})[0][0, :sh, :sw]
         painted = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
         return cv2.resize(painted, (w, h), interpolation=cv2.INTER_CUBIC)
+
+    def stylize_regions(
+        self, photo: np.ndarray, slots: Sequence[tuple[np.ndarray, float]],
+        regions: Sequence[np.ndarray] | None, strength: float = 1.0,
+    ) -> np.ndarray:  # fmt: skip
+        """Two paintings in one photo (regions from stages.paint_regions: the
+        subject's slot first): one pass per painting, joined by the subject's
+        alpha. Without regions, the blend of all slots everywhere."""
+        if regions is None:
+            return self.stylize(photo, slots, strength)
+        subject = self.stylize(photo, slots[:1], strength)
+        background = self.stylize(photo, slots[1:], strength)
+        a = regions[0][:, :, None].astype(np.float32)
+        return np.clip(np.rint(a * subject + (1 - a) * background), 0, 255).astype(np.uint8)

@@ -41,6 +41,7 @@ class Mode:
     segments: bool  # needs the subject mask
     build: Builder
     help: str
+    two_paintings: bool = False  # the subject's own painting, in the same optimization
 
 
 def _stylized(stylized: np.ndarray | None) -> np.ndarray:
@@ -86,6 +87,14 @@ MODES: dict[str, Mode] = {
         Mode("subject", True, True, _keep_background, "paint the subject, keep the background"),
         Mode("portrait", False, True, _blur_background, "blur the background, no painting"),
         Mode("full", True, False, _whole, "paint the whole photo"),
+        Mode(
+            "dual",
+            True,
+            True,
+            _whole,
+            "paint the subject and the background in two paintings, in one optimization",
+            two_paintings=True,
+        ),
     )
 }
 
@@ -114,3 +123,28 @@ def composite_stage(
     radius = max(1, round(params.guided_radius * scale))
     alpha = refine_mask(mask, photo, radius, params.guided_eps) if mode.segments else mask
     return alpha, mode.build(photo, alpha, stylized, params, scale)
+
+
+Painting = tuple[np.ndarray, float]
+
+
+def paint_regions(
+    mode_name: str, subject: Painting | None, background: list[Painting], alpha: np.ndarray
+) -> tuple[list[Painting], list[np.ndarray] | None]:
+    """The paintings of one optimization and where each one applies: for a
+    two-painting mode, the subject's painting inside the refined alpha (full
+    weight) and the background's blend outside it; otherwise the blend
+    everywhere (regions None)."""
+    if not mode_of(mode_name).two_paintings:
+        return background, None
+    if subject is None:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, "this mode needs a subject painting")
+    total = sum(w for _, w in background)
+    slots = [(subject[0], 1.0)] + [(p, w / total) for p, w in background]
+    return slots, [alpha] + [1.0 - alpha] * len(background)
+
+
+def refined_alpha(photo: np.ndarray, mask: np.ndarray, params: CompositeParams) -> np.ndarray:
+    """The subject's alpha with the edge following the photo, as composited."""
+    radius = max(1, round(params.guided_radius * max(photo.shape[:2]) / REFERENCE_SIDE))
+    return refine_mask(mask, photo, radius, params.guided_eps)

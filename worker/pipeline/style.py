@@ -54,12 +54,13 @@ def stylize(
     init_image: np.ndarray | None = None,
     xla: bool = False,
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
+    regions: Sequence[np.ndarray] | None = None,
 ) -> Iterator[StyleProgress]:
     """Yield one StyleProgress per iteration; the last one carries the result at
     the content's size. `features`: the photo's content features per level,
-    when already computed elsewhere."""
+    when already computed elsewhere. `regions`: see stylize_many."""
     batch = stylize_many(
-        content, [styles], params, net, checkpoint_every, init_image, xla, features
+        content, [styles], params, net, checkpoint_every, init_image, xla, features, regions
     )
     for p in batch:
         image = None if p.images is None else p.images[0]
@@ -75,10 +76,21 @@ def stylize_many(
     init_image: np.ndarray | None = None,
     xla: bool = False,
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
+    regions: Sequence[np.ndarray] | None = None,
 ) -> Iterator[BatchProgress]:
     """Several outputs of one photo optimized as one batch (one VGG pass per step
-    for all of them): each output is its own blend of paintings."""
-    weights = [blend_weights(styles) for styles in outputs]
+    for all of them): each output is its own blend of paintings.
+
+    With `regions` (0..1 masks at the content's size, one per painting of every
+    output), painting n's Gram matrices are compared with the image's own
+    statistics inside region n only, and the weights are used as given: two
+    paintings in one photo, in one optimization."""
+    if regions is None:
+        weights = [blend_weights(styles) for styles in outputs]
+    else:
+        weights = [[float(w) for _, w in styles] for styles in outputs]
+        if any(len(styles) != len(regions) for styles in outputs):
+            raise BackdropError(ErrorCode.INVALID_REQUEST, "one region per painting is needed")
     _check_layers(params, net)
     if params.strength == 0:  # the photo itself, not an optimization toward it
         zero = [{"content": 0.0, "style": 0.0, "tv": 0.0, "total": 0.0} for _ in outputs]
@@ -89,14 +101,16 @@ def stylize_many(
     budgets = _split(params.iterations, len(sizes))
     first = _initial_image(content, sizes[0], params, init_image)
     images = np.stack([first] * len(outputs))
-    objective = objective_for(net, params.content_layer, params.style_layers, xla)
+    masked = regions is not None
+    objective = objective_for(net, params.content_layer, params.style_layers, xla, masked)
     if features is None or not set(sizes) <= set(features):
         features = photo_features(content, params, net)
     done = 0
     for level, (size, budget) in enumerate(zip(sizes, budgets, strict=True)):
         images = np.stack([cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
                            for im in images])  # fmt: skip
-        targets = _level_targets(features[size], size, outputs, weights, params, objective)
+        targets = _level_targets(features[size], size, outputs, weights, params, objective,
+                                 regions)  # fmt: skip
         final = level == len(sizes) - 1
         best = [(np.inf, im) for im in images]
         per: list[dict[str, float]] = []
@@ -204,12 +218,19 @@ def _level_targets(
     weights: list[list[float]],
     params: StyleParams,
     objective: Objective,
+    regions: Sequence[np.ndarray] | None = None,
 ) -> Targets:
     paintings = [[_painting_at(p, size, params.style_scale) for p, _ in styles]
                  for styles in outputs]  # fmt: skip
     gain = strength_gain(params.strength)
     coeffs = (params.content_weight, params.style_weight * gain, params.tv_weight * gain)
-    return objective.targets(features, paintings, weights, coeffs)
+    at_level = None
+    if regions is not None:
+        shape = (size[1], size[0])
+        resized = [cv2.resize(r.astype(np.float32), shape, interpolation=cv2.INTER_AREA)
+                   for r in regions]  # fmt: skip
+        at_level = np.stack(resized)
+    return objective.targets(features, paintings, weights, coeffs, at_level)
 
 
 def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float) -> np.ndarray:

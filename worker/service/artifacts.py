@@ -12,6 +12,7 @@ from typing import TypeVar
 import numpy as np
 
 from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import StyleRef
 from worker.pipeline.png import decode_png, encode_png
 from worker.service import keys
 from worker.service.context import Services
@@ -89,23 +90,36 @@ def _work_object(services: Services, key: str) -> bytes:
         raise BackdropError(ErrorCode.INTERNAL, f"intermediate {key} expired") from None
 
 
-def fetch_styles(services: Services, plan: JobPlan, index: int) -> list[tuple[bytes, float]]:
+Fetched = tuple[bytes, float]
+
+
+def fetch_styles(services: Services, plan: JobPlan, index: int) -> list[Fetched]:
     """The paintings of one output, as bytes with their blend weights."""
+    return [_fetch(services, plan.styles[j]) for j in plan.outputs[index]]
+
+
+def fetch_subject_style(services: Services, plan: JobPlan) -> Fetched | None:
+    """The subject's own painting (two-painting modes), or None."""
+    return None if plan.subject_style is None else _fetch(services, plan.subject_style)
+
+
+def _fetch(services: Services, ref: StyleRef) -> Fetched:
     s = services.settings.storage
-    fetched = []
-    for ref in (plan.styles[j] for j in plan.outputs[index]):
-        bucket, key = (
-            (s.input_bucket, ref.key)
-            if ref.key
-            else (s.styles_bucket, keys.catalog_key(ref.name or ""))
-        )
-        try:
-            fetched.append((services.store.get(bucket, key), ref.weight))
-        except ObjectNotFound:
-            what = f"style {ref.name!r}" if ref.name else f"style object {ref.key!r}"
-            raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"no {what}") from None
-    return fetched
+    if ref.key:
+        bucket, key = s.input_bucket, ref.key
+    else:
+        bucket, key = s.styles_bucket, keys.catalog_key(ref.name or "")
+    try:
+        return services.store.get(bucket, key), ref.weight
+    except ObjectNotFound:
+        what = f"style {ref.name!r}" if ref.name else f"style object {ref.key!r}"
+        raise BackdropError(ErrorCode.STYLE_NOT_FOUND, f"no {what}") from None
 
 
-def styles_hash(styles: list[tuple[bytes, float]]) -> str:
-    return keys.content_hash(b"".join(f"{keys.content_hash(d)}:{w};".encode() for d, w in styles))
+def styles_hash(styles: list[Fetched], subject: Fetched | None = None) -> str:
+    """The paintings' identity in keys: the subject's painting is marked, so a
+    two-painting output never shares a key with a blend of the same paintings."""
+    parts = [f"{keys.content_hash(d)}:{w};" for d, w in styles]
+    if subject is not None:
+        parts.insert(0, f"subject={keys.content_hash(subject[0])};")
+    return keys.content_hash("".join(parts).encode())

@@ -26,6 +26,7 @@ class JobPlan(BaseModel):
     mode: str
     subjects: list[str]
     styles: list[StyleRef]
+    subject_style: StyleRef | None = None  # two-painting modes: the subject's painting
     outputs: list[list[int]]  # which styles make each output
     size: int  # longest side of the working resolution
     quality: str
@@ -44,6 +45,7 @@ class JobPlan(BaseModel):
         return cls(
             photo_key=request.photo_key, photo_sha=photo_sha, mode=request.mode,
             subjects=request.subjects, styles=request.styles, outputs=request.outputs(),
+            subject_style=request.subject_style,
             size=size, quality=request.options.quality, output=request.options.output,
             params=style_params_for(request.options, settings),
             composite=settings.composite, segmenter=settings.segmentation.backend,

@@ -23,11 +23,13 @@ def latest_every(plan: JobPlan) -> int:
 
 
 def publish_preview(
-    services: Services, record: JobRecord, plan: JobPlan, index: int,
-    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
+    services: Services, record: JobRecord, plan: JobPlan, index: int, photo: np.ndarray,
+    slots: list[tuple[np.ndarray, float]], regions: list[np.ndarray] | None, style_sha: str,
 ) -> np.ndarray:  # fmt: skip
-    """The feed-forward stylization, shown at once; returns it uncomposited."""
-    preview = get_previewer().stylize(photo, styles, preview_mix(plan.params.strength))
+    """The feed-forward stylization (one pass per painting, joined by the
+    regions), shown at once; returns it uncomposited."""
+    mix = preview_mix(plan.params.strength)
+    preview = get_previewer().stylize_regions(photo, slots, regions, mix)
     key = plan.preview_key(style_sha)
     _publish(services, record, plan, index, photo, preview, key, {"preview": True})
     record.set(output=index, preview_key=key)

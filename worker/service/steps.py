@@ -23,7 +23,7 @@ from worker.pipeline.segmentation import (
     subject_class_ids,
     subject_mask,
 )
-from worker.pipeline.stages import composite_stage
+from worker.pipeline.stages import Painting, composite_stage, paint_regions, refined_alpha
 from worker.pipeline.style import StyleProgress, photo_features, stylize
 from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
 from worker.service import artifacts, finish, keys
@@ -76,7 +76,8 @@ def stylize_step(services: Services, job_id: str, index: int) -> None:
     if not plan.stage.stylizes:
         return
     styles = artifacts.fetch_styles(services, plan, index)
-    style_sha = artifacts.styles_hash(styles)
+    subject_style = artifacts.fetch_subject_style(services, plan)
+    style_sha = artifacts.styles_hash(styles, subject_style)
     record.set(output=index, style_sha=style_sha)
     if services.store.exists(services.settings.storage.results_bucket, plan.result_key(style_sha)):
         return  # an identical request finished before: the composite step reports it
@@ -84,17 +85,33 @@ def stylize_step(services: Services, job_id: str, index: int) -> None:
     if services.store.exists(services.settings.storage.work_bucket, key):
         return
     photo = artifacts.working_photo(services, plan)
-    decoded = intake.load_styles(styles, plan.limits)
-    preview = publish_preview(services, record, plan, index, photo, decoded, style_sha)
+    slots, regions = _paintings(services, plan, photo, styles, subject_style)
+    preview = publish_preview(services, record, plan, index, photo, slots, regions, style_sha)
     if plan.quality == "preview":
         meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
         image = preview
     else:
-        image, meta = _optimize(services, record, plan, index, photo, decoded, style_sha)
+        image, meta = _optimize(services, record, plan, index, photo, (slots, regions), style_sha)
     pause_at(services, "stylized", job_id)
     services.store.put(services.settings.storage.work_bucket, key, encode_png(image, meta),
                        "image/png")  # fmt: skip
     record.count("stylize" if plan.quality != "preview" else "preview_only")
+
+
+def _paintings(
+    services: Services, plan: JobPlan, photo: np.ndarray, styles: list[artifacts.Fetched],
+    subject_style: artifacts.Fetched | None,
+) -> tuple[list[Painting], list[np.ndarray] | None]:  # fmt: skip
+    """The decoded paintings of one output and, for two paintings in one
+    photo, the region each applies to (the refined subject alpha and its rest)."""
+    background = intake.load_styles(styles, plan.limits)
+    if not plan.stage.two_paintings:
+        return background, None
+    assert subject_style is not None  # the contract requires it with this mode
+    subject = intake.load_styles([subject_style], plan.limits)[0]
+    mask = artifacts.subject_mask_of(services, plan, photo.shape)
+    return paint_regions(plan.mode, subject, background,
+                         refined_alpha(photo, mask, plan.composite))  # fmt: skip
 
 
 def _content_features(
@@ -117,16 +134,17 @@ def _content_features(
 
 
 def _optimize(
-    services: Services, record: JobRecord, plan: JobPlan, index: int,
-    photo: np.ndarray, styles: list[tuple[np.ndarray, float]], style_sha: str,
+    services: Services, record: JobRecord, plan: JobPlan, index: int, photo: np.ndarray,
+    paintings: tuple[list[Painting], list[np.ndarray] | None], style_sha: str,
 ) -> tuple[np.ndarray, dict[str, object]]:  # fmt: skip
     settings = services.settings
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     features = _content_features(services, record, plan, photo)
     last: StyleProgress | None = None
+    styles, regions = paintings
     steps = stylize(photo, styles, plan.params, net, checkpoint_every=latest_every(plan),
-                    xla=settings.compute.xla, features=features)  # fmt: skip
+                    xla=settings.compute.xla, features=features, regions=regions)  # fmt: skip
     for last in steps:
         if last.image is not None and last.iteration < last.total:
             publish_latest(services, record, plan, index, photo, last.image, style_sha)

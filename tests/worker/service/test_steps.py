@@ -6,7 +6,8 @@ import pytest
 
 from api_contracts.models import JobState
 from api_contracts.names import EVENTS_STREAM
-from tests.worker.service.conftest import new_job, small_settings
+from tests.conftest import MODELS, STYLES, read_rgb
+from tests.worker.service.conftest import new_job, small_settings, upload
 from worker.pipeline.png import decode_png
 from worker.pipeline.stages import CompositeParams
 from worker.service import steps
@@ -109,3 +110,36 @@ def test_output_original_gives_the_uploads_size(svc) -> None:
     key = record.status().styles[0].result_key
     result = decode_png(svc.store.get(svc.settings.storage.results_bucket, key))
     assert result.shape == (600, 512, 3), "grace_hopper.png's own size, not the working 96 px"
+
+
+def test_dual_mode_through_the_steps_paints_each_region_in_its_own_painting(svc) -> None:
+    from worker.pipeline.features import load_feature_net
+    from worker.pipeline.measures import style_distance
+    from worker.service.artifacts import subject_mask_of, working_photo
+    from worker.service.keys import content_hash
+
+    sketch = upload(svc, STYLES / "sketch.jpg")
+    record = new_job(svc, "dual", mode="dual", subject_style={"key": sketch},
+                     options={"iterations": 30})  # fmt: skip
+    _run_job(svc, "dual")
+    status = record.status()
+    assert status.state == JobState.SUCCEEDED, status
+    plan = load_plan(record)
+    photo = working_photo(svc, plan)
+    mask = subject_mask_of(svc, plan, photo.shape)
+    key = status.styles[0].result_key
+    image = decode_png(svc.store.get(svc.settings.storage.results_bucket, key))
+    net = load_feature_net((plan.params.content_layer, *plan.params.style_layers), MODELS)
+    from worker.pipeline.intake import to_working_size
+
+    # As the optimization saw them: scaled to the working size (style_scale 1).
+    painting = {n: to_working_size(read_rgb(STYLES / f"{n}.jpg"), plan.size)
+                for n in ("starry", "sketch")}  # fmt: skip
+
+    def dist(name: str, region: np.ndarray) -> float:
+        return style_distance(net, image, painting[name], plan.params.style_layers, region)
+
+    assert dist("sketch", mask) < dist("starry", mask), "the person in the subject painting"
+    assert dist("starry", 1 - mask) < dist("sketch", 1 - mask), "the rest in the background's"
+    # Not a blend of the same two paintings: its own key.
+    assert plan.result_key(content_hash(b"x")) != key
