@@ -23,7 +23,12 @@ from benchmarks.common import RESULTS, machine, write_json
 Curve = list[tuple[float, float]]
 
 
-def run(size: int, ref_iterations: int) -> dict[str, Any]:
+def run(
+    size: int, ref_iterations: int, photo_name: str = "grace_hopper.png",
+    painting_name: str = "starry.jpg", judge: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One photo and painting; `judge(photo, painting, image)` scores the final
+    pictures by another statistic than the optimized loss, when given."""
     import tensorflow as tf
 
     from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
@@ -35,8 +40,8 @@ def run(size: int, ref_iterations: int) -> dict[str, Any]:
 
     default = StyleParams()
     net = load_feature_net((default.content_layer, *default.style_layers), MODELS)
-    photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), size)
-    starry = to_working_size(read_rgb(STYLES / "starry.jpg"), 512)
+    photo = to_working_size(read_rgb(PHOTOS / photo_name), size)
+    starry = to_working_size(read_rgb(STYLES / painting_name), 512)
     objective = objective_for(net, default.content_layer, default.style_layers)
     features = objective.content_features(photo)
     targets = _level_targets(features, photo.shape[:2], [[(starry, 1.0)]], [[1.0]], default,
@@ -67,6 +72,8 @@ def run(size: int, ref_iterations: int) -> dict[str, Any]:
     l_ref, t_ref = ref_curve[-1][1], ref_curve[-1][0]
     reached = next((t for t, loss in ours_curve if loss <= l_ref), None)
     name = f"time_to_quality_{size}"
+    if (photo_name, painting_name) != ("grace_hopper.png", "starry.jpg"):
+        name += f"_{photo_name.split('.')[0]}_{painting_name.split('.')[0]}"
     side = np.concatenate([photo, ref_image, ours_image], axis=1)
     cv2.imwrite(str(RESULTS / f"{name}.images.png"), cv2.cvtColor(side, cv2.COLOR_RGB2BGR))
     return {
@@ -79,6 +86,9 @@ def run(size: int, ref_iterations: int) -> dict[str, Any]:
         "default_reaches_L_ref_after_s": reached,
         "ratio_T_ref_over_reach": None if reached is None else round(t_ref / reached, 2),
         "images": str(RESULTS / f"{name}.images.png"),
+        "pair": [photo_name, painting_name],
+        "judge": None if judge is None else {"reference": judge(photo, starry, ref_image),
+                                             "default": judge(photo, starry, ours_image)},
         "curves": {"reference": ref_curve, "default": ours_curve},
     }  # fmt: skip
 
