@@ -138,6 +138,15 @@ class JobRequest(BaseModel):
     subject_style: StyleRef | None = None
     subjects: list[str] = Field(default_factory=lambda: ["person"], min_length=1, max_length=20)
     options: JobOptions = JobOptions()
+    # Called with the final status when the job ends (signed: api_contracts.webhooks).
+    callback_url: str | None = Field(None, max_length=2048)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _web_address(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^\s/?#]+[^\s]*$", url):
+            raise ValueError("callback_url must be an http(s) address")
+        return url
 
     @field_validator("photo_key")
     @classmethod
@@ -215,6 +224,18 @@ class StyleStatus(BaseModel):
     error: JobError | None = None
 
 
+class WebhookAttempt(BaseModel):
+    at: datetime
+    status: int | None = None  # the receiver's HTTP status, if it answered
+    error: str | None = None
+
+
+class WebhookStatus(BaseModel):
+    state: Literal["pending", "delivered", "failed", "refused"]
+    event_id: str | None = None
+    attempts: list[WebhookAttempt] = Field(default_factory=list)
+
+
 class JobStatus(BaseModel):
     job_id: str
     state: JobState
@@ -224,6 +245,8 @@ class JobStatus(BaseModel):
     started_at: datetime | None = None  # when a worker first took the job
     updated_at: datetime | None = None
     finished_at: datetime | None = None  # when the job ended, whichever way
+    # The completion webhook, when the request had a callback_url.
+    webhook: "WebhookStatus | None" = None
     # Counters a user or a benchmark can check: how often each stage really ran.
     counters: dict[str, int] = Field(default_factory=dict)
 

@@ -4,17 +4,21 @@ TASK_SEGMENT = "backdrop.segment"
 TASK_STYLIZE = "backdrop.stylize"
 TASK_COMPOSITE = "backdrop.composite"
 TASK_FINALIZE = "backdrop.finalize"
+TASK_NOTIFY = "backdrop.notify"
 
 # GPU work (DeepLab, style optimization) and CPU work (compositing, bookkeeping)
 # go to separate queues so GPU workers never wait behind CPU tasks.
 QUEUE_GPU = "gpu"
 QUEUE_CPU = "cpu"
+# Webhook deliveries wait on other people's servers: their own queue.
+QUEUE_NOTIFY = "notify"
 
 ROUTES = {
     TASK_SEGMENT: QUEUE_GPU,
     TASK_STYLIZE: QUEUE_GPU,
     TASK_COMPOSITE: QUEUE_CPU,
     TASK_FINALIZE: QUEUE_CPU,
+    TASK_NOTIFY: QUEUE_NOTIFY,
 }
 
 # Redis keys of the job record (see api_contracts.records).

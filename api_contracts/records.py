@@ -26,6 +26,8 @@ from api_contracts.models import (
     JobState,
     JobStatus,
     StyleStatus,
+    WebhookAttempt,
+    WebhookStatus,
 )
 from api_contracts.names import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 
@@ -104,8 +106,11 @@ class JobRecord:
 
     def set(self, output: int | None = None, **fields: Any) -> bool:
         prefix = "" if output is None else f"s{output}."
-        pairs = _pairs({prefix + k: v for k, v in fields.items()})
-        return int(self.redis.eval(lua.SET, 1, self.key, *pairs)) == 1
+        return self.set_fields({prefix + k: v for k, v in fields.items()})
+
+    def set_fields(self, fields: dict[str, Any]) -> bool:
+        """Write fields by their full names; False when there is no record."""
+        return int(self.redis.eval(lua.SET, 1, self.key, *_pairs(fields))) == 1
 
     def set_once(self, field: str, value: str) -> bool | None:
         """Set a field unless it is set; True if this call set it, None: no record."""
@@ -147,6 +152,13 @@ class JobRecord:
     def request_cancel(self) -> bool:
         """The flag that running steps check; False when there is no record."""
         return self.set(cancelled="1")
+
+    def webhook_attempt(self, state: str, attempt: WebhookAttempt, keep: int = 20) -> None:
+        """Record one delivery attempt (the last `keep`) and the webhook's state."""
+        raw = self.field("webhook.attempts")
+        attempts = json.loads(raw) if raw else []
+        attempts = [*attempts, json.loads(attempt.model_dump_json())][-keep:]
+        self.set_fields({"webhook.state": state, "webhook.attempts": json.dumps(attempts)})
 
     def finish(
         self,
@@ -243,9 +255,23 @@ def parse_status(job_id: str, raw: dict[str, str]) -> JobStatus:
             updated_at=raw.get("updated") or None,
             finished_at=raw.get("finished") or None,
             counters={k[2:]: _field(raw, k, int) for k in raw if k.startswith("c.")},
+            webhook=_webhook(raw),
         )
     except ValueError as exc:  # a timestamp or another field pydantic refused
         raise CorruptRecord(f"the job record is corrupt: {str(exc)[:300]}") from None
+
+
+def _webhook(raw: dict[str, str]) -> WebhookStatus | None:
+    if "webhook.state" not in raw:
+        return None
+    try:
+        return WebhookStatus(
+            state=raw["webhook.state"],
+            event_id=raw.get("webhook.event_id"),
+            attempts=json.loads(raw.get("webhook.attempts") or "[]"),
+        )
+    except ValueError:
+        raise _corrupt("webhook.state") from None
 
 
 def _check_consistent(state: JobState, styles: list[StyleStatus]) -> None:

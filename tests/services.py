@@ -19,6 +19,7 @@ from tests.conftest import MODELS, REPO
 
 REDIS_URL = os.environ.get("BACKDROP_TEST_REDIS", "redis://127.0.0.1:6379/15")
 ACCESS, SECRET = "backdrop-test", "backdrop-test-secret"
+WEBHOOK_SECRET = "whsec-test-0123456789"
 
 
 def free_port() -> int:
@@ -88,6 +89,9 @@ def service_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
         "BACKDROP_STYLE__ITERATIONS": "10",
         "BACKDROP_STYLE__LEVELS": "1",
         "BACKDROP_QUEUE__RETRY_BACKOFF_SECONDS": "0.2",
+        "BACKDROP_WEBHOOKS__SECRET": WEBHOOK_SECRET,
+        "BACKDROP_WEBHOOKS__BACKOFF_SECONDS": "0.3",
+        "BACKDROP_WEBHOOKS__TIMEOUT_SECONDS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONPATH": str(REPO),
     }
@@ -108,7 +112,7 @@ class WorkerProcess:
                 "worker.cli",
                 "worker",
                 "--queues",
-                "gpu,cpu",
+                "gpu,cpu,notify",
                 "--concurrency",
                 str(concurrency),
                 "--loglevel",

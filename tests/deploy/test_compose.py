@@ -72,6 +72,7 @@ def test_worker_environment_passes_production_settings_validation(monkeypatch) -
         "MINIO_ROOT_USER": "backdrop-prod",
         "MINIO_ROOT_PASSWORD": "long-random-secret",
         "MINIO_PUBLIC_ENDPOINT": "cdn:9000",
+        "WEBHOOK_SECRET": "a-long-random-webhook-secret",
     }
     env = SERVICES["worker-gpu"]["environment"]
     for name, value in env.items():

@@ -30,7 +30,17 @@ def test_production_refuses_default_keys_and_open_redis(redis_url, access, secre
             environment="production",
             redis={"url": redis_url},
             storage={"access_key": access, "secret_key": secret},
+            webhooks={"secret": "a-long-random-webhook-secret"},
         )
+
+
+@pytest.mark.parametrize("webhook_secret", [None, "short"])
+def test_production_needs_a_real_webhook_secret(webhook_secret) -> None:
+    good = {"environment": "production", "redis": {"url": "redis://:pw@redis:6379/0"},
+            "storage": {"access_key": "real-user", "secret_key": "real-secret-key"}}  # fmt: skip
+    Settings(**good, webhooks={"secret": "a-long-random-webhook-secret"})  # the control
+    with pytest.raises(ValidationError, match="webhook secret"):
+        Settings(**good, webhooks={"secret": webhook_secret})
 
 
 def test_development_allows_minio_defaults() -> None:

@@ -100,6 +100,24 @@ class QueueSettings(BaseModel):
     pause_at: list[str] = Field(default_factory=list)
 
 
+class WebhookSettings(BaseModel):
+    # Signs every delivery (api_contracts.webhooks); tenants will get their own.
+    secret: SecretStr | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=60)
+    # Attempt n (from 0) waits backoff_seconds * backoff_factor**n before the
+    # next: 10 s, 30 s, 1.5 min, 4.5 min, 13.5 min, 40 min, 2 h (8 attempts, ~3 h).
+    max_attempts: int = Field(8, ge=1, le=20)
+    backoff_seconds: float = Field(10.0, gt=0)
+    backoff_factor: float = Field(3.0, ge=1)
+    # Only these hosts, when set (exact names); empty: any public address.
+    allow_hosts: list[str] = Field(default_factory=list)
+
+    def secret_value(self) -> str:
+        if self.secret is None:
+            raise ValueError("BACKDROP_WEBHOOKS__SECRET is not set: webhooks cannot be signed")
+        return self.secret.get_secret_value()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKDROP_", env_nested_delimiter="__", extra="ignore"
@@ -117,6 +135,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     storage: StorageSettings = StorageSettings()
     queue: QueueSettings = QueueSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     # development allows MinIO's default keys and a Redis without password;
     # production refuses to start with them.
     environment: Literal["development", "production"] = "development"
@@ -150,5 +169,8 @@ def _refuse_development_credentials(settings: Settings) -> None:
     keys = [settings.storage.access_key, settings.storage.secret_key]
     if any(k is None or k.get_secret_value() in _DEFAULT_MINIO_KEYS for k in keys):
         raise ValueError("production needs real MinIO keys, not missing or default ones")
+    secret = settings.webhooks.secret
+    if secret is None or len(secret.get_secret_value()) < 16:
+        raise ValueError("production needs a webhook secret of 16 characters or more")
     if "@" not in settings.redis.url:
         raise ValueError("production needs an authenticated Redis URL (redis://:password@host)")

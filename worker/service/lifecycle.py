@@ -5,7 +5,9 @@ worker` both get it."""
 
 import logging
 import os
+import socket
 import threading
+import time
 
 from celery.signals import worker_init, worker_process_init, worker_ready
 
@@ -52,9 +54,31 @@ def _prepare_storage(**_: object) -> None:
 
 
 @worker_ready.connect
-def _start_sweep(sender: object = None, **_: object) -> None:
-    """In the parent: a daemon thread restarts jobs whose tasks vanished."""
+def _start_threads(sender: object = None, **_: object) -> None:
+    """In the parent: a daemon thread restarts jobs whose tasks vanished,
+    another turns job.finished events into webhook deliveries."""
     threading.Thread(target=_sweep_forever, name="backdrop-sweep", daemon=True).start()
+    threading.Thread(target=_dispatch_forever, name="backdrop-notify", daemon=True).start()
+
+
+def _dispatch_forever() -> None:
+    from api_contracts.names import QUEUE_NOTIFY, TASK_NOTIFY
+    from worker.service.celery_app import app
+    from worker.service.notify import dispatch_events
+
+    settings = get_settings()
+    redis = make_services(settings).redis
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    def send(job_id: str, event_id: str) -> None:
+        app.send_task(TASK_NOTIFY, args=[job_id, event_id, 0], queue=QUEUE_NOTIFY)
+
+    while True:
+        try:
+            dispatch_events(redis, consumer, send)
+        except Exception as exc:  # Redis down: try again in a moment
+            log.warning("webhook dispatch paused: %.300s", exc)
+            time.sleep(1)
 
 
 def _sweep_forever() -> None:
