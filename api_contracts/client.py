@@ -154,6 +154,13 @@ class Client:
         self.celery.control.revoke(record.all_task_ids())
         return self.status(job_id)
 
+    def style_url(self, name: str) -> str:
+        """A presigned address of a catalog painting (its thumbnail for a picker)."""
+        expiry = timedelta(seconds=self.config.url_expiry_seconds)
+        return self.signer.presigned_get_object(
+            bucket_name=self.config.styles_bucket, object_name=f"catalog/{name}", expires=expiry
+        )
+
     def download(self, key: str) -> bytes:
         try:
             response = self.s3.get_object(bucket_name=self.config.results_bucket, object_name=key)

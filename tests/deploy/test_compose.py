@@ -17,7 +17,9 @@ def test_the_services_of_the_design_card_are_there() -> None:
     assert {"redis", "minio", "minio-setup", "worker-gpu", "worker-cpu", "flower"} <= set(SERVICES)
 
 
-@pytest.mark.parametrize("name", ["redis", "minio", "worker-gpu", "worker-cpu", "flower"])
+@pytest.mark.parametrize(
+    "name", ["redis", "minio", "worker-gpu", "worker-cpu", "flower", "gateway"]
+)
 def test_long_running_services_have_health_checks(name: str) -> None:
     check = SERVICES[name]["healthcheck"]
     assert check["test"] and check["interval"] and check["retries"] >= 3

@@ -36,6 +36,11 @@ def add_service_commands(commands: Any) -> None:
     submit.add_argument("--timeout", type=float, default=3600)
     submit.set_defaults(handler=cmd_submit)
 
+    gateway = commands.add_parser("gateway", help="the HTTP API (FastAPI with uvicorn)")
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8080)
+    gateway.set_defaults(handler=cmd_gateway)
+
     status = commands.add_parser("status", help="a job's state, per-style progress and URLs")
     status.add_argument("job_id")
     status.set_defaults(handler=cmd_status)
@@ -45,6 +50,13 @@ def add_service_commands(commands: Any) -> None:
     styles.add_argument("name", nargs="?")
     styles.add_argument("image", nargs="?", type=Path)
     styles.set_defaults(handler=cmd_styles)
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("gateway.app:app", host=args.host, port=args.port, log_level="info")
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -1,0 +1,144 @@
+"""The HTTP API (`backdrop gateway`): upload, submit, watch, cancel, download.
+
+Every route is a thin layer over api_contracts.Client: the gateway only writes
+a JobRequest and enqueues it, as a Python producer does.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from functools import lru_cache
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from api_contracts.client import Client
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import JobAccepted, JobRequest, JobStatus
+from gateway.errors import ErrorResponse, on_backdrop_error, on_validation_error
+from gateway.settings import get_settings
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (400, 404, 409, 413, 422, 503)
+}
+
+
+class Uploaded(BaseModel):
+    key: str  # put it in a JobRequest: photo_key, or a style's key
+    bytes: int
+
+
+class CatalogStyle(BaseModel):
+    name: str
+    thumbnail_url: str
+
+
+@lru_cache(maxsize=1)
+def client() -> Client:
+    return Client(get_settings().client_config())
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Backdrop", version="1", description=__doc__)
+    app.add_exception_handler(BackdropError, on_backdrop_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    _routes(app)
+    return app
+
+
+async def _read_limited(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes the limit (never held whole)."""
+    limit = get_settings().gateway.max_upload_bytes
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit:
+        raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
+        chunks.append(chunk)
+    if not size:
+        raise BackdropError(ErrorCode.INVALID_IMAGE, "the upload is empty")
+    return b"".join(chunks)
+
+
+def _routes(app: FastAPI) -> None:
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        client().redis.ping()
+        return {"status": "ok"}
+
+    async def upload(request: Request) -> Uploaded:
+        data = await _read_limited(request)
+        return Uploaded(key=await run_in_threadpool(client().upload, data), bytes=len(data))
+
+    app.post("/v1/photos", status_code=201, responses=ERRORS, response_model=Uploaded,
+             summary="Upload a photo (the raw image as the body)")(upload)  # fmt: skip
+    app.post("/v1/paintings", status_code=201, responses=ERRORS, response_model=Uploaded,
+             summary="Upload a painting (the raw image as the body)")(upload)  # fmt: skip
+
+    @app.post("/v1/jobs", status_code=202, responses=ERRORS)
+    def submit(request: JobRequest) -> JobAccepted:
+        return client().submit(request)
+
+    @app.get("/v1/jobs/{job_id}", responses=ERRORS)
+    def status(job_id: str) -> JobStatus:
+        return client().status(job_id)
+
+    @app.delete("/v1/jobs/{job_id}", responses=ERRORS)
+    def cancel(job_id: str) -> JobStatus:
+        return client().cancel(job_id)
+
+    @app.get("/v1/jobs/{job_id}/events", responses=ERRORS,
+             response_class=StreamingResponse, summary="Server-sent events of a job")  # fmt: skip
+    async def events(job_id: str) -> StreamingResponse:
+        first = await run_in_threadpool(client().status, job_id)  # 404 before the stream
+        return StreamingResponse(_event_stream(job_id, first), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+    @app.get("/v1/styles", responses=ERRORS)
+    def styles() -> list[CatalogStyle]:
+        c = client()
+        return [CatalogStyle(name=n, thumbnail_url=c.style_url(n)) for n in c.list_styles()]
+
+
+async def _event_stream(job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
+    """progress, preview, latest and final events, each when it changes."""
+    settings = get_settings().gateway
+    seen: dict[str, object] = {}
+    deadline = asyncio.get_running_loop().time() + settings.events_timeout_seconds
+    while True:
+        for kind, value in _moments(status):
+            if seen.get(kind) != value:
+                seen[kind] = value
+                yield _event(kind, status)
+        if status.done or asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(settings.events_poll_seconds)
+        status = await run_in_threadpool(client().status, job_id)
+
+
+def _moments(status: JobStatus) -> list[tuple[str, object]]:
+    moments: list[tuple[str, object]] = [("progress", (status.state, status.progress))]
+    moments.append(("preview", tuple(s.preview_key for s in status.styles)))
+    moments.append(("latest", tuple(s.latest_key for s in status.styles)))
+    if status.done:
+        moments.append(("final", status.state))
+    return [(k, v) for k, v in moments if k == "progress" or any(_present(v))]
+
+
+def _present(value: object) -> list[bool]:
+    return [bool(v) for v in value] if isinstance(value, tuple) else [bool(value)]
+
+
+def _event(kind: str, status: JobStatus) -> bytes:
+    data = json.dumps(json.loads(status.model_dump_json()))
+    return f"event: {kind}\ndata: {data}\n\n".encode()
+
+
+app = create_app()

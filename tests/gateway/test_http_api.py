@@ -1,0 +1,110 @@
+"""The HTTP API over real HTTP: a uvicorn process, httpx, the real worker."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import PHOTOS, REPO, STYLES
+from tests.services import free_port, service_env, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[httpx.Client]:
+    port = free_port()
+    env = service_env(s3_endpoint, BACKDROP_GATEWAY__MAX_UPLOAD_BYTES=str(2 * 1024 * 1024),
+                      BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1")  # fmt: skip
+    log = (tmp_path_factory.mktemp("gateway") / "gateway.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)],
+                            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for_port(port, timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            yield http
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _upload(api: httpx.Client, path: str, what: str = "photos") -> str:
+    answer = api.post(f"/v1/{what}", content=(PHOTOS.parent / path).read_bytes())
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["key"])
+
+
+def test_upload_submit_watch_and_download_over_http(api: httpx.Client) -> None:
+    photo = _upload(api, "photos/grace_hopper.png")
+    painting = _upload(api, "styles/starry.jpg", "paintings")
+    accepted = api.post("/v1/jobs", json={"photo_key": photo, "styles": [{"key": painting}]})
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    kinds, final = [], None
+    with api.stream("GET", f"/v1/jobs/{job_id}/events") as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        for line in events.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line[7:])
+            elif line.startswith("data: ") and kinds[-1] == "final":
+                final = json.loads(line[6:])
+    assert kinds[0] == "progress" and "preview" in kinds and kinds[-1] == "final"
+    assert final is not None and final["state"] == "SUCCEEDED"
+    status = api.get(f"/v1/jobs/{job_id}").json()
+    result = httpx.get(status["styles"][0]["result_url"], timeout=30)
+    assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
+
+
+def test_an_upload_past_the_limit_is_413_while_streaming(api: httpx.Client) -> None:
+    def body() -> Iterator[bytes]:  # no Content-Length: the limit is checked as it streams
+        for _ in range(64):
+            yield b"\xff" * 65536
+
+    answer = api.post("/v1/photos", content=body())
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "IMAGE_TOO_LARGE"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [("GET", "/v1/jobs/0123456789abcdef", None, 404, "NOT_FOUND"),
+     ("DELETE", "/v1/jobs/0123456789abcdef", None, 404, "NOT_FOUND"),
+     ("POST", "/v1/jobs", {"photo_key": "uploads/x", "styles": []}, 422, "INVALID_REQUEST"),
+     ("POST", "/v1/jobs", {"photo_key": "../etc/passwd", "styles": [{"name": "starry"}]}, 422,
+      "INVALID_REQUEST"),
+     ("POST", "/v1/photos", b"", 400, "INVALID_IMAGE")],
+)  # fmt: skip
+def test_errors_are_json_with_codes(api, method, path, body, status, code) -> None:
+    kwargs = {"json": body} if isinstance(body, dict) else {"content": body}
+    answer = api.request(method, path, **kwargs)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code and answer.json()["error"]["message"]
+
+
+def test_cancel_over_http(api: httpx.Client) -> None:
+    photo = _upload(api, "photos/grace_hopper.png")
+    painting = _upload(api, "styles/waves.jpg", "paintings")
+    request = {"photo_key": photo, "styles": [{"key": painting}], "options": {"iterations": 500}}
+    job_id = api.post("/v1/jobs", json=request).json()["job_id"]
+    cancelled = api.delete(f"/v1/jobs/{job_id}")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "CANCELLED"
+
+
+def test_the_catalog_lists_styles_with_thumbnails(api: httpx.Client, client) -> None:
+    client.add_style("gateway-starry", (STYLES / "starry.jpg").read_bytes())
+    styles = {s["name"]: s for s in api.get("/v1/styles").json()}
+    assert httpx.get(styles["gateway-starry"]["thumbnail_url"], timeout=30).status_code == 200
+
+
+def test_the_committed_openapi_matches_the_code() -> None:
+    from gateway.openapi import OPENAPI_FILE, render
+
+    assert OPENAPI_FILE.read_text() == render(), "run `python -m gateway.openapi` and commit"
+    spec = json.loads(OPENAPI_FILE.read_text())
+    assert {"/v1/photos", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events"} <= set(
+        spec["paths"]
+    )
