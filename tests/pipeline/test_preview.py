@@ -28,3 +28,19 @@ def test_blending_two_paintings_lies_between_them(photo) -> None:
     mix = previewer.stylize(photo, [(starry, 1.0), (sketch, 1.0)]).astype(float)
     assert np.abs(mix - a).mean() > 3 and np.abs(mix - b).mean() > 3
     assert previewer.style_vector(starry).shape == (1, 1, 1, 100)
+
+
+def test_two_paintings_preview_is_two_passes_joined_by_the_alpha() -> None:
+    from tests.conftest import PHOTOS, STYLES, read_rgb
+    from worker.pipeline.intake import to_working_size
+    from worker.runtime.model_cache import get_previewer
+
+    previewer = get_previewer()
+    photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 128)
+    a, b = (to_working_size(read_rgb(STYLES / n), 256) for n in ("starry.jpg", "sketch.jpg"))
+    alpha = np.zeros(photo.shape[:2], np.float32)
+    alpha[:, : photo.shape[1] // 2] = 1.0
+    joined = previewer.stylize_regions(photo, [(a, 1.0), (b, 1.0)], [alpha, 1 - alpha])
+    left, right = slice(None, photo.shape[1] // 2), slice(photo.shape[1] // 2, None)
+    assert np.array_equal(joined[:, left], previewer.stylize(photo, [(a, 1.0)])[:, left])
+    assert np.array_equal(joined[:, right], previewer.stylize(photo, [(b, 1.0)])[:, right])

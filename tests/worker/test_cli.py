@@ -186,3 +186,24 @@ def test_preview_only_needs_no_optimization(tmp_path: Path) -> None:
     )
     meta = read_metadata((tmp_path / "out.png").read_bytes())
     assert meta["stylizer"] == "magenta-arbitrary-v1" and "feature_net" not in meta
+
+
+def test_dual_mode_and_strength_from_the_command_line(tmp_path: Path) -> None:
+    """Two paintings: the subject's pixels differ from a plain background run's;
+    strength 0 in full mode gives the photo back."""
+    args = ["--size", "96", "--iterations", "3", "--style", str(STYLES / "starry.jpg")]
+    assert _run(tmp_path / "plain", *args) == 0
+    assert _run(tmp_path / "dual", *args, "--mode", "dual",
+                "--subject-style", str(STYLES / "sketch.jpg")) == 0  # fmt: skip
+    plain, dual = (np.asarray(Image.open(tmp_path / d / "out.png").convert("RGB"), np.float32)
+                   for d in ("plain", "dual"))  # fmt: skip
+    mask = np.asarray(Image.open(tmp_path / "dual" / "out.mask.png"), np.float32) / 255
+    inside = mask > 0.99
+    # A plain run keeps the subject exactly (alpha 1): any change there is the painting.
+    assert np.abs(dual[inside] - plain[inside]).mean() > 3, "the subject is painted too"
+    assert _run(tmp_path / "weak", *args, "--mode", "full", "--strength", "0") == 0
+    weak = np.asarray(Image.open(tmp_path / "weak" / "out.png").convert("RGB"))
+    photo = np.asarray(Image.open(PHOTOS / "grace_hopper.png").convert("RGB"))
+    small = np.asarray(Image.fromarray(photo).resize(weak.shape[1::-1], Image.LANCZOS))
+    assert np.abs(weak.astype(float) - small).mean() < 3, "strength 0 is the photo"
+    assert _run(tmp_path / "bad", *args, "--mode", "dual") == 2, "dual needs --subject-style"

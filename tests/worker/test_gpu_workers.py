@@ -18,10 +18,13 @@ def test_one_single_child_worker_per_gpu_each_seeing_only_its_device() -> None:
         assert cmd[cmd.index("--queues") + 1] == "gpu"
 
 
-def test_tensorflow_setup_runs_on_a_machine_without_gpus() -> None:
+def test_tensorflow_setup_reports_the_gpus_tensorflow_sees() -> None:
+    """On any machine, with or without GPUs: one name per device TensorFlow sees."""
+    import tensorflow as tf
+
     from worker.runtime.tensorflow_setup import configure_tensorflow
 
-    assert configure_tensorflow() == []
+    assert configure_tensorflow() == [g.name for g in tf.config.list_physical_devices("GPU")]
 
 
 def test_loading_the_celery_app_and_tasks_does_not_import_tensorflow() -> None:
