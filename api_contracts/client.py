@@ -28,7 +28,7 @@ from api_contracts.models import (
     JobStatus,
 )
 from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
-from api_contracts.records import CorruptRecord, JobRecord, corrupt_status
+from api_contracts.records import CorruptRecord, JobRecord, corrupt_status, valid_job_id
 
 
 class ClientConfig(BaseModel):
@@ -105,6 +105,8 @@ class Client:
         return JobAccepted(job_id=job_id, outputs=request.output_count)
 
     def status(self, job_id: str) -> JobStatus:
+        if not valid_job_id(job_id):
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}")
         try:
             status = JobRecord(self.redis, job_id).status()
         except KeyError:
@@ -147,7 +149,7 @@ class Client:
         every generation the sweep created, and a running optimization stops
         at its next progress check."""
         record = JobRecord(self.redis, job_id)
-        if not record.request_cancel():
+        if not valid_job_id(job_id) or not record.request_cancel():
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id!r}")
         error = JobError(code=ErrorCode.CANCELLED, message="cancelled by request")
         record.finish(JobState.CANCELLED, error, open_outputs=JobState.CANCELLED)

@@ -3,6 +3,8 @@
 Every script starts by checking that the record exists, so no write brings back
 a record that expired or was deleted, and ends by renewing its expiry from the
 record's own `ttl` field (the service's setting, stored with the record).
+Numbers read from the record are checked before use: a corrupt field makes a
+script return an error code, never loop or fail half-way.
 """
 
 _GUARD = """
@@ -10,13 +12,23 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 """
 _TOUCH = """
 local ttl = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '')
-if ttl and ttl > 0 and ttl < 1e9 then redis.call('EXPIRE', KEYS[1], math.floor(ttl)) end
+if ttl and ttl >= 60 and ttl < 1e9 then redis.call('EXPIRE', KEYS[1], math.floor(ttl)) end
 """
 _TERMINAL = "local terminal = {SUCCEEDED=1, PARTIAL=1, FAILED=1, CANCELLED=1}\n"
+# An integer field, or nil (absent: 0); false when it holds anything else.
+_INTEGER = """
+local function integer(field)
+  local v = redis.call('HGET', KEYS[1], field)
+  if not v then return 0 end
+  if not string.match(v, '^%-?%d+$') or string.len(v) > 15 then return false end
+  return tonumber(v)
+end
+"""
 
 # KEYS[1]: record, KEYS[2]: service settings. ARGV: default ttl, field/value pairs.
 CREATE = """
-local ttl = tonumber(redis.call('HGET', KEYS[2], 'record_ttl') or '') or tonumber(ARGV[1])
+local ttl = tonumber(redis.call('HGET', KEYS[2], 'record_ttl') or '')
+if not ttl or ttl < 60 or ttl >= 1e9 then ttl = tonumber(ARGV[1]) end
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[1], 'ttl', ttl)
 redis.call('EXPIRE', KEYS[1], math.floor(ttl))
@@ -59,9 +71,16 @@ end
     + "return 1"
 )
 
-# ARGV: field, amount. Returns the new value (-1: no record).
+# ARGV: field, amount. Returns the new value (-1: no record, -2: not a number).
 COUNT = (
-    _GUARD + "local v = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])\n" + _TOUCH + "return v"
+    _GUARD
+    + _INTEGER
+    + """
+if integer(ARGV[1]) == false then return -2 end
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+"""
+    + _TOUCH
+    + "return v"
 )
 
 # ARGV: field/value pairs.
@@ -81,9 +100,10 @@ SET_ONCE = (
 # count twice); returns how many are done (-2: the counter is corrupt).
 MARK_DONE = (
     _GUARD
+    + _INTEGER
     + """
-local n = tonumber(redis.call('HGET', KEYS[1], 'done') or '0')
-if not n then return -2 end
+local n = integer('done')
+if n == false then return -2 end
 if redis.call('HSETNX', KEYS[1], 'done.' .. ARGV[1], 1) == 1 then
   n = redis.call('HINCRBY', KEYS[1], 'done', 1)
 end
@@ -92,12 +112,16 @@ end
     + "return n"
 )
 
-# The end of a job. ARGV: state, error code, error message, time, and the
-# state that outputs still open end in (with the same error; '' for none).
-# Returns 1 when this call ended the job, 0 when it had ended before.
+# The end of a job, and its `job.finished` event in the same step (no end
+# without its event). KEYS[2]: the event stream. ARGV: state, error code, error
+# message, time, the state that outputs still open end in (with the same
+# error; '' for none), the stream's approximate length cap, the most outputs
+# a record can have. Returns 1 when this call ended the job, 0 when it had
+# ended before.
 FINISH = (
     _GUARD
     + _TERMINAL
+    + _INTEGER
     + """
 local old = redis.call('HGET', KEYS[1], 'state')
 if old and terminal[old] then return 0 end
@@ -105,8 +129,8 @@ redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[4], 'updated', AR
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'error_code', ARGV[2], 'error_message', ARGV[3])
 end
-if ARGV[5] ~= '' then
-  local n = tonumber(redis.call('HGET', KEYS[1], 'outputs') or '0') or 0
+local n = integer('outputs')
+if ARGV[5] ~= '' and n and n > 0 and n <= tonumber(ARGV[7]) then
   for i = 0, n - 1 do
     local p = 's' .. i .. '.'
     local s = redis.call('HGET', KEYS[1], p .. 'state')
@@ -118,5 +142,10 @@ if ARGV[5] ~= '' then
 end
 """
     + _TOUCH
-    + "return 1"
+    + """
+local job = string.sub(KEYS[1], string.len(ARGV[8]) + 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'job.finished',
+           'job_id', job, 'state', ARGV[1], 'at', ARGV[4])
+return 1
+"""
 )

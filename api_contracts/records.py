@@ -12,6 +12,7 @@ record, and each renews the record's expiry.
 """
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,11 +39,23 @@ STEPS_PER_OUTPUT = ("stylize", "composite")
 MAX_OUTPUTS = 1000  # far above the contract's MAX_STYLES: more is a corrupt record
 
 
+class RecordGone(KeyError):
+    """No record (never made, expired or deleted): a step has nothing to do."""
+
+
 class CorruptRecord(BackdropError):
     """A record whose fields cannot be trusted: its job ends FAILED (INTERNAL)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.INTERNAL, message)
+
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
+
+
+def valid_job_id(job_id: object) -> bool:
+    """A job id as the client makes them (no ':' that would reach a side key)."""
+    return isinstance(job_id, str) and bool(_JOB_ID.match(job_id))
 
 
 def now() -> str:
@@ -155,8 +168,11 @@ class JobRecord:
 
     def webhook_attempt(self, state: str, attempt: WebhookAttempt, keep: int = 20) -> None:
         """Record one delivery attempt (the last `keep`) and the webhook's state."""
-        raw = self.field("webhook.attempts")
-        attempts = json.loads(raw) if raw else []
+        try:
+            attempts = json.loads(self.field("webhook.attempts") or "[]")
+            attempts = attempts if isinstance(attempts, list) else []
+        except ValueError:
+            attempts = []  # a corrupt log is started afresh
         attempts = [*attempts, json.loads(attempt.model_dump_json())][-keep:]
         self.set_fields({"webhook.state": state, "webhook.attempts": json.dumps(attempts)})
 
@@ -169,21 +185,15 @@ class JobRecord:
         """The one place where a job ends (success, partial, failure, cancel,
         give-up): stamps `finished`, renews the expiry from the record's `ttl`,
         ends the outputs still open in `open_outputs` (with the same error), and
-        appends a `job.finished` event with the final status. Idempotent: False
-        when the job had already ended."""
+        appends a `job.finished` event (job id, state) to the events stream in
+        the same atomic step. Idempotent: False when the job had already ended."""
         if state not in TERMINAL_STATES:
             raise ValueError(f"{state} is not a final state")
         code, message = (error.code, error.message) if error else ("", "")
-        args = [str(state), str(code), message, now(), str(open_outputs or "")]
-        if int(self.redis.eval(lua.FINISH, 1, self.key, *args)) != 1:
-            return False
-        try:
-            payload = self.status().model_dump_json()
-        except BackdropError as exc:  # a corrupt record still ends, with its event
-            payload = json.dumps({"job_id": self.job_id, "state": str(state), "error": str(exc)})
-        event = {"type": "job.finished", "job_id": self.job_id, "status": payload}
-        self.redis.xadd(EVENTS_STREAM, event, maxlen=EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
-        return True
+        args: list[str | int] = [str(state), str(code), message, now(),
+                                 str(open_outputs or ""), EVENTS_MAXLEN, MAX_OUTPUTS,
+                                 JOB_KEY_PREFIX]  # fmt: skip
+        return int(self.redis.eval(lua.FINISH, 2, self.key, EVENTS_STREAM, *args)) == 1
 
     # -- reads -----------------------------------------------------------------
     def exists(self) -> bool:
@@ -206,7 +216,9 @@ class JobRecord:
     def request(self) -> JobRequest:
         raw = self.field("request")
         if raw is None:
-            raise KeyError(f"no job {self.job_id}")
+            if self.exists():
+                raise _corrupt("request", "missing")
+            raise RecordGone(f"no job {self.job_id}")
         try:
             return JobRequest.model_validate_json(raw)
         except ValueError:
@@ -231,7 +243,7 @@ class JobRecord:
         (INTERNAL, naming the field) when a field cannot be trusted."""
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key).items()}
         if not raw:
-            raise KeyError(f"no job {self.job_id}")
+            raise RecordGone(f"no job {self.job_id}")
         return parse_status(self.job_id, raw)
 
 
@@ -241,6 +253,7 @@ def parse_status(job_id: str, raw: dict[str, str]) -> JobStatus:
     if not 0 < outputs <= MAX_OUTPUTS or outputs != _planned_outputs(raw, outputs):
         raise _corrupt("outputs")
     state = _field(raw, "state", JobState)
+    _field(raw, "updated", _aware_time)  # the sweep judges staleness by it
     styles = [_output_status(raw, i) for i in range(outputs)]
     _check_consistent(state, styles)
     _field(raw, "request", JobRequest.model_validate_json)
@@ -299,6 +312,13 @@ def _planned_outputs(raw: dict[str, str], default: int) -> int:
         return len(json.loads(raw["plan"])["outputs"])
     except (ValueError, KeyError, TypeError):
         raise _corrupt("plan") from None
+
+
+def _aware_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return moment
 
 
 def _field(raw: dict[str, str], name: str, kind: Any) -> Any:

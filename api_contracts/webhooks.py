@@ -43,4 +43,4 @@ def verify_webhook(
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1]
     given = [v for k, v in (p.split("=", 1) for p in value.split(",") if "=" in p) if k == "v1"]
-    return any(hmac.compare_digest(expected, g) for g in given)
+    return any(hmac.compare_digest(expected.encode(), g.encode()) for g in given)

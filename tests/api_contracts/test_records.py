@@ -63,7 +63,9 @@ def test_a_job_ends_once_with_one_event_and_open_outputs_follow(redis: Redis) ->
     status = record.status()
     assert status.state == JobState.CANCELLED and status.finished_at is not None
     assert [s.state for s in status.styles] == [JobState.SUCCEEDED, JobState.CANCELLED]
-    assert redis.xlen(EVENTS_STREAM) == 1
+    assert redis.xlen(EVENTS_STREAM) == 1, "one job.finished event, written with the end"
+    event = redis.xrange(EVENTS_STREAM)[0][1]
+    assert event[b"job_id"] == b"end" and event[b"state"] == b"CANCELLED"
     with pytest.raises(ValueError):
         record.advance(JobState.SUCCEEDED)  # the job itself ends only through finish
 
@@ -92,3 +94,17 @@ def test_a_corrupt_record_reads_as_internal_naming_the_field(redis, field, value
         record.status()
     assert err.value.code == ErrorCode.INTERNAL
     assert field.split(".")[-1] in err.value.message or "corrupt" in err.value.message
+
+
+def test_corrupt_numbers_never_loop_or_half_write(redis: Redis) -> None:
+    """A huge output count must not make the end of a job walk 10**15 outputs,
+    and a counter that is not an integer is reported, not incremented."""
+    record = JobRecord(redis, "huge")
+    record.create(REQUEST)
+    redis.hset(record.key, mapping={"outputs": "1" + "0" * 15, "done": "1.5", "c.segment": "x"})
+    assert record.finish(JobState.FAILED, None, open_outputs=JobState.FAILED)
+    assert redis.hget(record.key, "state") == b"FAILED"
+    with pytest.raises(BackdropError):
+        record.count("segment")
+    with pytest.raises(BackdropError):
+        record.mark_done(0, 2)

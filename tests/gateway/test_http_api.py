@@ -41,7 +41,9 @@ def _upload(api: httpx.Client, path: str, what: str = "photos") -> str:
 def test_upload_submit_watch_and_download_over_http(api: httpx.Client) -> None:
     photo = _upload(api, "photos/grace_hopper.png")
     painting = _upload(api, "styles/starry.jpg", "paintings")
-    accepted = api.post("/v1/jobs", json={"photo_key": photo, "styles": [{"key": painting}]})
+    # Its own seed: a result cached here must not answer another test's request.
+    request = {"photo_key": photo, "styles": [{"key": painting}], "options": {"seed": 4242}}
+    accepted = api.post("/v1/jobs", json=request)
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["job_id"]
     kinds, final = [], None
@@ -72,6 +74,7 @@ def test_an_upload_past_the_limit_is_413_while_streaming(api: httpx.Client) -> N
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [("GET", "/v1/jobs/0123456789abcdef", None, 404, "NOT_FOUND"),
+     ("GET", "/v1/jobs/x:sweep", None, 404, "NOT_FOUND"),
      ("DELETE", "/v1/jobs/0123456789abcdef", None, 404, "NOT_FOUND"),
      ("POST", "/v1/jobs", {"photo_key": "uploads/x", "styles": []}, 422, "INVALID_REQUEST"),
      ("POST", "/v1/jobs", {"photo_key": "../etc/passwd", "styles": [{"name": "starry"}]}, 422,

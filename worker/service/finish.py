@@ -3,7 +3,7 @@ cancel, give-up by the sweep) reaches JobRecord.finish, the one function that
 stamps the end, sets the record's expiry and emits the `job.finished` event."""
 
 from api_contracts.errors import ErrorCode
-from api_contracts.models import JobError, JobState
+from api_contracts.models import TERMINAL_STATES, JobError, JobState
 from api_contracts.records import JobRecord
 
 GIVE_UP_MESSAGE = "the job's tasks were lost repeatedly"
@@ -27,9 +27,12 @@ def fail_job(record: JobRecord, code: ErrorCode, message: str) -> None:
 
 
 def conclude(record: JobRecord) -> JobState:
-    """Every output has ended: the job's state follows from theirs."""
+    """Every output has ended: the job's state follows from theirs. A finalize
+    that comes early (a duplicate or forged message) changes nothing."""
     status = record.status()
     states = [s.state for s in status.styles]
+    if any(s not in TERMINAL_STATES for s in states):
+        return status.state
     ok = states.count(JobState.SUCCEEDED)
     error = next((s.error for s in status.styles if s.error), None)
     if ok == len(states):

@@ -6,7 +6,6 @@ the job RUNNING)."""
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.records import CorruptRecord, JobRecord
+from api_contracts.records import CorruptRecord, JobRecord, RecordGone, valid_job_id
 from worker.service import finish
 from worker.service.context import Cancelled, JobOver, Services
 from worker.service.dead_letters import dead_letter
@@ -26,7 +25,6 @@ from worker.storage import StorageUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOG_CHARS = 200  # ids and messages in logs are cut: a message may be hostile
-JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 
 class MessageRejected(Exception):
@@ -38,7 +36,7 @@ class PoisonTask(Exception):
 
 
 def check_message(job_id: object, index: object) -> None:
-    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+    if not valid_job_id(job_id):
         raise MessageRejected("the job id is not a job id")
     if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
         raise MessageRejected("the output index is not an index")
@@ -94,7 +92,7 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         # Let the task fail; the sweep restarts the job once Redis is back.
         log.warning("redis unavailable: %.300s; leaving the job to the sweep", exc, extra=context)
         raise exc
-    if isinstance(exc, JobOver | KeyError):
+    if isinstance(exc, JobOver | RecordGone):
         log.info("job %s ended or is gone: step skipped", context["job_id"], extra=context)
         return None, ""
     if isinstance(exc, PoisonTask):
@@ -121,14 +119,22 @@ def record_failure(
             if index >= plan.output_count:
                 log.warning("output %s is not in job %.200s: nothing written", index, record.job_id)
                 return
-            if finish.fail_output(record, index, plan.output_count, code, message):
-                finalize(record.job_id)
+            last = finish.fail_output(record, index, plan.output_count, code, message)
+            if last:  # outside the record's try: a lost send is the sweep's to redo
+                _finalize_quietly(finalize, record.job_id)
             return
     except CorruptRecord as exc:
         code, message = exc.code, exc.message
     except Exception as exc:  # no plan, or the record failed again: end the job as a whole
         log.warning("job %.200s: %.300s; failing the job", record.job_id, exc)
     finish.fail_job(record, code, message)
+
+
+def _finalize_quietly(finalize: Callable[[str], None], job_id: str) -> None:
+    try:
+        finalize(job_id)
+    except Exception as exc:  # the broker is down: the sweep finds the job later
+        log.warning("could not send finalize of %.200s: %.300s", job_id, exc)
 
 
 def _delivery_counter(svc: Services, task: Task) -> str | None:

@@ -10,6 +10,7 @@ no child is busy, and nothing was taken for `stalled_after_seconds`.
 
 import os
 import time
+from functools import lru_cache
 from typing import Any
 
 from celery.signals import task_postrun, task_prerun, task_received, worker_ready
@@ -17,11 +18,12 @@ from redis import Redis
 
 from worker.runtime.settings import get_settings
 
-KEY = "backdrop:liveness:"
-TTL_SECONDS = 7 * 24 * 3600
+KEY = "backdrop:liveness:"  # one small hash per worker node; kept while the node exists
 
 
+@lru_cache(maxsize=1)
 def _redis() -> Redis:
+    """One client per process for these signals (not a pool per signal)."""
     return Redis.from_url(get_settings().redis.url, socket_timeout=5)
 
 
@@ -34,7 +36,6 @@ def _record_queues(sender: Any = None, **_: Any) -> None:
     queues = sorted(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
     key = KEY + _node_of(sender)
     _redis().hset(key, mapping={"queues": ",".join(queues), "last_taken": time.time()})
-    _redis().expire(key, TTL_SECONDS)
 
 
 @task_received.connect

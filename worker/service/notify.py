@@ -8,13 +8,14 @@ queues its delivery and only then acknowledges it: an event read by a worker
 that died is claimed again by another after CLAIM_IDLE_MS.
 """
 
+import http.client
 import json
 import logging
-import urllib.error
-import urllib.request
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis import Redis
 from redis.exceptions import ResponseError
@@ -75,14 +76,15 @@ def deliver(services: Services, job_id: str, event_id: str, attempt: int) -> str
     body = json.dumps(_payload(services, record, event_id), sort_keys=True).encode()
     status, error = None, None
     try:
-        check_destination(url, settings)
-        status = _post(url, body, event_id, settings.webhooks.secret_value(), settings)
+        address = check_destination(url, settings)
+        secret = settings.webhooks.secret_value()
+        status = _post(url, address, body, event_id, secret, settings.webhooks.timeout_seconds)
         if not 200 <= status < 300:
             error = f"HTTP {status}"
     except WebhookRefused as exc:
         error = f"refused: {exc}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = f"{type(exc).__name__}: {str(getattr(exc, 'reason', exc))[:200]}"
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        error = f"{type(exc).__name__}: {str(exc)[:200]}"
     outcome = _outcome(status, error, attempt, settings.webhooks.max_attempts)
     at = datetime.now(UTC)
     state = "pending" if outcome == "retry" else outcome
@@ -109,23 +111,38 @@ def _payload(services: Services, record: JobRecord, event_id: str) -> dict[str, 
     return {"id": event_id, "type": "job.finished", "data": status}
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could point anywhere, past the address check: not followed."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _post(url: str, body: bytes, event_id: str, secret: str, settings: Any) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
-        EVENT_ID_HEADER: event_id, "User-Agent": "backdrop-webhooks/1"})  # fmt: skip
-    opener = urllib.request.build_opener(_NoRedirects())
+def _post(url: str, address: str, body: bytes, event_id: str, secret: str, timeout: float) -> int:
+    """POST to the checked address (the URL's host only names it, for TLS and
+    the Host header); no proxy, no redirect followed. The receiver's status."""
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    connection = _pinned(https)(parts.hostname or "", port, timeout=timeout)
+    connection.pinned_address = address  # type: ignore[attr-defined]
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
+               EVENT_ID_HEADER: event_id, "User-Agent": "backdrop-webhooks/1"}  # fmt: skip
     try:
-        with opener.open(request, timeout=settings.webhooks.timeout_seconds) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        connection.request("POST", path, body=body, headers=headers)
+        return int(connection.getresponse().status)
+    finally:
+        connection.close()
+
+
+def _pinned(https: bool) -> type[http.client.HTTPConnection]:
+    base = http.client.HTTPSConnection if https else http.client.HTTPConnection
+
+    class Pinned(base):  # type: ignore[valid-type,misc]
+        pinned_address = ""
+
+        def connect(self) -> None:
+            # The TCP connection goes to the checked address; for https the
+            # certificate is still checked against the host name (SNI).
+            self.sock = socket.create_connection((self.pinned_address, self.port), self.timeout)
+            if https:
+                self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
+
+    return Pinned
 
 
 def backoff(attempt: int, settings: Any) -> float:

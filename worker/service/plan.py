@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobOptions, JobRequest, StyleRef
-from api_contracts.records import CorruptRecord, JobRecord
+from api_contracts.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.style_params import StyleParams
@@ -136,7 +136,7 @@ def store_plan(record: JobRecord, plan: JobPlan) -> JobPlan:
     """The first step to get here stores its plan; a redelivered or restarted
     step keeps that one, so all outputs of a job follow one plan."""
     if record.set_once("plan", plan.model_dump_json()) is None:
-        raise KeyError(f"no job {record.job_id}")
+        raise RecordGone(f"no job {record.job_id}")
     return load_plan(record)
 
 
@@ -144,7 +144,7 @@ def load_plan(record: JobRecord) -> JobPlan:
     raw = record.field("plan")
     if raw is None:
         if not record.exists():
-            raise KeyError(f"no job {record.job_id}")
+            raise RecordGone(f"no job {record.job_id}")
         raise CorruptRecord("the job has no stored plan")
     try:
         return JobPlan.model_validate_json(raw)

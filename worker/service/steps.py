@@ -40,14 +40,17 @@ def segment_step(services: Services, job_id: str) -> list[int]:
     outputs still open (a job restarted by the sweep redoes only those)."""
     record = open_record(services, job_id)
     record.advance(JobState.RUNNING, started=now())  # `started` only the first time
-    request = record.request()
-    data = artifacts.photo_bytes(services, request.photo_key)
-    plan = JobPlan.resolve(request, services.settings, keys.content_hash(data))
-    plan = store_plan(record, plan)
-    record.set_ttl(services.settings.queue.result_expires)
-    full = intake.decode_image(data, plan.limits)
+    plan, upload = _plan_of(services, record)
+    decoded: list[np.ndarray] = []
+
+    def full() -> np.ndarray:  # the upload decoded at most once, and only if needed
+        if not decoded:
+            data = upload or artifacts.photo_bytes(services, plan.photo_key)
+            decoded.append(intake.decode_image(data, plan.limits))
+        return decoded[0]
+
     photo, _ = artifacts.produce_once(
-        services, plan.working_photo_key(), lambda: intake.to_working_size(full, plan.size),
+        services, plan.working_photo_key(), lambda: intake.to_working_size(full(), plan.size),
         encode_png, decode_png, "image/png",
     )  # fmt: skip
     mask_key = plan.mask_key()
@@ -55,7 +58,7 @@ def segment_step(services: Services, job_id: str) -> list[int]:
         ids = subject_class_ids(plan.subjects)
         mask, reused = artifacts.produce_once(
             services, mask_key,
-            lambda: subject_mask(segmentation_input(full), get_segmenter(services.settings),
+            lambda: subject_mask(segmentation_input(full()), get_segmenter(services.settings),
                                  ids, photo.shape[:2]),
             artifacts.encode_mask, artifacts.decode_mask, "image/png",
         )  # fmt: skip
@@ -63,6 +66,18 @@ def segment_step(services: Services, job_id: str) -> list[int]:
         require_subject(mask, plan.min_subject_fraction, plan.subjects)
     styles = record.status().styles
     return [s.index for s in styles if s.state in (JobState.QUEUED, JobState.RUNNING)]
+
+
+def _plan_of(services: Services, record: JobRecord) -> tuple[JobPlan, bytes | None]:
+    """The stored plan of a restarted job (never resolved again: settings may
+    have changed since), or the request resolved now, with the upload read."""
+    if record.field("plan") is not None:
+        return load_plan(record), None
+    request = record.request()
+    data = artifacts.photo_bytes(services, request.photo_key)
+    plan = store_plan(record, JobPlan.resolve(request, services.settings, keys.content_hash(data)))
+    record.set_ttl(services.settings.queue.result_expires)
+    return plan, data
 
 
 def stylize_step(services: Services, job_id: str, index: int) -> None:

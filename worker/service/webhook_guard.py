@@ -1,9 +1,11 @@
 """Where a webhook may go: no request forgery against our own network.
 
 Checked on every attempt, after DNS resolution: in production only https, and
-never a loopback, private, link-local (cloud metadata lives there), multicast,
-reserved or unspecified address; in development, loopback is allowed (tests
-and a receiver on the same machine). An optional allow-list of host names.
+only globally routable addresses (no loopback, private, shared 100.64/10,
+link-local where cloud metadata lives, 6to4 or other special ranges); in
+development, loopback is allowed (tests and a receiver on the same machine).
+An optional allow-list of host names. The caller connects to the address
+checked here, never to a second resolution (DNS rebinding).
 """
 
 import ipaddress
@@ -17,7 +19,8 @@ class WebhookRefused(Exception):
     """The callback address is not one Backdrop will call."""
 
 
-def check_destination(url: str, settings: Settings) -> None:
+def check_destination(url: str, settings: Settings) -> str:
+    """The address to connect to, once every address of the host passed."""
     parts = urlsplit(url)
     production = settings.environment == "production"
     if parts.scheme != "https" and (production or parts.scheme != "http"):
@@ -33,8 +36,12 @@ def check_destination(url: str, settings: Settings) -> None:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except OSError as exc:
         raise WebhookRefused(f"cannot resolve {host!r}: {exc}") from None
-    for info in infos:
-        _check_address(str(info[4][0]), production)
+    addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        _check_address(address, production)
+    if not addresses:
+        raise WebhookRefused(f"no address for {host!r}")
+    return addresses[0]
 
 
 def _check_address(text: str, production: bool) -> None:
@@ -43,7 +50,7 @@ def _check_address(text: str, production: bool) -> None:
         address = address.ipv4_mapped
     if address.is_loopback and not production:
         return
-    bad = (address.is_loopback or address.is_private or address.is_link_local
-           or address.is_multicast or address.is_reserved or address.is_unspecified)  # fmt: skip
-    if bad:
+    if not address.is_global or address.is_multicast:
         raise WebhookRefused(f"address {address} is not public")
+    if isinstance(address, ipaddress.IPv6Address) and (address.sixtofour or address.teredo):
+        raise WebhookRefused(f"address {address} tunnels to another address")

@@ -34,7 +34,7 @@ def test_a_job_ends_succeeded_with_a_png_of_the_working_size_and_one_event(svc) 
     assert 0 < svc.redis.ttl(record.key) <= svc.settings.queue.result_expires
     events = [e for _, e in svc.redis.xrange(EVENTS_STREAM) if e[b"job_id"] == b"ok"]
     assert len(events) == 1 and events[0][b"type"] == b"job.finished"
-    assert b'"SUCCEEDED"' in events[0][b"status"]
+    assert events[0][b"state"] == b"SUCCEEDED"
     assert status.counters["segment"] == 1 and status.counters["stylize"] == 1
 
 
