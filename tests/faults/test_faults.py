@@ -127,6 +127,12 @@ def test_s3_down_for_seconds_is_retried_and_succeeds(
     assert "storage unavailable, retry" in log, "the outage really hit a storage call"
 
 
+def _results(s3: Minio) -> set[str]:
+    """Objects under result keys (previews and intermediates live beside them)."""
+    listed = s3.list_objects("backdrop-results", prefix="results/", recursive=True)
+    return {o.object_name or "" for o in listed}
+
+
 def test_s3_down_for_long_fails_with_storage_unavailable_and_writes_nothing(
     tmp_path: Path, own_redis: OwnRedis, proxy: TcpProxy, s3_endpoint: str
 ) -> None:
@@ -135,7 +141,7 @@ def test_s3_down_for_long_fails_with_storage_unavailable_and_writes_nothing(
     env = {"BACKDROP_QUEUE__STORAGE_RETRIES": "3", "BACKDROP_QUEUE__PAUSE_AT": '["composited"]'}
     with workers(tmp_path, own_redis.url, s3, **env) as (_worker,):
         client = make_client(own_redis.url, s3)
-        before = {o.object_name for o in direct.list_objects("backdrop-results", recursive=True)}
+        before = _results(direct)
         job_id = _submit(client, iterations=20, seed=77)
         _hold_at(client, "composited", job_id)  # the result is built, about to be stored
         proxy.down()
@@ -145,7 +151,7 @@ def test_s3_down_for_long_fails_with_storage_unavailable_and_writes_nothing(
         finally:
             proxy.up()
     assert final.state == JobState.FAILED and final.error.code == "STORAGE_UNAVAILABLE", final
-    after = {o.object_name for o in direct.list_objects("backdrop-results", recursive=True)}
+    after = _results(direct)
     assert after == before, "no object, whole or partial, under a result key"
     assert final.styles[0].result_key is None
 
