@@ -94,7 +94,7 @@ def test_cancel_over_http(api: httpx.Client) -> None:
     request = {"photo_key": photo, "styles": [{"key": painting}], "options": {"iterations": 500}}
     job_id = api.post("/v1/jobs", json=request).json()["job_id"]
     cancelled = api.delete(f"/v1/jobs/{job_id}")
-    assert cancelled.status_code == 200 and cancelled.json()["state"] == "CANCELLED"
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "CANCELLED", cancelled.text
 
 
 def test_the_catalog_lists_styles_with_thumbnails(api: httpx.Client, client) -> None:

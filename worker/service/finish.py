@@ -22,8 +22,11 @@ def fail_output(record: JobRecord, index: int, outputs: int, code: ErrorCode, me
 
 
 def fail_job(record: JobRecord, code: ErrorCode, message: str) -> None:
-    """A failure before the fan-out: the job and every output fail with it."""
-    record.finish(JobState.FAILED, JobError(code=code, message=message), JobState.FAILED)
+    """A failure before the fan-out: the job and every output fail with it. A
+    cancel seen by a step (the flag is set a moment before the client ends the
+    job) ends it CANCELLED, whichever of the two gets there first."""
+    state = JobState.CANCELLED if code == ErrorCode.CANCELLED else JobState.FAILED
+    record.finish(state, JobError(code=code, message=message), state)
 
 
 def conclude(record: JobRecord) -> JobState:

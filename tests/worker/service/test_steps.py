@@ -143,3 +143,18 @@ def test_dual_mode_through_the_steps_paints_each_region_in_its_own_painting(svc)
     assert dist("starry", 1 - mask) < dist("sketch", 1 - mask), "the rest in the background's"
     # Not a blend of the same two paintings: its own key.
     assert plan.result_key(content_hash(b"x")) != key
+
+
+def test_a_cancel_seen_by_a_step_before_the_client_ends_the_job_is_cancelled(svc) -> None:
+    """The client sets the flag, then ends the job: a step that sees the flag
+    in between must end it CANCELLED too, not FAILED."""
+    from api_contracts.models import JobError
+    from worker.service.guard import record_failure
+
+    record = new_job(svc, "race")
+    record.request_cancel()  # the client's first move
+    record_failure(record, None, "CANCELLED", "cancelled by request", lambda _: None)  # type: ignore[arg-type]
+    error = JobError(code="CANCELLED", message="cancelled by request")
+    assert not record.finish(JobState.CANCELLED, error, JobState.CANCELLED), "ended already"
+    status = record.status()
+    assert status.state == JobState.CANCELLED and status.styles[0].state == JobState.CANCELLED
