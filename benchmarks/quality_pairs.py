@@ -52,6 +52,8 @@ def run(size: int, ref_iterations: int, photos: tuple[str, ...] = PHOTOS,
             result = ttq.run(size, ref_iterations, photo, painting, judge)
             result.pop("curves")
             pairs.append(result)
+            # Kept after every pair: a run cut off still leaves what it measured.
+            write_json(f"quality_pairs_{size}.partial", {"machine": machine(), "pairs": pairs})
             print(json.dumps({k: result[k] for k in ("pair", "ratio_T_ref_over_reach", "judge")}),
                   flush=True)  # fmt: skip
     ratios = [p["ratio_T_ref_over_reach"] or 0.0 for p in pairs]  # None: never reached = 0
