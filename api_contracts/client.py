@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from functools import cached_property
 
 from celery import Celery
 from minio import Minio
@@ -17,6 +18,7 @@ from minio.error import S3Error
 from pydantic import BaseModel, Field, SecretStr
 from redis import Redis
 
+from api_contracts.admission import Send, admit, hold, pump
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
     MAX_ITERATIONS,
@@ -26,9 +28,11 @@ from api_contracts.models import (
     JobRequest,
     JobState,
     JobStatus,
+    Priority,
 )
-from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
-from api_contracts.records import CorruptRecord, JobRecord, corrupt_status, valid_job_id
+from api_contracts.names import DEFAULT_TENANT, PRIORITY_QUEUES, TASK_SEGMENT
+from api_contracts.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
+from api_contracts.tenants import Tenants
 
 
 class ClientConfig(BaseModel):
@@ -46,6 +50,9 @@ class ClientConfig(BaseModel):
     max_styles: int = Field(16, ge=1, le=MAX_STYLES)
     # The service's own ceiling (below the contract's): refused here, not queued.
     max_iterations: int = Field(2000, ge=1, le=MAX_ITERATIONS)
+    # A tenant's key: its jobs, its limits, only its jobs readable. Without
+    # one, jobs belong to the default tenant and every job is readable.
+    api_key: SecretStr | None = None
 
 
 class Client:
@@ -83,8 +90,19 @@ class Client:
         )
         return sorted((o.object_name or "").removeprefix("catalog/") for o in objects)
 
-    def submit(self, request: JobRequest) -> JobAccepted:
-        """Record the job as QUEUED, then enqueue its first task by name."""
+    @cached_property
+    def tenant(self) -> str | None:
+        """The API key's tenant (UNAUTHORIZED/FORBIDDEN if the key is not valid);
+        None without a key."""
+        key = self.config.api_key
+        if key is None:
+            return None
+        return Tenants(self.redis).authenticate(key.get_secret_value()).name
+
+    def submit(self, request: JobRequest, tenant: str | None = None) -> JobAccepted:
+        """Within the tenant's limits (QUOTA_EXCEEDED, nothing queued, past
+        them): record the job as QUEUED, hold it in the tenant's fair queue,
+        and send what the window allows (api_contracts.admission)."""
         if len(request.styles) > self.config.max_styles:
             raise BackdropError(
                 ErrorCode.INVALID_REQUEST,
@@ -96,15 +114,21 @@ class Client:
                 ErrorCode.INVALID_REQUEST,
                 f"{iterations} iterations; the limit is {self.config.max_iterations}",
             )
+        owner = tenant or self.tenant or DEFAULT_TENANT
         job_id = uuid.uuid4().hex
-        record = JobRecord(self.redis, job_id)
-        record.create(request)
-        self.celery.send_task(
-            TASK_SEGMENT, args=[job_id], queue=QUEUE_GPU, task_id=record.segment_task_id()
-        )
+        admit(self.redis, owner, job_id, request.output_count, Tenants(self.redis).limits(owner))
+        JobRecord(self.redis, job_id).create(request, owner, held=True)
+        hold(self.redis, owner, request.priority, job_id)
+        self.pump()
         return JobAccepted(job_id=job_id, outputs=request.output_count)
 
-    def status(self, job_id: str) -> JobStatus:
+    def pump(self) -> int:
+        """Send held jobs to the workers while the fair queues' windows allow."""
+        return pump(self.redis, first_step_sender(self.celery, self.redis), now())
+
+    def status(self, job_id: str, tenant: str | None = None) -> JobStatus:
+        """The job's status; NOT_FOUND for a job of another tenant than `tenant`
+        (or than the client's key's)."""
         if not valid_job_id(job_id):
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}")
         try:
@@ -113,6 +137,9 @@ class Client:
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}") from None
         except CorruptRecord as exc:
             return corrupt_status(job_id, exc)
+        owner = tenant or self.tenant
+        if owner is not None and status.tenant != owner:
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}")
         expiry = timedelta(seconds=self.config.url_expiry_seconds)
         for style in status.styles:
             if style.result_key:
@@ -143,18 +170,19 @@ class Client:
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, max_interval)
 
-    def cancel(self, job_id: str) -> JobStatus:
+    def cancel(self, job_id: str, tenant: str | None = None) -> JobStatus:
         """End the job as CANCELLED (through the record's one end-of-job
         function); queued steps are revoked by the ids the record names, for
         every generation the sweep created, and a running optimization stops
         at its next progress check."""
+        self.status(job_id, tenant)  # NOT_FOUND for another tenant's job
         record = JobRecord(self.redis, job_id)
-        if not valid_job_id(job_id) or not record.request_cancel():
+        if not record.request_cancel():
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id!r}")
         error = JobError(code=ErrorCode.CANCELLED, message="cancelled by request")
         record.finish(JobState.CANCELLED, error, open_outputs=JobState.CANCELLED)
         self.celery.control.revoke(record.all_task_ids())
-        return self.status(job_id)
+        return self.status(job_id, tenant)
 
     def style_url(self, name: str) -> str:
         """A presigned address of a catalog painting (its thumbnail for a picker)."""
@@ -185,3 +213,15 @@ class Client:
         self.s3.put_object(
             bucket_name=bucket, object_name=key, data=io.BytesIO(data), length=len(data)
         )
+
+
+def first_step_sender(celery: Celery, redis: Redis) -> Send:
+    """What the pump calls: a job's first task, on its priority's queue, under
+    the id its record names (so a cancel can revoke it)."""
+
+    def send(job_id: str, priority: Priority) -> None:
+        task_id = JobRecord(redis, job_id).segment_task_id()
+        celery.send_task(TASK_SEGMENT, args=[job_id], queue=PRIORITY_QUEUES[priority],
+                         task_id=task_id)  # fmt: skip
+
+    return send

@@ -12,6 +12,10 @@ class ErrorCode(StrEnum):
     NO_SUBJECT_FOUND = "NO_SUBJECT_FOUND"
     INVALID_REQUEST = "INVALID_REQUEST"
     NOT_FOUND = "NOT_FOUND"  # no job (or result) with that id
+    UNAUTHORIZED = "UNAUTHORIZED"  # no API key, or one nobody issued
+    FORBIDDEN = "FORBIDDEN"  # a revoked API key
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"  # a tenant's limit: try again after retry_after
+    CONFLICT = "CONFLICT"  # e.g. a tenant name that is taken
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
@@ -22,7 +26,9 @@ class ErrorCode(StrEnum):
 class BackdropError(Exception):
     """A failure a user can act on: a code for machines, a message for people."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, retry_after: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        # Seconds after which the same call may succeed (quotas: HTTP Retry-After).
+        self.retry_after = retry_after

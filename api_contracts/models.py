@@ -123,6 +123,9 @@ class JobOptions(BaseModel):
 
 # dual: the subject in `subject_style`, the background in each of `styles`.
 Mode = Literal["background", "subject", "portrait", "full", "dual"]
+# interactive: a person waits (served first); batch: back-catalogue work, served
+# when no interactive step waits. Within each, tenants take turns.
+Priority = Literal["interactive", "batch"]
 
 
 class JobRequest(BaseModel):
@@ -138,6 +141,7 @@ class JobRequest(BaseModel):
     subject_style: StyleRef | None = None
     subjects: list[str] = Field(default_factory=lambda: ["person"], min_length=1, max_length=20)
     options: JobOptions = JobOptions()
+    priority: Priority = "interactive"
     # Called with the final status when the job ends (signed: api_contracts.webhooks).
     callback_url: str | None = Field(None, max_length=2048)
 
@@ -245,6 +249,8 @@ class JobStatus(BaseModel):
     started_at: datetime | None = None  # when a worker first took the job
     updated_at: datetime | None = None
     finished_at: datetime | None = None  # when the job ended, whichever way
+    tenant: str | None = None  # whose job (the API key's tenant)
+    priority: Priority = "interactive"
     # The completion webhook, when the request had a callback_url.
     webhook: "WebhookStatus | None" = None
     # Counters a user or a benchmark can check: how often each stage really ran.

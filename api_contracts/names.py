@@ -10,6 +10,10 @@ TASK_NOTIFY = "backdrop.notify"
 # go to separate queues so GPU workers never wait behind CPU tasks.
 QUEUE_GPU = "gpu"
 QUEUE_CPU = "cpu"
+# Batch jobs' GPU steps: workers take from it only when `gpu` is empty
+# (worker.service.safe_transport orders the queues).
+QUEUE_GPU_BATCH = "gpu-batch"
+PRIORITY_QUEUES = {"interactive": QUEUE_GPU, "batch": QUEUE_GPU_BATCH}
 # Webhook deliveries wait on other people's servers: their own queue.
 QUEUE_NOTIFY = "notify"
 
@@ -28,3 +32,12 @@ JOB_KEY_PREFIX = "backdrop:job:"
 SERVICE_KEY = "backdrop:service"
 # Every job's end, as a Redis stream entry `job.finished` with the final status.
 EVENTS_STREAM = "backdrop:events"
+# Tenants (api_contracts.tenants) and their admission and fair queues
+# (api_contracts.admission).
+TENANT_PREFIX = "backdrop:tenant:"
+APIKEY_PREFIX = "backdrop:apikey:"
+TENANTS_SET = "backdrop:tenants"
+FAIR_PREFIX = "backdrop:fair:"
+# The tenant of jobs sent by a Python client without an API key (in-house code
+# that holds Redis credentials anyway); limited only if an operator adds it.
+DEFAULT_TENANT = "default"

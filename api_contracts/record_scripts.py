@@ -113,7 +113,8 @@ end
 )
 
 # The end of a job, and its `job.finished` event in the same step (no end
-# without its event). KEYS[2]: the event stream. ARGV: state, error code, error
+# without its event). KEYS[2]: the event stream, KEYS[3] and [4]: the sets of
+# the tenant's open jobs and of its priority's jobs in flight (left). ARGV: state, error code, error
 # message, time, the state that outputs still open end in (with the same
 # error; '' for none), the stream's approximate length cap, the most outputs
 # a record can have. Returns 1 when this call ended the job, 0 when it had
@@ -123,6 +124,9 @@ FINISH = (
     + _TERMINAL
     + _INTEGER
     + """
+local job = string.sub(KEYS[1], string.len(ARGV[8]) + 1)
+redis.call('SREM', KEYS[3], job)
+redis.call('SREM', KEYS[4], job)
 local old = redis.call('HGET', KEYS[1], 'state')
 if old and terminal[old] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[4], 'updated', ARGV[4])
@@ -143,7 +147,6 @@ end
 """
     + _TOUCH
     + """
-local job = string.sub(KEYS[1], string.len(ARGV[8]) + 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'job.finished',
            'job_id', job, 'state', ARGV[1], 'at', ARGV[4])
 return 1

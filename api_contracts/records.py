@@ -19,6 +19,7 @@ from typing import Any
 from redis import Redis
 
 from api_contracts import record_scripts as lua
+from api_contracts.admission import PRIORITIES, inflight_key, open_key
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
     TERMINAL_STATES,
@@ -30,7 +31,7 @@ from api_contracts.models import (
     WebhookAttempt,
     WebhookStatus,
 )
-from api_contracts.names import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
+from api_contracts.names import DEFAULT_TENANT, EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 
 DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own
 EVENTS_MAXLEN = 100_000  # the stream is a recent history, trimmed approximately
@@ -100,9 +101,14 @@ class JobRecord:
         return ids
 
     # -- writes ----------------------------------------------------------------
-    def create(self, request: JobRequest) -> None:
+    def create(self, request: JobRequest, tenant: str = DEFAULT_TENANT, held: bool = False) -> None:
+        """A QUEUED record; `held`: waiting in its tenant's fair queue, not yet
+        sent (the sweep leaves it alone until the pump sends it)."""
         fields: dict[str, Any] = {
             "request": request.model_dump_json(),
+            "tenant": tenant,
+            "priority": request.priority,
+            "held": "1" if held else "0",
             "state": JobState.QUEUED,
             "outputs": request.output_count,
             "created": now(),
@@ -193,7 +199,20 @@ class JobRecord:
         args: list[str | int] = [str(state), str(code), message, now(),
                                  str(open_outputs or ""), EVENTS_MAXLEN, MAX_OUTPUTS,
                                  JOB_KEY_PREFIX]  # fmt: skip
-        return int(self.redis.eval(lua.FINISH, 2, self.key, EVENTS_STREAM, *args)) == 1
+        # The tenant's open-job slot and the fair queue's in-flight place are
+        # given back in the same step.
+        tenant, priority = self.owner()
+        keys = [self.key, EVENTS_STREAM, open_key(tenant), inflight_key(priority)]
+        return int(self.redis.eval(lua.FINISH, 4, *keys, *args)) == 1
+
+    def owner(self) -> tuple[str, str]:
+        """(tenant, priority) of the job; a record from before tenants: the default."""
+        found: Any = self.redis.hmget(self.key, ["tenant", "priority"])
+        tenant, priority = found
+        priority_text = _text(priority) if priority else "interactive"
+        if priority_text not in PRIORITIES:
+            priority_text = "interactive"
+        return (_text(tenant) if tenant else DEFAULT_TENANT), priority_text
 
     # -- reads -----------------------------------------------------------------
     def exists(self) -> bool:
@@ -269,6 +288,8 @@ def parse_status(job_id: str, raw: dict[str, str]) -> JobStatus:
             finished_at=raw.get("finished") or None,
             counters={k[2:]: _field(raw, k, int) for k in raw if k.startswith("c.")},
             webhook=_webhook(raw),
+            tenant=raw.get("tenant") or None,
+            priority=raw.get("priority") or "interactive",
         )
     except ValueError as exc:  # a timestamp or another field pydantic refused
         raise CorruptRecord(f"the job record is corrupt: {str(exc)[:300]}") from None

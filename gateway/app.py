@@ -8,9 +8,9 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -19,11 +19,12 @@ from pydantic import BaseModel
 from api_contracts.client import Client
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobAccepted, JobRequest, JobStatus
+from api_contracts.tenants import Tenants
 from gateway.errors import ErrorResponse, on_backdrop_error, on_validation_error
 from gateway.settings import get_settings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (400, 404, 409, 413, 422, 503)
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 
@@ -40,6 +41,21 @@ class CatalogStyle(BaseModel):
 @lru_cache(maxsize=1)
 def client() -> Client:
     return Client(get_settings().client_config())
+
+
+def tenant(
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> str:
+    """The caller's tenant, from `Authorization: Bearer <key>` or `X-API-Key`;
+    401 without a known key, 403 for a revoked one."""
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    return Tenants(client().redis).authenticate(key).name
+
+
+Caller = Annotated[str, Depends(tenant)]
 
 
 def create_app() -> FastAPI:
@@ -73,7 +89,7 @@ def _routes(app: FastAPI) -> None:
         client().redis.ping()
         return {"status": "ok"}
 
-    async def upload(request: Request) -> Uploaded:
+    async def upload(request: Request, _: Caller) -> Uploaded:
         data = await _read_limited(request)
         return Uploaded(key=await run_in_threadpool(client().upload, data), bytes=len(data))
 
@@ -83,31 +99,32 @@ def _routes(app: FastAPI) -> None:
              summary="Upload a painting (the raw image as the body)")(upload)  # fmt: skip
 
     @app.post("/v1/jobs", status_code=202, responses=ERRORS)
-    def submit(request: JobRequest) -> JobAccepted:
-        return client().submit(request)
+    def submit(request: JobRequest, caller: Caller) -> JobAccepted:
+        return client().submit(request, tenant=caller)
 
     @app.get("/v1/jobs/{job_id}", responses=ERRORS)
-    def status(job_id: str) -> JobStatus:
-        return client().status(job_id)
+    def status(job_id: str, caller: Caller) -> JobStatus:
+        return client().status(job_id, tenant=caller)
 
     @app.delete("/v1/jobs/{job_id}", responses=ERRORS)
-    def cancel(job_id: str) -> JobStatus:
-        return client().cancel(job_id)
+    def cancel(job_id: str, caller: Caller) -> JobStatus:
+        return client().cancel(job_id, tenant=caller)
 
     @app.get("/v1/jobs/{job_id}/events", responses=ERRORS,
              response_class=StreamingResponse, summary="Server-sent events of a job")  # fmt: skip
-    async def events(job_id: str) -> StreamingResponse:
-        first = await run_in_threadpool(client().status, job_id)  # 404 before the stream
-        return StreamingResponse(_event_stream(job_id, first), media_type="text/event-stream",
+    async def events(job_id: str, caller: Caller) -> StreamingResponse:
+        first = await run_in_threadpool(client().status, job_id, caller)  # 404 before the stream
+        return StreamingResponse(_event_stream(job_id, first, caller),
+                                 media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})  # fmt: skip
 
     @app.get("/v1/styles", responses=ERRORS)
-    def styles() -> list[CatalogStyle]:
+    def styles(_: Caller) -> list[CatalogStyle]:
         c = client()
         return [CatalogStyle(name=n, thumbnail_url=c.style_url(n)) for n in c.list_styles()]
 
 
-async def _event_stream(job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
+async def _event_stream(job_id: str, status: JobStatus, caller: str) -> AsyncIterator[bytes]:
     """progress, preview, latest and final events, each when it changes."""
     settings = get_settings().gateway
     seen: dict[str, object] = {}
@@ -120,7 +137,7 @@ async def _event_stream(job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
         if status.done or asyncio.get_running_loop().time() > deadline:
             return
         await asyncio.sleep(settings.events_poll_seconds)
-        status = await run_in_threadpool(client().status, job_id)
+        status = await run_in_threadpool(client().status, job_id, caller)
 
 
 def _moments(status: JobStatus) -> list[tuple[str, object]]:

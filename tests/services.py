@@ -112,7 +112,7 @@ class WorkerProcess:
                 "worker.cli",
                 "worker",
                 "--queues",
-                "gpu,cpu,notify",
+                "gpu,gpu-batch,cpu,notify",
                 "--concurrency",
                 str(concurrency),
                 "--loglevel",

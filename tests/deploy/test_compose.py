@@ -35,7 +35,7 @@ def test_gpu_worker_reserves_one_nvidia_gpu_and_takes_gpu_work() -> None:
     worker = SERVICES["worker-gpu"]
     (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
-    assert worker["command"][worker["command"].index("--queues") + 1] == "gpu"
+    assert worker["command"][worker["command"].index("--queues") + 1] == "gpu,gpu-batch"
     assert worker["environment"]["CUDA_VISIBLE_DEVICES"] == "0"
 
 

@@ -7,15 +7,27 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from redis import Redis
 
+from api_contracts.tenants import Limits, Tenants
 from tests.conftest import PHOTOS, REPO, STYLES
 from tests.services import free_port, service_env, wait_for_port
 
 pytestmark = pytest.mark.integration
 
 
+def _key(redis_client: Redis, name: str, **limits: int) -> dict[str, str]:
+    if Tenants(redis_client).get(name) is None:
+        issued = Tenants(redis_client).add(name, Limits(**limits))
+        KEYS[name] = issued.api_key.get_secret_value()
+    return {"Authorization": f"Bearer {KEYS[name]}"}
+
+
+KEYS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
-def api(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[httpx.Client]:
+def gateway_url(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     env = service_env(s3_endpoint, BACKDROP_GATEWAY__MAX_UPLOAD_BYTES=str(2 * 1024 * 1024),
                       BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1")  # fmt: skip
@@ -24,12 +36,18 @@ def api(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[httpx.Client]:
                             env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         wait_for_port(port, timeout=60)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-            yield http
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def api(gateway_url: str, redis_client: Redis) -> Iterator[httpx.Client]:
+    """The HTTP API as the tenant `app` calls it."""
+    with httpx.Client(base_url=gateway_url, timeout=60, headers=_key(redis_client, "app")) as http:
+        yield http
 
 
 def _upload(api: httpx.Client, path: str, what: str = "photos") -> str:
@@ -111,3 +129,35 @@ def test_the_committed_openapi_matches_the_code() -> None:
     assert {"/v1/photos", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events"} <= set(
         spec["paths"]
     )
+
+
+def test_without_a_key_401_with_a_revoked_one_403(gateway_url: str, redis_client: Redis) -> None:
+    for headers in ({}, {"Authorization": "Bearer bdk_nobody"}, {"X-API-Key": "x"}):
+        answer = httpx.get(f"{gateway_url}/v1/styles", headers=headers, timeout=30)
+        assert answer.status_code == 401 and answer.json()["error"]["code"] == "UNAUTHORIZED"
+    headers = _key(redis_client, "leaver")
+    assert httpx.get(f"{gateway_url}/v1/styles", headers=headers, timeout=30).status_code == 200
+    Tenants(redis_client).revoke("leaver")
+    answer = httpx.get(f"{gateway_url}/v1/styles", headers=headers, timeout=30)
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "FORBIDDEN"
+
+
+def test_another_tenants_job_is_404(api: httpx.Client, gateway_url: str, redis_client) -> None:
+    photo = _upload(api, "photos/grace_hopper.png")
+    job_id = api.post("/v1/jobs", json={"photo_key": photo, "mode": "portrait"}).json()["job_id"]
+    other = _key(redis_client, "other")
+    for method in ("GET", "DELETE"):
+        answer = httpx.request(method, f"{gateway_url}/v1/jobs/{job_id}", headers=other)
+        assert answer.status_code == 404, answer.text
+    assert api.get(f"/v1/jobs/{job_id}").status_code == 200
+
+
+def test_past_a_tenants_rate_429_with_retry_after(gateway_url: str, redis_client) -> None:
+    headers = _key(redis_client, "tight", outputs_per_minute=2)
+    with httpx.Client(base_url=gateway_url, headers=headers, timeout=60) as http:
+        photo = _upload(http, "photos/grace_hopper.png")
+        request = {"photo_key": photo, "mode": "portrait"}
+        assert [http.post("/v1/jobs", json=request).status_code for _ in range(2)] == [202, 202]
+        refused = http.post("/v1/jobs", json=request)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "QUOTA_EXCEEDED"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60

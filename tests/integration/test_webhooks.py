@@ -86,6 +86,20 @@ def test_the_delivery_is_signed_and_a_tampered_body_fails(client, receivers) -> 
     assert [a.status for a in status.webhook.attempts] == [200]
 
 
+def test_a_tenants_deliveries_are_signed_with_its_own_secret(client, receivers) -> None:
+    from api_contracts.client import Client
+    from api_contracts.tenants import Limits, Tenants
+
+    issued = Tenants(client.redis).add("hooked", Limits())
+    config = client.config.model_copy(update={"api_key": issued.api_key})
+    receivers.append(receiver := Receiver(lambda n: (200, 0)))
+    job_id = _portrait_job(Client(config), receiver.url)
+    assert _webhook_settles(client, job_id).webhook.state == "delivered"
+    headers, body = receiver.calls[0]
+    assert verify_webhook(issued.webhook_secret.get_secret_value(), headers, body)
+    assert not verify_webhook(WEBHOOK_SECRET, headers, body), "not the service-wide secret"
+
+
 def test_a_receiver_down_then_up_gets_the_event_once(client, receivers) -> None:
     port = free_port()
     job_id = _portrait_job(client, f"http://127.0.0.1:{port}/hook")

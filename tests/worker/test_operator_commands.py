@@ -26,3 +26,26 @@ def test_list_replay_and_purge(monkeypatch, capsys) -> None:
     assert main(["deadletters", "purge"]) == 0
     assert redis.llen(DEAD_LETTERS) == 0
     redis.flushdb()
+
+
+def test_tenants_add_list_revoke(monkeypatch, capsys) -> None:
+    from api_contracts.errors import BackdropError, ErrorCode
+    from api_contracts.tenants import Tenants
+
+    monkeypatch.setenv("BACKDROP_REDIS__URL", URL)
+    redis = Redis.from_url(URL)
+    redis.flushdb()
+    assert main(["tenants", "add", "acme", "--max-open-jobs", "5"]) == 0
+    issued = json.loads(capsys.readouterr().out)
+    assert issued["api_key"].startswith("bdk_") and issued["webhook_secret"]
+    assert Tenants(redis).authenticate(issued["api_key"]).limits.max_open_jobs == 5
+    assert main(["tenants", "add", "acme"]) == 1, "a taken name is refused"
+    assert "CONFLICT" in capsys.readouterr().out
+    assert main(["tenants", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "acme" in listed and "active" in listed and issued["api_key"] not in listed
+    assert main(["tenants", "revoke", "acme"]) == 0
+    with pytest.raises(BackdropError) as revoked:
+        Tenants(redis).authenticate(issued["api_key"])
+    assert revoked.value.code == ErrorCode.FORBIDDEN
+    redis.flushdb()

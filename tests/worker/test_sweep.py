@@ -81,3 +81,33 @@ def test_a_job_waiting_in_the_queue_backlog_is_not_swept(svc: Services) -> None:
     svc.redis.delete(QUEUE_GPU)  # the message is gone (a Redis restart without persistence)
     assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
     assert record.status().state == JobState.FAILED, "now it is lost, and given up"
+
+
+def test_a_job_held_in_its_tenants_fair_queue_is_not_swept(svc: Services) -> None:
+    record = svc.record("held")
+    record.create(REQUEST, "acme", held=True)
+    svc.redis.hset(record.key, "updated", "2020-01-01T00:00:00+00:00")
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
+    svc.redis.hset(record.key, "held", "0")  # sent, and then its message was lost
+    assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == ["held"]
+
+
+def test_slots_of_jobs_whose_record_vanished_are_given_back(svc: Services) -> None:
+    from api_contracts.admission import inflight_key, open_key
+    from worker.service.sweep import release_ended_jobs
+
+    _job(svc, "alive", 0)
+    svc.redis.sadd(open_key("acme"), "alive", "vanished")
+    svc.redis.sadd(inflight_key("batch"), "vanished")
+    assert release_ended_jobs(svc.redis) == 2
+    assert svc.redis.smembers(open_key("acme")) == {b"alive"}
+
+
+def test_workers_take_batch_work_only_when_nothing_else_waits() -> None:
+    from worker.service.safe_transport import BatchLastCycle
+
+    cycle = BatchLastCycle()
+    cycle.update(["gpu-batch", "cpu", "gpu", "notify"])
+    assert cycle.consume(4)[-1] == "gpu-batch"
+    cycle.rotate("cpu")  # kombu's round robin still turns among the others
+    assert cycle.consume(4) == ["gpu", "notify", "cpu", "gpu-batch"]

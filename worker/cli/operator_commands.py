@@ -1,5 +1,5 @@
-"""`backdrop deadletters list|replay|purge` and `backdrop worker --check`: what
-an operator runs against a live service."""
+"""`backdrop deadletters list|replay|purge`, `backdrop tenants add|list|revoke`
+and `backdrop worker --check`: what an operator runs against a live service."""
 
 import argparse
 import json
@@ -17,6 +17,45 @@ def add_operator_commands(commands: Any) -> None:
     )
     letters.add_argument("action", choices=("list", "replay", "purge"))
     letters.set_defaults(handler=cmd_deadletters)
+    tenants = commands.add_parser("tenants", help="API keys and limits of the apps using Backdrop")
+    actions = tenants.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="a new tenant; prints its API key and webhook secret once")
+    add.add_argument("name")
+    add.add_argument("--max-open-jobs", type=int, default=20, help="0: no limit (default 20)")
+    add.add_argument("--outputs-per-minute", type=int, default=60, help="0: no limit (default 60)")
+    actions.add_parser("list", help="tenants, their limits and whether their key works")
+    revoke = actions.add_parser("revoke", help="the tenant's key stops working (403)")
+    revoke.add_argument("name")
+    tenants.set_defaults(handler=cmd_tenants)
+
+
+def cmd_tenants(args: argparse.Namespace) -> int:
+    from api_contracts.errors import BackdropError
+    from api_contracts.tenants import Limits, Tenants
+
+    registry = Tenants(Redis.from_url(Settings().redis.url))
+    try:
+        if args.action == "add":
+            limits = Limits(max_open_jobs=args.max_open_jobs,
+                            outputs_per_minute=args.outputs_per_minute)  # fmt: skip
+            issued = registry.add(args.name, limits)
+            print(json.dumps({"tenant": args.name, "api_key": issued.api_key.get_secret_value(),
+                              "webhook_secret": issued.webhook_secret.get_secret_value(),
+                              **limits.model_dump()}))  # fmt: skip
+            return 0
+        if args.action == "revoke":
+            registry.revoke(args.name)
+            print(f"revoked the key of {args.name}")
+            return 0
+    except BackdropError as exc:
+        print(f"{exc.code}: {exc.message}")
+        return 1
+    print(f"{'tenant':<20} {'key':<10} {'open jobs':>9} {'outputs/min':>11}  state")
+    for t in registry.list():
+        state = "revoked" if t.revoked else "active"
+        print(f"{t.name:<20} {t.key_hint:<10} {t.limits.max_open_jobs or '-':>9} "
+              f"{t.limits.outputs_per_minute or '-':>11}  {state}")  # fmt: skip
+    return 0
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from worker.cli.options import add_job_options, job_options, style_argument
 
 def add_service_commands(commands: Any) -> None:
     worker = commands.add_parser("worker", help="run a Celery worker (queues gpu and/or cpu)")
-    worker.add_argument("--queues", default="gpu,cpu,notify")
+    worker.add_argument("--queues", default="gpu,gpu-batch,cpu,notify")
     worker.add_argument("--concurrency", type=int, default=1,
                         help="processes; keep 1 per GPU (one TensorFlow per device)")  # fmt: skip
     worker.add_argument("--gpus", default="",

@@ -96,6 +96,12 @@ class QueueSettings(BaseModel):
     # Liveness (`backdrop worker --check`): unhealthy when a queue it serves has
     # had messages waiting this long while the worker took nothing.
     stalled_after_seconds: float = Field(120.0, gt=0)
+    # Fair queues (api_contracts.admission): jobs of each priority sent to the
+    # workers at once; the rest wait in their tenants' turns. About twice the
+    # GPU processes keeps every GPU busy while a tenant's backlog stays out of
+    # Celery's queue. Workers publish these for producers.
+    interactive_window: int = Field(8, ge=1, le=10_000)
+    batch_window: int = Field(4, ge=1, le=10_000)
     # Test hook: steps hold at these named points (worker.service.fault_points).
     pause_at: list[str] = Field(default_factory=list)
 

@@ -2,8 +2,8 @@
 does at start (models in each child, buckets, the sweep) is in
 worker.service.lifecycle, which the tasks module loads.
 
-Start a worker with `backdrop worker --queues gpu,cpu` (or
-`celery -A worker.service.celery_app worker -Q gpu,cpu`).
+Start a worker with `backdrop worker --queues gpu,gpu-batch,cpu` (or
+`celery -A worker.service.celery_app worker -Q gpu,gpu-batch,cpu`).
 """
 
 from celery import Celery

@@ -11,7 +11,9 @@ import time
 
 from celery.signals import worker_init, worker_process_init, worker_ready
 
-from api_contracts.records import publish_service_settings
+from api_contracts.admission import publish_windows, pump
+from api_contracts.client import first_step_sender
+from api_contracts.records import now, publish_service_settings
 from worker.runtime.settings import get_settings
 from worker.service import liveness, log_context  # noqa: F401  (they connect signals)
 from worker.service.context import make_services
@@ -44,6 +46,7 @@ def _prepare_storage(**_: object) -> None:
     s = settings.storage
     try:
         publish_service_settings(svc.redis, settings.queue.result_expires)
+        publish_windows(svc.redis, settings.queue.interactive_window, settings.queue.batch_window)
     except Exception as exc:
         log.error("redis not ready at start: %s", exc)
     try:
@@ -56,7 +59,8 @@ def _prepare_storage(**_: object) -> None:
 @worker_ready.connect
 def _start_threads(sender: object = None, **_: object) -> None:
     """In the parent: a daemon thread restarts jobs whose tasks vanished,
-    another turns job.finished events into webhook deliveries."""
+    another turns job.finished events into webhook deliveries and, as a job's
+    end frees its place, sends the next held job (the fair queues' pump)."""
     threading.Thread(target=_sweep_forever, name="backdrop-sweep", daemon=True).start()
     threading.Thread(target=_dispatch_forever, name="backdrop-notify", daemon=True).start()
 
@@ -73,16 +77,18 @@ def _dispatch_forever() -> None:
     def send(job_id: str, event_id: str) -> None:
         app.send_task(TASK_NOTIFY, args=[job_id, event_id, 0], queue=QUEUE_NOTIFY)
 
+    send_first = first_step_sender(app, redis)
     while True:
         try:
-            dispatch_events(redis, consumer, send)
+            dispatch_events(redis, consumer, send)  # waits up to a second for an end
+            pump(redis, send_first, now())
         except Exception as exc:  # Redis down: try again in a moment
-            log.warning("webhook dispatch paused: %.300s", exc)
+            log.warning("webhook dispatch and pump paused: %.300s", exc)
             time.sleep(1)
 
 
 def _sweep_forever() -> None:
-    from worker.service.sweep import restart_job, sweep_stale_jobs
+    from worker.service.sweep import release_ended_jobs, restart_job, sweep_stale_jobs
 
     settings = get_settings()
     q = settings.queue
@@ -92,5 +98,6 @@ def _sweep_forever() -> None:
         try:
             for job_id in sweep_stale_jobs(svc, q.stale_after_seconds, q.max_requeues, restart_job):
                 log.warning("job %.200s was stale: restarted", job_id)
+            release_ended_jobs(svc.redis)
         except Exception as exc:  # Redis down: try again next round
             log.warning("sweep skipped: %.300s", exc)

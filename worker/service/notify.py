@@ -23,6 +23,7 @@ from redis.exceptions import ResponseError
 from api_contracts.models import WebhookAttempt
 from api_contracts.names import EVENTS_STREAM
 from api_contracts.records import JobRecord
+from api_contracts.tenants import Tenants
 from api_contracts.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from worker.service.context import Services
 from worker.service.webhook_guard import WebhookRefused, check_destination
@@ -77,7 +78,7 @@ def deliver(services: Services, job_id: str, event_id: str, attempt: int) -> str
     status, error = None, None
     try:
         address = check_destination(url, settings)
-        secret = settings.webhooks.secret_value()
+        secret = signing_secret(services, record)
         status = _post(url, address, body, event_id, secret, settings.webhooks.timeout_seconds)
         if not 200 <= status < 300:
             error = f"HTTP {status}"
@@ -91,6 +92,15 @@ def deliver(services: Services, job_id: str, event_id: str, attempt: int) -> str
     record.webhook_attempt(state, WebhookAttempt(at=at, status=status, error=error))
     log.info("webhook of job %.200s attempt %d: %s %s", job_id, attempt + 1, status, error)
     return outcome
+
+
+def signing_secret(services: Services, record: JobRecord) -> str:
+    """The job's tenant's secret; the service's for the default tenant (or a
+    tenant from before per-tenant secrets)."""
+    tenant = Tenants(services.redis).get(record.owner()[0])
+    if tenant is not None and tenant.webhook_secret is not None:
+        return tenant.webhook_secret.get_secret_value()
+    return services.settings.webhooks.secret_value()
 
 
 def _outcome(status: int | None, error: str | None, attempt: int, max_attempts: int) -> str:

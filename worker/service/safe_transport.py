@@ -1,4 +1,4 @@
-"""Kombu's Redis transport, with poison messages contained.
+"""Kombu's Redis transport, with poison messages contained and batch work last.
 
 A body in a queue list that is not Celery's envelope (not JSON, a JSON that is
 not the envelope, a body that is not valid base64) raises inside kombu's read
@@ -12,7 +12,9 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import Empty
+from kombu.utils.scheduling import round_robin_cycle
 
+from api_contracts.names import QUEUE_GPU_BATCH
 from worker.service.dead_letters import dead_letter
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,24 @@ log = logging.getLogger(__name__)
 POISON_ERRORS = (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError)
 
 
+class BatchLastCycle(round_robin_cycle):
+    """Kombu's round robin over the queues, except that the batch queue always
+    comes last: BRPOP takes from the first key that holds a message, so a
+    batch step is taken only when no interactive (or CPU, or notify) message
+    waits, and batch work never delays a person who waits."""
+
+    def consume(self, n: int) -> list[str]:
+        items = self.items[:n]
+        batch = [q for q in items if q == QUEUE_GPU_BATCH]
+        return [q for q in items if q != QUEUE_GPU_BATCH] + batch
+
+
 class Channel(kombu_redis.Channel):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queue_cycle = BatchLastCycle()
+        self._update_queue_cycle()
+
     def _brpop_read(self, **options: Any) -> Any:
         client = self.client
         seen: dict[str, Any] = {}

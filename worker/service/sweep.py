@@ -9,8 +9,16 @@ from typing import Any
 
 from redis import Redis
 
+from api_contracts.admission import PRIORITIES, inflight_key
 from api_contracts.models import TERMINAL_STATES
-from api_contracts.names import JOB_KEY_PREFIX, QUEUE_CPU, QUEUE_GPU, TASK_SEGMENT
+from api_contracts.names import (
+    JOB_KEY_PREFIX,
+    PRIORITY_QUEUES,
+    QUEUE_CPU,
+    QUEUE_GPU,
+    TASK_SEGMENT,
+    TENANT_PREFIX,
+)
 from api_contracts.records import CorruptRecord, JobRecord, now
 from worker.service import finish
 from worker.service.context import Services
@@ -55,8 +63,8 @@ def _sweep_one(
             log.warning("job %.200s: %.300s; failing it", record.job_id, exc.message)
             finish.fail_job(record, exc.code, exc.message)
         return False
-    if status.done or status.updated_at is None:
-        return False
+    if status.done or status.updated_at is None or record.field("held") == "1":
+        return False  # a held job waits for its turn in the fair queue, it is not lost
     age = (datetime.fromisoformat(now()) - status.updated_at).total_seconds()
     if age < stale_after:
         return False
@@ -84,7 +92,8 @@ def restart_job(record: JobRecord, generation: int) -> None:
     from worker.service.celery_app import app
 
     task_id = record.segment_task_id(generation)
-    app.send_task(TASK_SEGMENT, args=[record.job_id], queue=QUEUE_GPU, task_id=task_id)
+    queue = PRIORITY_QUEUES[record.owner()[1]]
+    app.send_task(TASK_SEGMENT, args=[record.job_id], queue=queue, task_id=task_id)
 
 
 def broker_backlog(redis: Redis) -> str:
@@ -98,3 +107,20 @@ def broker_backlog(redis: Redis) -> str:
             parts.extend(redis.lrange(key, 0, -1))
     parts.extend(redis.hvals("unacked"))
     return "\n".join(p.decode() if isinstance(p, bytes) else str(p) for p in parts)
+
+
+def release_ended_jobs(redis: Redis) -> int:
+    """Give back the open-job slots and in-flight places of jobs that ended or
+    expired without their release (a record that vanished: its end never ran).
+    Normally JobRecord.finish releases them in the step that ends the job."""
+    released = 0
+    sets = [inflight_key(p) for p in PRIORITIES]
+    sets += list(redis.scan_iter(match=f"{TENANT_PREFIX}*:open", _type="SET"))
+    for name in sets:
+        members: Any = redis.smembers(name)
+        for member in members:
+            job_id = member.decode() if isinstance(member, bytes) else str(member)
+            state: Any = redis.hget(JOB_KEY_PREFIX + job_id, "state")
+            if state is None or state.decode() in TERMINAL_STATES:
+                released += int(redis.srem(name, member))
+    return released

@@ -9,6 +9,7 @@ from typing import TypeVar
 from celery import Task, chain
 
 from api_contracts.names import (
+    PRIORITY_QUEUES,
     TASK_COMPOSITE,
     TASK_FINALIZE,
     TASK_NOTIFY,
@@ -53,11 +54,12 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
     segment task does not send an output's chain a second time."""
     record = services().record(job_id)
     generation = record.generation()
+    gpu_queue = PRIORITY_QUEUES[record.owner()[1]]
     for i in outputs:
         if record.set_once(f"sent.{generation}.{i}", "1"):
             ids = record.output_task_ids(generation, i)
             chain(
-                stylize.si(job_id, i).set(task_id=ids[0]),
+                stylize.si(job_id, i).set(task_id=ids[0], queue=gpu_queue),
                 composite.si(job_id, i).set(task_id=ids[1]),
             ).apply_async()
 

@@ -1,0 +1,155 @@
+"""Admission: a tenant's limits at submit, and fair queues to the workers.
+
+Quotas. `admit` checks and takes, in one Lua step, a slot among the tenant's
+open jobs (`<tenant>:open`, a set released when the job ends) and its outputs
+of the last minute (`<tenant>:outputs`, a sliding window). Past either limit
+the job is refused with QUOTA_EXCEEDED and a retry_after, and nothing is
+queued.
+
+Fair queues. A job is not sent to Celery at submit: it is held in its
+tenant's list for its priority (`fair:<priority>:pending:<tenant>`), and a
+ring of the tenants with held jobs is served in turn. `pump` moves jobs from
+the ring to the Celery queue while fewer than the window's jobs of that
+priority are in flight (sent and not ended). So one tenant's 500 queued jobs
+are at most a window's worth in Celery's queue, and another tenant's next job
+goes after at most one of theirs. The workers publish the windows in the
+service hash; the pump runs at submit, and in each worker parent whenever a
+job ends (and every second, so a lost trigger costs at most that).
+"""
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import Priority
+from api_contracts.names import FAIR_PREFIX, JOB_KEY_PREFIX, SERVICE_KEY, TENANT_PREFIX
+from api_contracts.tenants import Limits
+
+PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
+# Jobs of a priority in flight at once, until a worker publishes its own
+# (queue.interactive_window / queue.batch_window).
+DEFAULT_WINDOWS = {"interactive": 8, "batch": 4}
+OPEN_RETRY_SECONDS = 5  # a slot among open jobs frees when some job ends: soon, unknown
+
+# KEYS: open set, outputs window. ARGV: job id, outputs, now (s), max open,
+# outputs per minute (0: no limit). Returns {1} or {0, reason, retry after}.
+_ADMIT = """
+local now, n = tonumber(ARGV[3]), tonumber(ARGV[2])
+local max_open, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
+if max_open > 0 and redis.call('SCARD', KEYS[1]) >= max_open then
+  return {0, 'open', 0}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
+local used = redis.call('ZCARD', KEYS[2])
+if per_minute > 0 and used + n > per_minute then
+  if n > per_minute then return {0, 'never', 0} end
+  local oldest = redis.call('ZRANGE', KEYS[2], used + n - per_minute - 1, used + n - per_minute - 1,
+                            'WITHSCORES')
+  return {0, 'rate', tostring(tonumber(oldest[2]) + 60 - now)}
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+for i = 0, n - 1 do redis.call('ZADD', KEYS[2], now, ARGV[1] .. ':' .. i) end
+redis.call('EXPIRE', KEYS[2], 120)
+return {1}
+"""
+
+# KEYS: pending list, ring. ARGV: job id, tenant. A tenant is in the ring
+# exactly while its pending list is not empty.
+_HOLD = """
+if redis.call('RPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+# KEYS: ring, in-flight set, service hash. ARGV: pending prefix, window field,
+# default window, job key prefix, now (ISO), most jobs to take. Jobs that ended
+# while held (a cancel) are dropped; a taken job's record loses `held` and is
+# touched, so from then on the sweep looks after it like any sent job.
+_TAKE = """
+local window = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '') or tonumber(ARGV[3])
+local taken, budget = {}, 1000
+while #taken < tonumber(ARGV[6]) and budget > 0 and redis.call('SCARD', KEYS[2]) < window do
+  budget = budget - 1
+  local tenant = redis.call('LPOP', KEYS[1])
+  if not tenant then break end
+  local pending = ARGV[1] .. tenant
+  local job = redis.call('LPOP', pending)
+  if redis.call('LLEN', pending) > 0 then redis.call('RPUSH', KEYS[1], tenant) end
+  if job then
+    local key = ARGV[4] .. job
+    if redis.call('HGET', key, 'state') == 'QUEUED' then
+      redis.call('SADD', KEYS[2], job)
+      redis.call('HSET', key, 'held', '0', 'updated', ARGV[5])
+      taken[#taken + 1] = job
+    end
+  end
+end
+return taken
+"""
+
+Send = Callable[[str, Priority], None]  # (job id, priority): send its first task
+
+
+def open_key(tenant: str) -> str:
+    return f"{TENANT_PREFIX}{tenant}:open"
+
+
+def inflight_key(priority: str) -> str:
+    return f"{FAIR_PREFIX}{priority}:inflight"
+
+
+def admit(redis: Redis, tenant: str, job_id: str, outputs: int, limits: Limits) -> None:
+    """Take the job's slots, or raise QUOTA_EXCEEDED (with retry_after)."""
+    keys = [open_key(tenant), f"{TENANT_PREFIX}{tenant}:outputs"]
+    args: list[str | int | float] = [job_id, outputs, time.time(), limits.max_open_jobs,
+                                     limits.outputs_per_minute]  # fmt: skip
+    answer: Any = redis.eval(_ADMIT, 2, *keys, *args)
+    if int(answer[0]) == 1:
+        return
+    reason = _text(answer[1])
+    if reason == "never":
+        raise BackdropError(ErrorCode.INVALID_REQUEST,
+                            f"{outputs} outputs; the tenant's limit is "
+                            f"{limits.outputs_per_minute} a minute")  # fmt: skip
+    if reason == "open":
+        raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
+                            f"{limits.max_open_jobs} open jobs is the tenant's limit",
+                            retry_after=OPEN_RETRY_SECONDS)  # fmt: skip
+    wait = max(1, math.ceil(float(_text(answer[2]))))
+    raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
+                        f"{limits.outputs_per_minute} outputs a minute is the tenant's limit",
+                        retry_after=wait)  # fmt: skip
+
+
+def hold(redis: Redis, tenant: str, priority: Priority, job_id: str) -> None:
+    pending = f"{FAIR_PREFIX}{priority}:pending:{tenant}"
+    redis.eval(_HOLD, 2, pending, f"{FAIR_PREFIX}{priority}:ring", job_id, tenant)
+
+
+def pump(redis: Redis, send: Send, now: str, most: int = 100) -> int:
+    """Send held jobs while their priority's window has room; how many were sent."""
+    sent = 0
+    for priority in PRIORITIES:
+        keys = [f"{FAIR_PREFIX}{priority}:ring", inflight_key(priority), SERVICE_KEY]
+        args: list[str | int] = [f"{FAIR_PREFIX}{priority}:pending:", f"{priority}_window",
+                DEFAULT_WINDOWS[priority], JOB_KEY_PREFIX, now, most]  # fmt: skip
+        taken: Any = redis.eval(_TAKE, 3, *keys, *args)
+        for job_id in taken:
+            send(_text(job_id), priority)
+            sent += 1
+    return sent
+
+
+def publish_windows(redis: Redis, interactive: int, batch: int) -> None:
+    redis.hset(SERVICE_KEY, mapping={"interactive_window": interactive, "batch_window": batch})
+
+
+def held_count(redis: Redis, priority: Priority, tenant: str) -> int:
+    return int(redis.llen(f"{FAIR_PREFIX}{priority}:pending:{tenant}"))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

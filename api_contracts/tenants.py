@@ -1,0 +1,119 @@
+"""Tenants: who a job belongs to, their API keys and their limits.
+
+A tenant is a hash `backdrop:tenant:<name>`; its API key is kept only as a
+sha256 (`backdrop:apikey:<sha256>` names the tenant), so a copy of Redis does
+not hand out working keys. The keys are 256 random bits, so a plain hash is
+enough (no salt or slow hash is needed against guessing). The webhook secret
+is stored as is: Backdrop must sign with it. Both are shown once, at `add`.
+"""
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from redis import Redis
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.names import APIKEY_PREFIX, TENANT_PREFIX, TENANTS_SET
+
+KEY_PREFIX = "bdk_"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
+
+
+class Limits(BaseModel):
+    # 0: no limit.
+    max_open_jobs: int = Field(0, ge=0)
+    outputs_per_minute: int = Field(0, ge=0)
+
+
+class Tenant(BaseModel):
+    name: str
+    created: str = ""
+    limits: Limits = Limits()
+    revoked: bool = False
+    key_hint: str = ""  # the key's first characters, to tell keys apart in a list
+    webhook_secret: SecretStr | None = None
+
+
+class Issued(BaseModel):
+    """What `add` returns: the only time the key and the secret are seen."""
+
+    tenant: Tenant
+    api_key: SecretStr
+    webhook_secret: SecretStr
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class Tenants:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def add(self, name: str, limits: Limits) -> Issued:
+        if not _NAME.match(name):
+            raise BackdropError(ErrorCode.INVALID_REQUEST, "a tenant name is [a-z0-9_-], 1-63")
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        fields: Any = {"name": name, "created": datetime.now(UTC).isoformat(), "revoked": "0",
+                       "key_sha256": key_digest(api_key), "key_hint": api_key[:8],
+                       "webhook_secret": secret, **limits.model_dump()}  # fmt: skip
+        if not self.redis.hsetnx(TENANT_PREFIX + name, "name", name):
+            raise BackdropError(ErrorCode.CONFLICT, f"tenant {name!r} exists")
+        self.redis.hset(TENANT_PREFIX + name, mapping=fields)
+        self.redis.set(APIKEY_PREFIX + key_digest(api_key), name)
+        self.redis.sadd(TENANTS_SET, name)
+        return Issued(tenant=self._read(name), api_key=SecretStr(api_key),
+                      webhook_secret=SecretStr(secret))  # fmt: skip
+
+    def list(self) -> list[Tenant]:
+        names = sorted(_text(n) for n in self.redis.smembers(TENANTS_SET))
+        return [t for t in (self.get(n) for n in names) if t is not None]
+
+    def revoke(self, name: str) -> Tenant:
+        """The key stops working (403 from then on); the tenant's jobs go on."""
+        if self.get(name) is None:
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no tenant {name!r}")
+        self.redis.hset(TENANT_PREFIX + name, "revoked", "1")
+        return self._read(name)
+
+    def get(self, name: str) -> Tenant | None:
+        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(TENANT_PREFIX + name).items()}
+        if "created" not in raw:
+            return None
+        return Tenant(
+            name=name, created=raw["created"], revoked=raw.get("revoked") == "1",
+            key_hint=raw.get("key_hint", ""), webhook_secret=raw.get("webhook_secret") or None,
+            limits=Limits(max_open_jobs=int(raw.get("max_open_jobs") or 0),
+                          outputs_per_minute=int(raw.get("outputs_per_minute") or 0)),
+        )  # fmt: skip
+
+    def authenticate(self, api_key: str | None) -> Tenant:
+        """The key's tenant; UNAUTHORIZED (401) or FORBIDDEN (403, revoked)."""
+        if not api_key:
+            raise BackdropError(ErrorCode.UNAUTHORIZED, "an API key is needed: Bearer <key>")
+        name = self.redis.get(APIKEY_PREFIX + key_digest(api_key))
+        tenant = None if name is None else self.get(_text(name))
+        if tenant is None:
+            raise BackdropError(ErrorCode.UNAUTHORIZED, "this API key is not known")
+        if tenant.revoked:
+            raise BackdropError(ErrorCode.FORBIDDEN, f"tenant {tenant.name!r}: key revoked")
+        return tenant
+
+    def limits(self, name: str) -> Limits:
+        """A tenant's limits; none for the default tenant unless an operator added it."""
+        tenant = self.get(name)
+        return tenant.limits if tenant else Limits()
+
+    def _read(self, name: str) -> Tenant:
+        tenant = self.get(name)
+        assert tenant is not None
+        return tenant
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,139 @@
+"""Tenants, quotas and fair queues on the real Redis, through the real client
+(its Celery producer writes to Redis lists; no worker is needed to see what
+was sent, in which queue and in which order)."""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+
+from api_contracts.admission import held_count, publish_windows
+from api_contracts.client import Client, ClientConfig
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import JobError, JobRequest, JobState, StyleRef
+from api_contracts.names import QUEUE_GPU, QUEUE_GPU_BATCH
+from api_contracts.records import JobRecord
+from api_contracts.tenants import Limits, Tenants
+
+pytestmark = pytest.mark.integration
+URL = "redis://127.0.0.1:6379/7"  # its own database: these tests flush it
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    client = Redis.from_url(URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def _client(api_key: str | None = None) -> Client:
+    return Client(ClientConfig(redis_url=URL, access_key="k", secret_key="s", api_key=api_key))  # type: ignore[arg-type]
+
+
+def _request(styles: int = 1, priority: str = "interactive") -> JobRequest:
+    return JobRequest(photo_key="uploads/p", styles=[StyleRef(name="starry")] * styles,
+                      priority=priority)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _sent(redis: Redis, queue: str) -> list[str]:
+    """Job ids of the first tasks waiting in a Celery queue, oldest first."""
+    bodies = redis.lrange(queue, 0, -1)
+    return [json.loads(b)["headers"]["argsrepr"].strip("[]'\"") for b in reversed(bodies)]  # type: ignore[union-attr]
+
+
+def test_keys_are_stored_hashed_and_a_revoked_key_is_403(redis: Redis) -> None:
+    tenants = Tenants(redis)
+    issued = tenants.add("acme", Limits(max_open_jobs=3))
+    key = issued.api_key.get_secret_value()
+    names = list(redis.scan_iter())
+    dump = b"".join(v for k in names if redis.type(k) == b"hash" for v in redis.hvals(k))
+    dump += b"".join(names) + b"".join(redis.get(k) or b"" for k in redis.scan_iter("*apikey*"))
+    assert key.encode() not in dump, "the API key itself is never stored"
+    assert tenants.authenticate(key).name == "acme"
+    with pytest.raises(BackdropError) as conflict:
+        tenants.add("acme", Limits())
+    assert conflict.value.code == ErrorCode.CONFLICT
+    for bad in (None, "", "bdk_not-a-key"):
+        with pytest.raises(BackdropError) as unknown:
+            tenants.authenticate(bad)
+        assert unknown.value.code == ErrorCode.UNAUTHORIZED
+    tenants.revoke("acme")
+    with pytest.raises(BackdropError) as revoked:
+        tenants.authenticate(key)
+    assert revoked.value.code == ErrorCode.FORBIDDEN
+    assert [(t.name, t.revoked) for t in tenants.list()] == [("acme", True)]
+
+
+def test_past_the_open_jobs_limit_429_and_nothing_is_queued(redis: Redis) -> None:
+    key = Tenants(redis).add("small", Limits(max_open_jobs=2)).api_key.get_secret_value()
+    client = _client(key)
+    first = client.submit(_request()).job_id
+    client.submit(_request())
+    keys_before = set(redis.keys())
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request())
+    assert refused.value.code == ErrorCode.QUOTA_EXCEEDED and refused.value.retry_after
+    assert set(redis.keys()) == keys_before, "a refused job leaves nothing behind"
+    assert len(_sent(redis, QUEUE_GPU)) == 2
+    client.cancel(first)  # its end frees its slot
+    assert client.submit(_request()).job_id
+
+
+def test_outputs_per_minute_is_a_sliding_window_with_retry_after(redis: Redis) -> None:
+    key = Tenants(redis).add("rate", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    client.submit(_request(styles=3))
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request(styles=3))
+    assert refused.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert 55 <= (refused.value.retry_after or 0) <= 60
+    client.submit(_request(styles=2))  # still within the 5
+    with pytest.raises(BackdropError) as never:
+        client.submit(_request(styles=6))
+    assert never.value.code == ErrorCode.INVALID_REQUEST, "more than a minute's worth never fits"
+
+
+def test_a_client_with_a_key_sees_only_its_tenants_jobs(redis: Redis) -> None:
+    tenants = Tenants(redis)
+    a = _client(tenants.add("a", Limits()).api_key.get_secret_value())
+    b = _client(tenants.add("b", Limits()).api_key.get_secret_value())
+    job = a.submit(_request()).job_id
+    assert a.status(job).tenant == "a"
+    for call in (b.status, b.cancel):
+        with pytest.raises(BackdropError) as hidden:
+            call(job)
+        assert hidden.value.code == ErrorCode.NOT_FOUND
+    assert _client().status(job).state == JobState.QUEUED, "no key: the operator sees every job"
+
+
+def test_tenants_take_turns_and_batch_goes_to_its_own_queue(redis: Redis) -> None:
+    publish_windows(redis, interactive=8, batch=2)
+    tenants = Tenants(redis)
+    a = _client(tenants.add("a", Limits()).api_key.get_secret_value())
+    b = _client(tenants.add("b", Limits()).api_key.get_secret_value())
+    a_jobs = [a.submit(_request(priority="batch")).job_id for _ in range(6)]
+    b_job = b.submit(_request(priority="batch")).job_id
+    assert _sent(redis, QUEUE_GPU_BATCH) == a_jobs[:2], "the window: 2 batch jobs in flight"
+    assert held_count(redis, "batch", "a") == 4 and held_count(redis, "batch", "b") == 1
+    assert JobRecord(redis, a_jobs[2]).field("held") == "1"
+    for done in a_jobs[:2]:  # two of A's jobs end; each end frees a place
+        JobRecord(redis, done).finish(JobState.SUCCEEDED, open_outputs=JobState.SUCCEEDED)
+        a.pump()
+    assert _sent(redis, QUEUE_GPU_BATCH) == [*a_jobs[:3], b_job], "B's job went after one of A's"
+    interactive = b.submit(_request()).job_id
+    assert _sent(redis, QUEUE_GPU) == [interactive], "interactive has its own window"
+
+
+def test_a_job_cancelled_while_held_is_never_sent_and_frees_its_slot(redis: Redis) -> None:
+    publish_windows(redis, interactive=1, batch=1)
+    key = Tenants(redis).add("c", Limits(max_open_jobs=3)).api_key.get_secret_value()
+    client = _client(key)
+    running, held, later = (client.submit(_request()).job_id for _ in range(3))
+    assert client.cancel(held).state == JobState.CANCELLED
+    client.submit(_request())  # the cancelled job's slot is free again
+    error = JobError(code=ErrorCode.INTERNAL, message="x")
+    JobRecord(redis, running).finish(JobState.FAILED, error, JobState.FAILED)
+    client.pump()
+    assert _sent(redis, QUEUE_GPU) == [running, later], "the cancelled job was skipped"
