@@ -20,6 +20,7 @@ from api_contracts.client import Client
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobAccepted, JobRequest, JobStatus
 from api_contracts.tenants import Tenants
+from gateway import metrics
 from gateway.errors import ErrorResponse, on_backdrop_error, on_validation_error
 from gateway.settings import get_settings
 
@@ -62,6 +63,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Backdrop", version="1", description=__doc__)
     app.add_exception_handler(BackdropError, on_backdrop_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    metrics.install(app, lambda: client().redis)
     _routes(app)
     return app
 

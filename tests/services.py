@@ -93,6 +93,8 @@ def service_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
         "BACKDROP_WEBHOOKS__BACKOFF_SECONDS": "0.3",
         "BACKDROP_WEBHOOKS__TIMEOUT_SECONDS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        # Metrics only where a test asks (workers started together would share a port).
+        "BACKDROP_METRICS__PORT": "0",
         "PYTHONPATH": str(REPO),
     }
     env.update(extra)
@@ -104,6 +106,7 @@ class WorkerProcess:
 
     def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2) -> None:
         self.log_path = log_path
+        self.metrics_url = ""
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             [
@@ -148,7 +151,9 @@ class WorkerProcess:
 @pytest.fixture(scope="session")
 def worker(redis_client: Redis, s3_endpoint: str, tmp_path_factory) -> Iterator[WorkerProcess]:
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = WorkerProcess(service_env(s3_endpoint), log_path)
+    port = free_port()
+    process = WorkerProcess(service_env(s3_endpoint, BACKDROP_METRICS__PORT=str(port)), log_path)
+    process.metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         process.wait_ready()
         yield process

@@ -161,3 +161,16 @@ def test_past_a_tenants_rate_429_with_retry_after(gateway_url: str, redis_client
         refused = http.post("/v1/jobs", json=request)
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "QUOTA_EXCEEDED"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_metrics_count_requests_by_route_and_show_queue_depths(api: httpx.Client) -> None:
+    from tests.integration.test_metrics import scrape, value
+
+    api.get("/v1/jobs/0123456789abcdef")  # a 404, under the route's template
+    samples = scrape(f"{api.base_url}/metrics")
+    route = {"method": "GET", "route": "/v1/jobs/{job_id}", "status": "404"}
+    assert value(samples, "backdrop_http_requests_total", **route) >= 1
+    assert not any("0123456789abcdef" in str(labels) for _, labels in samples), "no id labels"
+    queues = {dict(labels)["queue"] for name, labels in samples if name == "backdrop_queue_depth"}
+    assert queues == {"gpu", "gpu-batch", "cpu", "notify"}
+    assert ("backdrop_held_jobs", (("priority", "batch"),)) in samples

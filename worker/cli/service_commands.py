@@ -67,6 +67,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     gpus = [g for g in args.gpus.split(",") if g.strip()]
     if gpus:
         return _one_worker_per_gpu(args, gpus)
+    _metrics_directory()
     from worker.service.celery_app import app
 
     argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--pool", "prefork",
@@ -75,6 +76,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["-n", args.name]
     app.worker_main(argv)
     return 0
+
+
+def _metrics_directory() -> None:
+    """Before anything imports prometheus_client: the directory where the
+    worker's children write their samples (worker.service.metrics). An
+    operator's directory is emptied (samples of a previous run would count)."""
+    import tempfile
+    from pathlib import Path
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not given:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backdrop-metrics-")
+        return
+    Path(given).mkdir(parents=True, exist_ok=True)
+    for stale in Path(given).glob("*.db"):
+        stale.unlink()
 
 
 def _one_worker_per_gpu(args: argparse.Namespace, gpus: list[str]) -> int:
@@ -87,9 +104,13 @@ def gpu_worker_commands(
 ) -> list[tuple[list[str], dict[str, str]]]:
     """CUDA does not survive fork and TensorFlow takes every GPU it sees: so each
     GPU gets its own worker process (one child) that sees only that device."""
-    commands = []
-    for gpu in gpus:
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu}
+    from worker.runtime.settings import Settings
+
+    commands, port = [], Settings().metrics.port
+    for n, gpu in enumerate(gpus):
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": gpu,
+               "BACKDROP_METRICS__PORT": str(port + n if port else 0)}  # fmt: skip
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each worker its own
         cmd = [sys.executable, "-m", "worker.cli", "worker", "--queues", args.queues,
                "--concurrency", "1", "--loglevel", args.loglevel,
                "--name", f"gpu{gpu}@%h"]  # fmt: skip

@@ -124,6 +124,12 @@ class WebhookSettings(BaseModel):
         return self.secret.get_secret_value()
 
 
+class MetricsSettings(BaseModel):
+    # Each worker's parent serves Prometheus metrics here (0: off); with
+    # --gpus, the worker of the n-th GPU takes port + n.
+    port: int = Field(9808, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="BACKDROP_", env_nested_delimiter="__", extra="ignore"
@@ -142,6 +148,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     queue: QueueSettings = QueueSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    metrics: MetricsSettings = MetricsSettings()
     # development allows MinIO's default keys and a Redis without password;
     # production refuses to start with them.
     environment: Literal["development", "production"] = "development"

@@ -9,13 +9,13 @@ import socket
 import threading
 import time
 
-from celery.signals import worker_init, worker_process_init, worker_ready
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
 
 from api_contracts.admission import publish_windows, pump
 from api_contracts.client import first_step_sender
 from api_contracts.records import now, publish_service_settings
 from worker.runtime.settings import get_settings
-from worker.service import liveness, log_context  # noqa: F401  (they connect signals)
+from worker.service import liveness, log_context, metrics  # noqa: F401  (liveness, log_context connect signals)
 from worker.service.context import make_services
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,11 @@ def _prepare_child(**_: object) -> None:
         warm_models(settings)
 
 
+@worker_process_shutdown.connect
+def _child_exited(pid: int | None = None, **_: object) -> None:
+    metrics.child_exited(pid or os.getpid())
+
+
 @worker_init.connect
 def _prepare_storage(**_: object) -> None:
     """Once, in the parent: buckets exist, intermediates expire, producers
@@ -42,6 +47,8 @@ def _prepare_storage(**_: object) -> None:
     from worker.storage import StorageUnavailable
 
     settings = get_settings()
+    if metrics.serve(settings.metrics.port):
+        log.info("metrics on port %d", settings.metrics.port)
     svc = make_services(settings)  # not the children's: the parent must not share it over fork
     s = settings.storage
     try:

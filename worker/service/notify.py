@@ -25,6 +25,7 @@ from api_contracts.names import EVENTS_STREAM
 from api_contracts.records import JobRecord
 from api_contracts.tenants import Tenants
 from api_contracts.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from worker.service import metrics
 from worker.service.context import Services
 from worker.service.webhook_guard import WebhookRefused, check_destination
 
@@ -45,11 +46,24 @@ def dispatch_events(redis: Redis, consumer: str, send: Send, block_ms: int = 100
     for event_id, fields in entries:
         job_id = (fields or {}).get(b"job_id", b"").decode(errors="replace")
         record = JobRecord(redis, job_id)
+        _count_end(record)
         if job_id and _wants_webhook(record):
             record.set_fields({"webhook.state": "pending", "webhook.event_id": event_id.decode()})
             send(job_id, event_id.decode())
         redis.xack(EVENTS_STREAM, GROUP, event_id)
     return len(entries)
+
+
+def _count_end(record: JobRecord) -> None:
+    """Every job's end passes here once (the stream's consumer group): the one
+    place that counts them, whichever process ended the job (a cancel ends it
+    in the gateway)."""
+    try:
+        status = record.status()
+    except Exception:  # gone or corrupt: counted by the state the event names
+        return
+    code = status.error.code if status.error else None
+    metrics.job_ended(status.state, code, status.created_at, status.finished_at)
 
 
 def _ensure_group(redis: Redis) -> None:
@@ -87,6 +101,7 @@ def deliver(services: Services, job_id: str, event_id: str, attempt: int) -> str
     except (OSError, ValueError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {str(exc)[:200]}"
     outcome = _outcome(status, error, attempt, settings.webhooks.max_attempts)
+    metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
     at = datetime.now(UTC)
     state = "pending" if outcome == "retry" else outcome
     record.webhook_attempt(state, WebhookAttempt(at=at, status=status, error=error))

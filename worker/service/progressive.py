@@ -9,7 +9,7 @@ from worker.pipeline.png import encode_png
 from worker.pipeline.stages import composite_stage
 from worker.pipeline.style_params import preview_mix
 from worker.runtime.model_cache import get_previewer
-from worker.service import artifacts
+from worker.service import artifacts, metrics
 from worker.service.context import Services
 from worker.service.plan import JobPlan
 
@@ -29,9 +29,10 @@ def publish_preview(
     """The feed-forward stylization (one pass per painting, joined by the
     regions), shown at once; returns it uncomposited."""
     mix = preview_mix(plan.params.strength)
-    preview = get_previewer().stylize_regions(photo, slots, regions, mix)
-    key = plan.preview_key(style_sha)
-    _publish(services, record, plan, index, photo, preview, key, {"preview": True})
+    with metrics.timed("preview"):  # the time until a person sees something
+        preview = get_previewer().stylize_regions(photo, slots, regions, mix)
+        key = plan.preview_key(style_sha)
+        _publish(services, record, plan, index, photo, preview, key, {"preview": True})
     record.set(output=index, preview_key=key)
     record.progress(index, 1)
     record.count("preview")

@@ -17,7 +17,7 @@ from api_contracts.names import (
     TASK_STYLIZE,
 )
 from worker.runtime.settings import get_settings
-from worker.service import lifecycle, steps
+from worker.service import lifecycle, metrics, steps
 from worker.service.celery_app import app
 from worker.service.context import Services, make_services
 from worker.service.guard import check_message, guarded
@@ -40,7 +40,8 @@ def _guarded(task: Task, job_id: str, index: int | None, step: Callable[[], T]) 
 
 @app.task(name=TASK_SEGMENT, bind=True)
 def segment(self: Task, job_id: str) -> None:
-    open_outputs = _guarded(self, job_id, None, lambda: steps.segment_step(services(), job_id))
+    with metrics.timed("segment"):
+        open_outputs = _guarded(self, job_id, None, lambda: steps.segment_step(services(), job_id))
     if open_outputs is None:
         return
     if not open_outputs:
@@ -66,12 +67,16 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
 
 @app.task(name=TASK_STYLIZE, bind=True)
 def stylize(self: Task, job_id: str, index: int) -> None:
-    _guarded(self, job_id, index, lambda: steps.stylize_step(services(), job_id, index))
+    with metrics.timed("stylize"):
+        _guarded(self, job_id, index, lambda: steps.stylize_step(services(), job_id, index))
 
 
 @app.task(name=TASK_COMPOSITE, bind=True)
 def composite(self: Task, job_id: str, index: int) -> None:
-    last = _guarded(self, job_id, index, lambda: steps.composite_step(services(), job_id, index))
+    with metrics.timed("composite"):
+        last = _guarded(
+            self, job_id, index, lambda: steps.composite_step(services(), job_id, index)
+        )
     if last:
         finalize.delay(job_id)
 
