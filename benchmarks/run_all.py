@@ -6,7 +6,8 @@ Runs, in this order, on this machine and nothing else (do not run tests beside
 it: they share the two cores): step throughput and GFLOP/s at 256 and 512 px;
 time to quality at 256 px (reference 1000 iterations) and 512 px (300); the
 preview latency at 512 px and the worker's peak memory on a 512 px job; the
-fan-out of one photo to four styles; the queue overhead at 256 px. Prints a
+fan-out of one photo to four styles; the queue overhead at 256 px; full resolution;
+the gateway's added latency on status calls. Prints a
 table, writes benchmarks/results/all.json and all.plot.png (both loss curves
 and both picture comparisons). Numbers are reported, never asserted.
 `--quick` shrinks every run (a smoke test of the suite, not a measurement).
@@ -21,7 +22,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks import fan_out, full_resolution, preview_latency, queue_overhead, step_throughput
+from benchmarks import (
+    fan_out,
+    full_resolution,
+    gateway_latency,
+    preview_latency,
+    queue_overhead,
+    step_throughput,
+)
 from benchmarks import time_to_quality as ttq
 from benchmarks.common import RESULTS, machine, write_json
 
@@ -38,6 +46,7 @@ def suite(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "queue_overhead_256": lambda: queue_overhead.run(small, 5 if quick else 20,
                                                          2 if quick else 5),
         "full_resolution": lambda: full_resolution.run(["12MP"] if quick else ["12MP", "48MP"]),
+        "gateway_latency": lambda: gateway_latency.run(10 if quick else 100),
     }  # fmt: skip
 
 
@@ -91,6 +100,12 @@ def table(r: dict[str, Any]) -> str:
         if isinstance(m, dict):
             rows.append((f"full resolution {label}",
                          f"{m['seconds']} s, peak RSS {m['peak_rss_mb']} MB"))  # fmt: skip
+    for kind, g in r.get("gateway_latency", {}).items():
+        if isinstance(g, dict):
+            rows.append((f"gateway, status of a {kind.replace('_', ' ')}",
+                         f"+{g['added_median_ms']} ms median, +{g['added_p95_ms']} ms p95 "
+                         f"over {g['calls']} calls ({g['gateway_ms']['median']} vs "
+                         f"{g['client_ms']['median']} ms)"))  # fmt: skip
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

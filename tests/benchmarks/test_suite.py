@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ("step_throughput", "time_to_quality_256", "time_to_quality_512",
             "preview_latency_512", "fan_out_256", "queue_overhead_256",
-            "full_resolution")  # fmt: skip
+            "full_resolution", "gateway_latency")  # fmt: skip
 
 
 def test_quick_suite_reports_every_section(tmp_path: Path) -> None:

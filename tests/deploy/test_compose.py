@@ -14,11 +14,20 @@ VAR_REF = re.compile(r"\$\{([A-Z_]+)(:\?[^}]*|:-[^}]*)?\}")
 
 
 def test_the_services_of_the_design_card_are_there() -> None:
-    assert {"redis", "minio", "minio-setup", "worker-gpu", "worker-cpu", "flower"} <= set(SERVICES)
+    assert {
+        "redis",
+        "minio",
+        "minio-setup",
+        "worker-gpu",
+        "worker-cpu",
+        "flower",
+        "gateway",
+        "prometheus",
+    } <= set(SERVICES)
 
 
 @pytest.mark.parametrize(
-    "name", ["redis", "minio", "worker-gpu", "worker-cpu", "flower", "gateway"]
+    "name", ["redis", "minio", "worker-gpu", "worker-cpu", "flower", "gateway", "prometheus"]
 )
 def test_long_running_services_have_health_checks(name: str) -> None:
     check = SERVICES[name]["healthcheck"]
@@ -84,3 +93,30 @@ def test_worker_environment_passes_production_settings_validation(monkeypatch) -
     assert settings.environment == "production"
     assert settings.redis.url == "redis://:s3cret-redis@redis:6379/0"
     assert os.environ["BACKDROP_STORAGE__PUBLIC_ENDPOINT"] == "cdn:9000"
+
+
+def test_prometheus_scrapes_the_gateway_and_every_worker_on_their_ports() -> None:
+    from worker.runtime.settings import MetricsSettings
+
+    prometheus = SERVICES["prometheus"]
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"]
+               for t in sc["targets"]}  # fmt: skip
+    gateway_port = SERVICES["gateway"]["command"][-1]
+    port = MetricsSettings().port
+    assert targets == {f"gateway:{gateway_port}", f"worker-gpu:{port}", f"worker-cpu:{port}"}
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_code_exports() -> None:
+    import json
+
+    sources = (REPO / "worker/service/metrics.py").read_text()
+    sources += (REPO / "gateway/metrics.py").read_text()
+    exported = set(re.findall(r'"(backdrop_[a-z_]+)"', sources))
+    dashboard = json.loads((REPO / "deploy/grafana/backdrop-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    asked = {re.sub(r"_(bucket|count|sum)$", "", m) for e in exprs
+             for m in re.findall(r"backdrop_[a-z_]+", e)}  # fmt: skip
+    assert asked and asked <= exported, asked - exported
+    assert exported <= asked, f"not on the dashboard: {exported - asked}"
