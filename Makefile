@@ -41,7 +41,8 @@ test: lint
 # steps in-process on the real Redis; no worker processes, no slow optimizations.
 test-fast: lint
 	$(PY) -m pytest -q -m "not slow and not faults and not load" \
-		--ignore=tests/integration --ignore=tests/gateway --ignore=tests/benchmarks
+		--ignore=tests/integration --ignore=tests/gateway --ignore=tests/benchmarks \
+		--ignore=tests/browser
 
 bench: install
 	$(PY) -m benchmarks.run_all

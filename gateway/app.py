@@ -8,22 +8,26 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from api_contracts.client import Client
-from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.errors import BackdropError
 from api_contracts.models import JobAccepted, JobRequest, JobStatus
 from api_contracts.tenants import Tenants
 from gateway import metrics
 from gateway.errors import ErrorResponse, on_backdrop_error, on_validation_error
 from gateway.settings import get_settings
+from gateway.uploads import read_image
 
+PAGE = Path(__file__).parent / "page"  # the try-it page: static files, no build step
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
@@ -32,6 +36,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class Uploaded(BaseModel):
     key: str  # put it in a JobRequest: photo_key, or a style's key
     bytes: int
+
+
+class Limits(BaseModel):
+    max_upload_bytes: int
 
 
 class CatalogStyle(BaseModel):
@@ -68,31 +76,25 @@ def create_app() -> FastAPI:
     return app
 
 
-async def _read_limited(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it passes the limit (never held whole)."""
-    limit = get_settings().gateway.max_upload_bytes
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit:
-        raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
-        chunks.append(chunk)
-    if not size:
-        raise BackdropError(ErrorCode.INVALID_IMAGE, "the upload is empty")
-    return b"".join(chunks)
-
-
 def _routes(app: FastAPI) -> None:
+    @app.get("/v1/limits")
+    def limits() -> Limits:
+        """What the page checks before it uploads (no key needed)."""
+        return Limits(max_upload_bytes=get_settings().gateway.max_upload_bytes)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(PAGE / "index.html")
+
+    app.mount("/page", StaticFiles(directory=PAGE), name="page")
+
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         client().redis.ping()
         return {"status": "ok"}
 
     async def upload(request: Request, _: Caller) -> Uploaded:
-        data = await _read_limited(request)
+        data = await read_image(request, get_settings().gateway.max_upload_bytes)
         return Uploaded(key=await run_in_threadpool(client().upload, data), bytes=len(data))
 
     app.post("/v1/photos", status_code=201, responses=ERRORS, response_model=Uploaded,

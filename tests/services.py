@@ -162,6 +162,39 @@ def worker(redis_client: Redis, s3_endpoint: str, tmp_path_factory) -> Iterator[
 
 
 @pytest.fixture(scope="session")
+def gateway_url(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[str]:
+    """`backdrop gateway` in a subprocess, beside the session's worker."""
+    port = free_port()
+    env = service_env(s3_endpoint, BACKDROP_GATEWAY__MAX_UPLOAD_BYTES=str(2 * 1024 * 1024),
+                      BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1")  # fmt: skip
+    log = (tmp_path_factory.mktemp("gateway") / "gateway.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)],
+                            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for_port(port, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+_KEYS: dict[str, str] = {}  # keys are stored hashed: the tests keep the ones they made
+
+
+def tenant_key(redis: Redis, name: str, **limits: int) -> str:
+    """A tenant's API key on the session's Redis (made on first use)."""
+    from api_contracts.tenants import Limits, Tenants
+
+    if name not in _KEYS:
+        tenants = Tenants(redis)
+        issued = (tenants.new_key(name) if tenants.get(name)
+                  else tenants.add(name, Limits(**limits)).api_key)  # fmt: skip
+        _KEYS[name] = issued.get_secret_value()
+    return _KEYS[name]
+
+
+@pytest.fixture(scope="session")
 def client(worker: WorkerProcess, s3_endpoint: str):
     from api_contracts.client import Client, ClientConfig
 

@@ -1,52 +1,29 @@
 """The HTTP API over real HTTP: a uvicorn process, httpx, the real worker."""
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from redis import Redis
 
-from api_contracts.tenants import Limits, Tenants
-from tests.conftest import PHOTOS, REPO, STYLES
-from tests.services import free_port, service_env, wait_for_port
+from api_contracts.tenants import Tenants
+from tests.conftest import PHOTOS, STYLES
+from tests.services import tenant_key
 
 pytestmark = pytest.mark.integration
 
 
-def _key(redis_client: Redis, name: str, **limits: int) -> dict[str, str]:
-    if Tenants(redis_client).get(name) is None:
-        issued = Tenants(redis_client).add(name, Limits(**limits))
-        KEYS[name] = issued.api_key.get_secret_value()
-    return {"Authorization": f"Bearer {KEYS[name]}"}
-
-
-KEYS: dict[str, str] = {}
-
-
-@pytest.fixture(scope="module")
-def gateway_url(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    env = service_env(s3_endpoint, BACKDROP_GATEWAY__MAX_UPLOAD_BYTES=str(2 * 1024 * 1024),
-                      BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1")  # fmt: skip
-    log = (tmp_path_factory.mktemp("gateway") / "gateway.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)],
-                            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+def _bearer(redis: Redis, name: str, **limits: int) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tenant_key(redis, name, **limits)}"}
 
 
 @pytest.fixture(scope="module")
 def api(gateway_url: str, redis_client: Redis) -> Iterator[httpx.Client]:
     """The HTTP API as the tenant `app` calls it."""
-    with httpx.Client(base_url=gateway_url, timeout=60, headers=_key(redis_client, "app")) as http:
+    with httpx.Client(
+        base_url=gateway_url, timeout=60, headers=_bearer(redis_client, "app")
+    ) as http:
         yield http
 
 
@@ -97,7 +74,8 @@ def test_an_upload_past_the_limit_is_413_while_streaming(api: httpx.Client) -> N
      ("POST", "/v1/jobs", {"photo_key": "uploads/x", "styles": []}, 422, "INVALID_REQUEST"),
      ("POST", "/v1/jobs", {"photo_key": "../etc/passwd", "styles": [{"name": "starry"}]}, 422,
       "INVALID_REQUEST"),
-     ("POST", "/v1/photos", b"", 400, "INVALID_IMAGE")],
+     ("POST", "/v1/photos", b"", 400, "INVALID_IMAGE"),
+     ("POST", "/v1/photos", b"plain text, named .jpg", 400, "UNSUPPORTED_FORMAT")],
 )  # fmt: skip
 def test_errors_are_json_with_codes(api, method, path, body, status, code) -> None:
     kwargs = {"json": body} if isinstance(body, dict) else {"content": body}
@@ -135,7 +113,7 @@ def test_without_a_key_401_with_a_revoked_one_403(gateway_url: str, redis_client
     for headers in ({}, {"Authorization": "Bearer bdk_nobody"}, {"X-API-Key": "x"}):
         answer = httpx.get(f"{gateway_url}/v1/styles", headers=headers, timeout=30)
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "UNAUTHORIZED"
-    headers = _key(redis_client, "leaver")
+    headers = _bearer(redis_client, "leaver")
     assert httpx.get(f"{gateway_url}/v1/styles", headers=headers, timeout=30).status_code == 200
     Tenants(redis_client).revoke("leaver")
     answer = httpx.get(f"{gateway_url}/v1/styles", headers=headers, timeout=30)
@@ -145,7 +123,7 @@ def test_without_a_key_401_with_a_revoked_one_403(gateway_url: str, redis_client
 def test_another_tenants_job_is_404(api: httpx.Client, gateway_url: str, redis_client) -> None:
     photo = _upload(api, "photos/grace_hopper.png")
     job_id = api.post("/v1/jobs", json={"photo_key": photo, "mode": "portrait"}).json()["job_id"]
-    other = _key(redis_client, "other")
+    other = _bearer(redis_client, "other")
     for method in ("GET", "DELETE"):
         answer = httpx.request(method, f"{gateway_url}/v1/jobs/{job_id}", headers=other)
         assert answer.status_code == 404, answer.text
@@ -153,7 +131,7 @@ def test_another_tenants_job_is_404(api: httpx.Client, gateway_url: str, redis_c
 
 
 def test_past_a_tenants_rate_429_with_retry_after(gateway_url: str, redis_client) -> None:
-    headers = _key(redis_client, "tight", outputs_per_minute=2)
+    headers = _bearer(redis_client, "tight", outputs_per_minute=2)
     with httpx.Client(base_url=gateway_url, headers=headers, timeout=60) as http:
         photo = _upload(http, "photos/grace_hopper.png")
         request = {"photo_key": photo, "mode": "portrait"}

@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     from worker.cli.local_commands import add_demo, add_models, add_run
     from worker.cli.operator_commands import add_operator_commands
+    from worker.cli.serve_command import add_serve_command
     from worker.cli.service_commands import add_service_commands
 
     add_run(commands)
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     add_models(commands)
     add_service_commands(commands)
     add_operator_commands(commands)
+    add_serve_command(commands)
     return parser
 
 

@@ -26,6 +26,8 @@ def add_operator_commands(commands: Any) -> None:
     actions.add_parser("list", help="tenants, their limits and whether their key works")
     revoke = actions.add_parser("revoke", help="the tenant's key stops working (403)")
     revoke.add_argument("name")
+    rotate = actions.add_parser("rotate", help="a new key for the tenant; the old one stops")
+    rotate.add_argument("name")
     tenants.set_defaults(handler=cmd_tenants)
 
 
@@ -42,6 +44,10 @@ def cmd_tenants(args: argparse.Namespace) -> int:
             print(json.dumps({"tenant": args.name, "api_key": issued.api_key.get_secret_value(),
                               "webhook_secret": issued.webhook_secret.get_secret_value(),
                               **limits.model_dump()}))  # fmt: skip
+            return 0
+        if args.action == "rotate":
+            key = registry.new_key(args.name).get_secret_value()
+            print(json.dumps({"tenant": args.name, "api_key": key}))
             return 0
         if args.action == "revoke":
             registry.revoke(args.name)

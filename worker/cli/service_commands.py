@@ -80,14 +80,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _metrics_directory() -> None:
     """Before anything imports prometheus_client: the directory where the
-    worker's children write their samples (worker.service.metrics). An
-    operator's directory is emptied (samples of a previous run would count)."""
+    worker's children write their samples (worker.service.metrics), removed
+    when the worker exits; none when metrics are off. An operator's directory
+    is emptied instead (samples of a previous run would count)."""
+    import atexit
+    import shutil
     import tempfile
     from pathlib import Path
 
+    from worker.runtime.settings import Settings
+
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not given:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backdrop-metrics-")
+        if Settings().metrics.port:
+            made = tempfile.mkdtemp(prefix="backdrop-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+            atexit.register(shutil.rmtree, made, ignore_errors=True)
         return
     Path(given).mkdir(parents=True, exist_ok=True)
     for stale in Path(given).glob("*.db"):

@@ -1,0 +1,41 @@
+"""What the gateway checks of an upload before storing it: its size while it
+streams in (413 past the limit, never held whole) and its first bytes, so a
+text file named .jpg is refused at once, in words, and not minutes later by a
+worker. Decoding stays with the workers (the gateway holds no image library)."""
+
+from fastapi import Request
+
+from api_contracts.errors import BackdropError, ErrorCode
+
+# The formats the workers decode (worker.pipeline.intake.ALLOWED_FORMATS).
+SIGNATURES = {
+    "JPEG": (b"\xff\xd8\xff",),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "BMP": (b"BM",),
+}
+
+
+def image_format(data: bytes) -> str | None:
+    """JPEG, PNG, WEBP or BMP by the file's signature; None for anything else."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for fmt, sigs in SIGNATURES.items() if data.startswith(sigs)), None)
+
+
+async def read_image(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > limit:
+        raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
+        chunks.append(chunk)
+    if not size:
+        raise BackdropError(ErrorCode.INVALID_IMAGE, "the upload is empty")
+    data = b"".join(chunks)
+    if image_format(data) is None:
+        raise BackdropError(ErrorCode.UNSUPPORTED_FORMAT,
+                            "this file is not a JPEG, PNG, WebP or BMP image")  # fmt: skip
+    return data

@@ -1,0 +1,88 @@
+"""The try-it page in headless chromium: what a person does and sees."""
+
+import json
+import time
+
+import pytest
+
+from tests.browser.conftest import release, screenshot
+from tests.conftest import PHOTOS
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+LOADED = "img => img.complete && img.naturalWidth > 0"
+
+
+def _job_id(page) -> str:  # type: ignore[no-untyped-def]
+    page.wait_for_function("() => document.body.dataset.job")
+    return str(page.evaluate("() => document.body.dataset.job"))
+
+
+def test_upload_pick_two_paintings_watch_preview_then_final_and_compare(page, stack) -> None:
+    page.set_input_files("#photo", str(PHOTOS / "grace_hopper.png"))
+    assert page.locator("#photo-preview").evaluate(LOADED)
+    page.get_by_role("button", name="starry", exact=True).click()
+    waves = page.get_by_role("button", name="waves", exact=True)
+    waves.focus()
+    page.keyboard.press("Enter")  # the keyboard alone picks a painting too
+    assert waves.get_attribute("aria-pressed") == "true"
+    page.get_by_role("button", name="Paint it").click()
+    job_id = _job_id(page)
+    cards = page.locator(".card")
+    # The worker holds the job after its first output's optimization: the
+    # preview (or an intermediate) is on screen, the final result is not.
+    page.wait_for_function("() => [...document.querySelectorAll('.card .after')].some("
+                           "i => i.dataset.shown === 'preview' && i.naturalWidth > 0)")  # fmt: skip
+    marks = page.evaluate("() => window.backdropMarks")
+    assert cards.count() == 2
+    screenshot(page, "page-mid-job-1280")
+    release(stack, job_id)
+    page.wait_for_function("() => [...document.querySelectorAll('.card')].every(c => "
+                           "c.dataset.stage === 'final' && c.querySelector('.after').dataset.shown "
+                           "=== 'final' && c.querySelector('.after').naturalWidth > 0)",
+                           timeout=120_000)  # fmt: skip
+    page.wait_for_function("() => document.getElementById('job-state').innerText === 'Done'")
+    slider = cards.first.locator(".slider")
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")  # the before/after slider moves by keyboard
+    clip = cards.first.locator(".after").evaluate("img => img.style.clipPath")
+    assert clip == "inset(0px 0px 0px 47%)", clip
+    assert cards.first.locator(".download").get_attribute("href").startswith("http")
+    screenshot(page, "page-done-1280")
+    page.set_viewport_size({"width": 375, "height": 800})
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow} px wider than a 375 px phone"
+    screenshot(page, "page-done-375")
+    print("\npage:", json.dumps({"paint_to_preview_ms": round(marks["preview"] - marks["go"])}))
+
+
+def test_a_text_file_named_jpg_is_refused_in_words(page, stack, tmp_path) -> None:
+    text = tmp_path / "holiday.jpg"
+    text.write_text("this is not a photo at all\n" * 20)
+    page.set_input_files("#photo", str(text))  # the browser calls it image/jpeg by its name
+    page.get_by_role("button", name="starry", exact=True).click()
+    page.get_by_role("button", name="Paint it").click()
+    message = page.locator("#message")
+    message.wait_for(state="visible")
+    assert "not a JPEG, PNG, WebP or BMP image" in message.inner_text()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    page.set_input_files("#photo", str(notes))  # refused before any upload
+    assert "notes.txt" in message.inner_text() and "not a JPEG" in message.inner_text()
+
+
+def test_cancel_a_running_job(page, stack) -> None:
+    page.set_input_files("#photo", str(PHOTOS / "cat_720p.jpg"))
+    page.get_by_role("button", name="waves", exact=True).click()
+    page.get_by_role("button", name="Paint it").click()
+    job_id = _job_id(page)
+    page.wait_for_function("() => document.querySelector('.card progress')")
+    try:
+        page.get_by_role("button", name="Cancel").click()
+        page.wait_for_function("() => document.getElementById('job-state').innerText"
+                               ".startsWith('Cancelled')")  # fmt: skip
+        assert page.locator(".card").first.get_attribute("data-state") == "CANCELLED"
+        assert page.locator("#cancel").is_hidden()
+    finally:
+        release(stack, job_id)
+        time.sleep(0.5)
