@@ -147,7 +147,10 @@ function cards(count) {
   for (let i = 0; i < count; i++) {
     const card = $("result-card").content.firstElementChild.cloneNode(true);
     card.querySelector(".before").src = page.photoUrl;
-    card.querySelector(".name").textContent = count > 1 ? `Picture ${i + 1}` : "Your picture";
+    const name = count > 1 ? `Picture ${i + 1}` : "Your picture";
+    card.querySelector(".name").textContent = name;
+    card.querySelector("progress").setAttribute("aria-label", `${name}: progress`);
+    card.querySelector(".slider").setAttribute("aria-label", `${name}: before and after`);
     const slider = card.querySelector(".slider");
     slider.addEventListener("input", () => {
       card.querySelector(".after").style.clipPath = `inset(0 0 0 ${slider.value}%)`;
