@@ -54,3 +54,17 @@ def photo_variant(seed: int) -> bytes:
 def upload_variant(client: Any, seed: int) -> str:
     """A new copy of the photo in the store: nothing cached for it is reused."""
     return str(client.upload(photo_variant(seed)))
+
+
+def load_scaled(name: str, side: int) -> Any:
+    """A shared photo or painting (`photos/x.png`, `styles/y.jpg`), RGB uint8,
+    its longest side `side` pixels."""
+    import cv2
+
+    from tests.conftest import SHARED
+
+    bgr = cv2.imread(str(SHARED / "images" / name), cv2.IMREAD_COLOR)
+    assert bgr is not None, name
+    scale = side / max(bgr.shape[:2])
+    small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)

@@ -125,8 +125,9 @@ def _stylized(
         init = intake.load_photo(job.init_image, settings.intake_limits())
         meta["init_image"] = True
     last = None
+    round_trip = settings.compute.lbfgs_round_trip(max(1, job.params.iterations // 20))
     steps = stylize(photo, styles, job.params, net, init_image=init, xla=settings.compute.xla,
-                    regions=regions)  # fmt: skip
+                    regions=regions, lbfgs_every=round_trip)  # fmt: skip
     for last in steps:
         notify("stylize", last)
     assert last is not None and last.image is not None

@@ -56,6 +56,8 @@ class Objective:
         import tensorflow as tf
 
         self.net, self.content_layer, self.style_layers = net, content_layer, style_layers
+        # Other functions compiled around this objective (the device L-BFGS).
+        self.compiled: dict[tuple[str, bool], Any] = {}
         self.loss_scale = FLOAT16_LOSS_SCALE if net.precision == "mixed_float16" else 1.0
         width = {n: int(net.model.get_layer(n).output.shape[-1]) for n in net.layers}
         image = tf.TensorSpec([None, None, None, 3], tf.float32)  # a batch of B images

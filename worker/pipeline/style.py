@@ -55,13 +55,14 @@ def stylize(
     xla: bool = False,
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
     regions: Sequence[np.ndarray] | None = None,
+    lbfgs_every: int = 0,
 ) -> Iterator[StyleProgress]:
-    """Yield one StyleProgress per iteration; the last one carries the result at
-    the content's size. `features`: the photo's content features per level,
-    when already computed elsewhere. `regions`: see stylize_many."""
-    batch = stylize_many(
-        content, [styles], params, net, checkpoint_every, init_image, xla, features, regions
-    )
+    """Yield a StyleProgress per iteration (every `lbfgs_every` iterations with
+    the device L-BFGS); the last one carries the result at the content's size.
+    `features`: the photo's content features per level, when already computed
+    elsewhere. `regions`: see stylize_many."""
+    batch = stylize_many(content, [styles], params, net, checkpoint_every, init_image, xla,
+                         features, regions, lbfgs_every)  # fmt: skip
     for p in batch:
         image = None if p.images is None else p.images[0]
         yield StyleProgress(p.iteration, p.total, p.level, p.losses[0], image)
@@ -77,9 +78,13 @@ def stylize_many(
     xla: bool = False,
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
     regions: Sequence[np.ndarray] | None = None,
+    lbfgs_every: int = 0,
 ) -> Iterator[BatchProgress]:
     """Several outputs of one photo optimized as one batch (one VGG pass per step
     for all of them): each output is its own blend of paintings.
+
+    `lbfgs_every` > 0: L-BFGS runs on the device, and the host sees the images
+    every that many iterations (0: L-BFGS on the host, every iteration).
 
     With `regions` (0..1 masks at the content's size, one per painting of every
     output), painting n's Gram matrices are compared with the image's own
@@ -114,21 +119,28 @@ def stylize_many(
         final = level == len(sizes) - 1
         best = [(np.inf, im) for im in images]
         per: list[dict[str, float]] = []
-        for losses, updated in _optimize(images, objective, targets, params, budget):
-            done += 1
+        run = _optimize(images, objective, targets, params, budget, lbfgs_every, xla)
+        for count, losses, measured, updated in run:
+            done += count
             per = [{k: float(v[i]) for k, v in losses.items()} for i in range(len(outputs))]
-            # The losses were measured on the images before this update.
+            # The losses were measured on `measured` (None: the images before this update).
             if final:
+                on = images if measured is None else measured
                 best = [(p["total"], im) if p["total"] < b[0] else b
-                        for p, im, b in zip(per, images, best, strict=True)]  # fmt: skip
+                        for p, im, b in zip(per, on, best, strict=True)]  # fmt: skip
             images = updated
-            show = checkpoint_every > 0 and done % checkpoint_every == 0
+            show = _crossed(done, count, checkpoint_every)
             if done < params.iterations:
                 shown = [_u8(im) for im in images] if show else None
                 yield BatchProgress(done, params.iterations, level, per, shown)
         if final:
             results = [_finish(content, b[1], params) for b in best]
             yield BatchProgress(done, params.iterations, level, per, results)
+
+
+def _crossed(done: int, count: int, every: int) -> bool:
+    """A multiple of `every` was passed by the last `count` iterations."""
+    return every > 0 and done // every > (done - count) // every
 
 
 def _finish(content: np.ndarray, image: np.ndarray, params: StyleParams) -> np.ndarray:
@@ -241,16 +253,30 @@ def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float
     return cv2.resize(painting, target, interpolation=cv2.INTER_AREA)
 
 
+Step = tuple[int, dict[str, np.ndarray], np.ndarray | None, np.ndarray]
+
+
 def _optimize(
-    images: np.ndarray, objective: Objective, targets: Targets, params: StyleParams, steps: int
-) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-    """Yield (per-image losses before the update, updated B x h x w x 3 images)."""
-    if params.optimizer == "lbfgs":
+    images: np.ndarray, objective: Objective, targets: Targets, params: StyleParams, steps: int,
+    lbfgs_every: int = 0, xla: bool = False,
+) -> Iterator[Step]:  # fmt: skip
+    """Yield (iterations run, per-image losses, the images they were measured on
+    (None: those before this update), the updated B x h x w x 3 images)."""
+    rate = params.learning_rate
+    if params.optimizer == "lbfgs" and lbfgs_every > 0:
+        from worker.pipeline.lbfgs_device import device_lbfgs_steps
+
+        for count, losses, x in device_lbfgs_steps(images, objective, targets, rate, steps,
+                                                   lbfgs_every, xla):  # fmt: skip
+            yield count, losses, x, x
+    elif params.optimizer == "lbfgs":
         from worker.pipeline.lbfgs import lbfgs_steps
 
-        yield from lbfgs_steps(images, objective, targets, params.learning_rate, steps)
+        for losses, x in lbfgs_steps(images, objective, targets, rate, steps):
+            yield 1, losses, None, x
     else:
-        yield from _adam_steps(images, objective, targets, params.learning_rate, steps)
+        for losses, x in _adam_steps(images, objective, targets, rate, steps):
+            yield 1, losses, None, x
 
 
 def _adam_steps(

@@ -42,6 +42,16 @@ class ComputeSettings(BaseModel):
     # Both work on a CPU too (slower there): float32 and no XLA by default.
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     xla: bool = False
+    # L-BFGS as TensorFlow ops beside the objective (worker.pipeline.lbfgs_device),
+    # the history on the device; the host sees the image every lbfgs_every
+    # iterations (progress, cancel; at most every progress step). "host": the
+    # NumPy version. The device version is faster on this CPU too (README).
+    lbfgs: Literal["device", "host"] = "device"
+    lbfgs_every: int = Field(10, ge=1, le=1000)
+
+    def lbfgs_round_trip(self, progress_every: int) -> int:
+        """Iterations between host round trips; 0: L-BFGS on the host."""
+        return 0 if self.lbfgs == "host" else max(1, min(self.lbfgs_every, progress_every))
 
 
 class RedisSettings(BaseModel):

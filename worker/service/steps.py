@@ -159,11 +159,14 @@ def _optimize(
     last: StyleProgress | None = None
     styles, regions = paintings
     steps = stylize(photo, styles, plan.params, net, checkpoint_every=latest_every(plan),
-                    xla=settings.compute.xla, features=features, regions=regions)  # fmt: skip
+                    xla=settings.compute.xla, features=features, regions=regions,
+                    lbfgs_every=settings.compute.lbfgs_round_trip(every))  # fmt: skip
+    reported = 0
     for last in steps:
         if last.image is not None and last.iteration < last.total:
             publish_latest(services, record, plan, index, photo, last.image, style_sha)
-        if last.iteration % every == 0:
+        if last.iteration // every > reported // every:  # a progress step was passed
+            reported = last.iteration
             record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
             if record.cancelled():
                 raise Cancelled

@@ -1,0 +1,58 @@
+"""L-BFGS on the device against the host implementation, at 128 px on a real
+photo and painting: the same method, so the same losses within tolerance."""
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
+from worker.pipeline.style import stylize, stylize_many
+from worker.pipeline.style_params import StyleParams
+from worker.runtime.model_cache import get_feature_net
+
+pytestmark = pytest.mark.slow
+
+
+def _small(path, side: int) -> np.ndarray:
+    rgb = read_rgb(path)
+    scale = side / max(rgb.shape[:2])
+    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def net():
+    from worker.runtime.settings import Settings
+
+    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+
+
+def _final(photo, painting, net, every: int, iterations: int = 20):
+    params = StyleParams(iterations=iterations, levels=1, optimizer="lbfgs")
+    runs = list(stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=every))
+    return runs, runs[-1]
+
+
+def test_the_device_lbfgs_matches_the_host_one_at_128px(net) -> None:
+    photo, painting = _small(PHOTOS / "grace_hopper.png", 128), _small(STYLES / "starry.jpg", 128)
+    host_runs, host = _final(photo, painting, net, every=0)
+    device_runs, device = _final(photo, painting, net, every=5)
+    assert len(host_runs) == 20 and len(device_runs) == 4, "one host round trip per 5 iterations"
+    assert [p.iteration for p in device_runs] == [5, 10, 15, 20]
+    start = host_runs[0].losses["total"]
+    assert device.losses["total"] < 0.5 * start, "it optimizes"
+    gap = abs(device.losses["total"] - host.losses["total"]) / host.losses["total"]
+    assert gap < 0.05, f"final loss {device.losses['total']:.1f} vs host {host.losses['total']:.1f}"
+    difference = np.abs(device.image.astype(float) - host.image.astype(float)).mean()
+    assert difference < 3.0, f"images differ by {difference:.2f} levels on average"
+
+
+def test_a_batch_on_the_device_lowers_every_outputs_loss(net) -> None:
+    photo = _small(PHOTOS / "grace_hopper.png", 96)
+    paintings = [_small(STYLES / f"{n}.jpg", 96) for n in ("starry", "waves")]
+    params = StyleParams(iterations=12, levels=1, optimizer="lbfgs")
+    runs = list(stylize_many(photo, [[(p, 1.0)] for p in paintings], params, net,
+                             checkpoint_every=4, lbfgs_every=4))  # fmt: skip
+    first, last = runs[0], runs[-1]
+    assert all(b["total"] < a["total"] for a, b in zip(first.losses, last.losses, strict=True))
+    assert last.images is not None and all(im.shape == photo.shape for im in last.images)
+    assert [r.images is not None for r in runs[:-1]] == [True, True], "checkpoints every 4"
