@@ -45,3 +45,26 @@ def test_xla_step_gives_the_same_losses(tmp_path: Path) -> None:
     assert objective_for(net, PARAMS.content_layer, PARAMS.style_layers, True).adam_step
     assert np.isclose(plain[0].losses["total"], fused[0].losses["total"], rtol=1e-3)
     assert np.isclose(plain[-1].losses["total"], fused[-1].losses["total"], rtol=0.05)
+
+
+@pytest.mark.parametrize(("precision", "xla"), [("mixed_float16", False), ("mixed_bfloat16", False),
+                                                ("float32", True)])  # fmt: skip
+def test_the_device_lbfgs_under_mixed_precision_and_xla(precision: str, xla: bool) -> None:
+    """The objective in float16/bfloat16 (or fused by XLA), the L-BFGS state in
+    float32: it still lowers the loss, and lands near the float32 run."""
+    from worker.pipeline import lbfgs_device
+
+    photo, starry = _images()
+    layers = (PARAMS.content_layer, *PARAMS.style_layers)
+    params = StyleParams(iterations=8, levels=1, optimizer="lbfgs")
+    net = load_feature_net(layers, MODELS, precision)
+    steps = list(stylize(photo, [(starry, 1.0)], params, net, lbfgs_every=4, xla=xla))
+    reference = list(stylize(photo, [(starry, 1.0)], params, load_feature_net(layers, MODELS),
+                             lbfgs_every=4))  # fmt: skip
+    assert [s.iteration for s in steps] == [4, 8]
+    assert all(np.isfinite(s.losses["total"]) for s in steps)
+    ratio = steps[-1].losses["total"] / reference[-1].losses["total"]
+    assert 0.7 < ratio < 1.3, f"{precision}, xla={xla}: ratio {ratio:.2f} to float32"
+    objective = objective_for(net, PARAMS.content_layer, PARAMS.style_layers, xla)
+    assert ("lbfgs_device", xla) in objective.compiled
+    assert lbfgs_device.LOSS_KEYS[-1] == "total"
