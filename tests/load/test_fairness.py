@@ -34,11 +34,12 @@ def _waits(finals: list[JobStatus]) -> dict[str, float]:
     return {"median_s": round(statistics.median(waits), 2), "p95_s": round(p95, 2)}
 
 
-def _interactive_round(client, request: JobRequest) -> list[JobStatus]:  # type: ignore[no-untyped-def]
-    """B's jobs one at a time, a second apart, as people press a button."""
+def _interactive_round(client, request, seed: int) -> list[JobStatus]:  # type: ignore[no-untyped-def]
+    """B's jobs one at a time, a second apart, as people press a button; each
+    its own work (its own seed)."""
     ids = []
-    for _ in range(INTERACTIVE):
-        ids.append(client.submit(request).job_id)
+    for i in range(INTERACTIVE):
+        ids.append(client.submit(request(seed + i, "interactive")).job_id)
         time.sleep(1.0)
     return [client.wait(job_id, timeout=300, max_interval=0.2) for job_id in ids]
 
@@ -60,10 +61,10 @@ def test_interactive_and_small_tenants_are_served_before_a_backlog_drains(
 
         # Seeds no other test uses: results are cached by key in the shared S3
         # server, and a cached result would skip the work (and count as none).
-        idle = _interactive_round(b, request(70_001, "interactive"))
+        idle = _interactive_round(b, request, 70_000)
         backlog = [a.submit(request(71_000 + i, "batch")).job_id for i in range(BACKLOG)]
         smalls = [c.submit(request(72_000 + i, "batch")).job_id for i in range(SMALL_BATCH)]
-        loaded = _interactive_round(b, request(73_000, "interactive"))
+        loaded = _interactive_round(b, request, 73_000)
         c_finals = [c.wait(job_id, timeout=300, max_interval=0.5) for job_id in smalls]
         a_done = sum(a.status(job_id).done for job_id in backlog)
         a_held = held_count(a.redis, "batch", "a")
