@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SHARED ?= $(abspath ../shared)
+ORT_GPU := $(shell sed -n 's/.*"onnxruntime-gpu==\([0-9.]*\)".*/\1/p' pyproject.toml)
 
 # Use the shared models and sample images when this checkout sits beside them
 # (developer machines and CI); elsewhere the defaults in ~/.cache/backdrop are
@@ -16,7 +17,7 @@ export BACKDROP_SHARED ?= $(SHARED)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test test-fast lint unit clean bench bench-quick
+.PHONY: install install-gpu demo test test-fast lint unit clean bench bench-quick gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,18 @@ test-fast: lint
 	$(PY) -m pytest -q -m "not slow and not faults and not load" \
 		--ignore=tests/integration --ignore=tests/gateway --ignore=tests/benchmarks \
 		--ignore=tests/browser
+
+# A GPU machine: TensorFlow with its CUDA wheels and onnxruntime-gpu (which
+# replaces the CPU onnxruntime: both install the same `onnxruntime` package).
+install-gpu: install
+	$(PY) -m pip install --quiet -e ".[dev,gpu]"
+	$(PY) -m pip uninstall --quiet -y onnxruntime
+	$(PY) -m pip install --quiet --force-reinstall --no-deps "onnxruntime-gpu==$(ORT_GPU)"
+
+# Tests marked gpu, step throughput grid, time to quality, styles per hour; on
+# a CPU-only machine one line and exit 0.
+gpu-check: install
+	$(PY) -m benchmarks.gpu_check
 
 bench: install
 	$(PY) -m benchmarks.run_all

@@ -25,10 +25,11 @@ Curve = list[tuple[float, float]]
 
 def run(
     size: int, ref_iterations: int, photo_name: str = "grace_hopper.png",
-    painting_name: str = "starry.jpg", judge: Any = None,
+    painting_name: str = "starry.jpg", judge: Any = None, lbfgs_every: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     """One photo and painting; `judge(photo, painting, image)` scores the final
-    pictures by another statistic than the optimized loss, when given."""
+    pictures by another statistic than the optimized loss, when given.
+    `lbfgs_every` > 0: the default runs its L-BFGS on the device."""
     import tensorflow as tf
 
     from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
@@ -52,9 +53,10 @@ def run(
         x = tf.constant(full[None].astype(np.float32))
         return float(objective.value_and_grad(x, *targets.args())[0]["total"][0])
 
-    def race(params: StyleParams, every: int) -> tuple[Curve, np.ndarray]:
+    def race(params: StyleParams, every: int, on_device: int = 0) -> tuple[Curve, np.ndarray]:
         curve, clock, image = [], 0.0, photo
-        steps = stylize(photo, [(starry, 1.0)], params, net, checkpoint_every=every)
+        steps = stylize(photo, [(starry, 1.0)], params, net, checkpoint_every=every,
+                        lbfgs_every=on_device)  # fmt: skip
         started = time.perf_counter()
         for step in steps:
             if step.image is not None:
@@ -64,11 +66,11 @@ def run(
                 started = time.perf_counter()
         return curve, image
 
-    race(StyleParams(iterations=3), 1)  # trace and warm up both paths: not timed
+    race(StyleParams(iterations=3), 1, min(lbfgs_every, 3))  # trace, warm up: not timed
     race(StyleParams(iterations=3, optimizer="adam", init="noise"), 1)
     reference = StyleParams(init="noise", levels=1, iterations=ref_iterations, optimizer="adam")
     ref_curve, ref_image = race(reference, 10)
-    ours_curve, ours_image = race(default, 5)
+    ours_curve, ours_image = race(default, 5, lbfgs_every)
     l_ref, t_ref = ref_curve[-1][1], ref_curve[-1][0]
     reached = next((t for t, loss in ours_curve if loss <= l_ref), None)
     name = f"time_to_quality_{size}"

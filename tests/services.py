@@ -104,7 +104,9 @@ def service_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """`backdrop worker` in a subprocess, with its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, concurrency: int = 2, gpus: str = ""
+    ) -> None:
         self.log_path = log_path
         self.metrics_url = ""
         self._log = log_path.open("w")
@@ -120,6 +122,7 @@ class WorkerProcess:
                 str(concurrency),
                 "--loglevel",
                 "INFO",
+                *(["--gpus", gpus] if gpus else []),
             ],
             env=env,
             stdout=self._log,

@@ -77,6 +77,9 @@ class StorageSettings(BaseModel):
     url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
 
 
+MAX_STYLE_BATCH = 8  # outputs one stylize task may optimize together
+
+
 class QueueSettings(BaseModel):
     # A task past the soft limit fails with TIMEOUT; the hard limit kills it.
     soft_time_limit: int = Field(1800, ge=1)
@@ -112,6 +115,10 @@ class QueueSettings(BaseModel):
     # Celery's queue. Workers publish these for producers.
     interactive_window: int = Field(8, ge=1, le=10_000)
     batch_window: int = Field(4, ge=1, le=10_000)
+    # One stylize task optimizes up to this many outputs of the same photo and
+    # plan as one batch (one VGG pass per step for all): about 2-3x per image
+    # on a GPU; 1 on a CPU, where a batch gains little (README, Benchmarks).
+    style_batch: int = Field(1, ge=1, le=MAX_STYLE_BATCH)
     # Test hook: steps hold at these named points (worker.service.fault_points).
     pause_at: list[str] = Field(default_factory=list)
 

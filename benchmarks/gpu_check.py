@@ -1,0 +1,177 @@
+"""`make gpu-check`: everything a GPU machine must show, in one run.
+
+    .venv/bin/python -m benchmarks.gpu_check [--smoke]
+
+On a machine where TensorFlow sees a CUDA GPU (install with `make install-gpu`):
+1. the tests marked `gpu` (pytest -m gpu);
+2. ms per step (device L-BFGS iterations, the product's default) at 256, 512
+   and 1024 px, in float32 / mixed_float16 / mixed_bfloat16, with and without
+   XLA, for batches of 1, 4 and 8 styles;
+3. time to quality at 512 px (benchmarks.time_to_quality);
+4. styles per hour per GPU for the default recipe (one 512 px job's seconds).
+It writes benchmarks/results/gpu_check.json and prints one table.
+
+On a CPU-only machine it says so in one line and exits 0. `--smoke` runs the
+same measuring code on the CPU at tiny sizes (the test suite does, so the
+command cannot rot before a GPU is found); its numbers mean nothing.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.common import REPO, machine, write_json
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass(frozen=True)
+class Plan:
+    sizes: tuple[int, ...]
+    batches: tuple[int, ...]
+    iterations: int
+    ttq: tuple[int, int]  # size, reference iterations
+    job_side: int
+
+
+FULL = Plan((256, 512, 1024), (1, 4, 8), 20, (512, 300), 512)
+SMOKE = Plan((48,), (1, 2), 2, (48, 4), 48)
+
+
+def visible_gpus() -> list[str]:
+    """Asked in a child process, so that TensorFlow's start-up chatter about
+    missing CUDA drivers does not bury the one line a CPU machine prints."""
+    probe = (
+        "import tensorflow as tf; print(*[d.name for d in tf.config.list_physical_devices('GPU')])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+    return done.stdout.split()
+
+
+def run(smoke: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    plan = SMOKE if smoke else FULL
+    report: dict[str, Any] = {"machine": machine(), "gpus": visible_gpus(), "smoke": smoke}
+    report["gpu_tests"] = {"skipped": "smoke run"} if smoke else gpu_tests()
+    grid = list(itertools.product(plan.sizes, PRECISIONS, (False, True), plan.batches))
+    steps = []
+    for size, precision, xla, batch in tqdm(grid, desc="ms per step", unit="case"):
+        steps.append(step_ms(size, precision, xla, batch, plan.iterations))
+    report["steps"] = steps
+    report["time_to_quality"] = time_to_quality(*plan.ttq)
+    report["styles_per_hour"] = styles_per_hour(plan.job_side, smoke)
+    return report
+
+
+def gpu_tests() -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "tests/gpu"],
+                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    return {"exit_code": done.returncode, "summary": done.stdout.strip().splitlines()[-1:]}
+
+
+def step_ms(size: int, precision: str, xla: bool, batch: int, iterations: int) -> dict[str, Any]:
+    """ms per device L-BFGS iteration for `batch` styles of one photo, after a
+    warm-up run (the trace and, with XLA, the compilation are not counted)."""
+    from benchmarks.common import load_scaled
+    from worker.pipeline.style import stylize_many
+    from worker.pipeline.style_params import StyleParams
+
+    net = _net(precision)
+    photo = load_scaled("photos/grace_hopper.png", size)
+    names = ["starry", "waves", "strokes", "sketch", "hubble"]
+    outputs = [[(load_scaled(f"styles/{names[i % 5]}.jpg", size), 1.0)] for i in range(batch)]
+    params = StyleParams(iterations=iterations, levels=1, optimizer="lbfgs")
+    run = lambda: list(stylize_many(photo, outputs, params, net, xla=xla,  # noqa: E731
+                                    lbfgs_every=iterations))  # fmt: skip
+    try:
+        run()
+        start = time.perf_counter()
+        last = run()[-1]
+    except Exception as exc:  # out of memory, or XLA refusing an op: reported, not fatal
+        return {"size": size, "precision": precision, "xla": xla, "batch": batch,
+                "error": f"{type(exc).__name__}: {str(exc)[:200]}"}  # fmt: skip
+    ms = (time.perf_counter() - start) * 1000 / iterations
+    return {"size": size, "precision": precision, "xla": xla, "batch": batch,
+            "ms_per_step": round(ms, 2), "ms_per_image": round(ms / batch, 2),
+            "final_loss": round(sum(p["total"] for p in last.losses) / batch, 1)}  # fmt: skip
+
+
+def time_to_quality(size: int, iterations: int) -> dict[str, Any]:
+    from benchmarks import time_to_quality as ttq
+
+    result = ttq.run(size, iterations, lbfgs_every=5)  # the product's default path
+    keep = ("size", "reference", "default_reaches_L_ref_after_s", "ratio_T_ref_over_reach")
+    return {k: result[k] for k in keep if k in result}
+
+
+def styles_per_hour(side: int, smoke: bool) -> dict[str, Any]:
+    """One default-recipe style at `side` px, optimized as the worker does;
+    3600 / its seconds is a GPU's styles per hour (one process per GPU)."""
+    from benchmarks.common import load_scaled
+    from worker.pipeline.style import stylize
+    from worker.pipeline.style_params import StyleParams
+    from worker.runtime.settings import Settings
+
+    settings = Settings()
+    params = StyleParams(iterations=4) if smoke else settings.style
+    net = _net(settings.compute.precision)
+    photo = load_scaled("photos/grace_hopper.png", side)
+    painting = load_scaled("styles/starry.jpg", side)
+    every = settings.compute.lbfgs_round_trip(max(1, params.iterations // 20))
+    list(stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=every))  # warm
+    start = time.perf_counter()
+    list(stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=every))
+    seconds = time.perf_counter() - start
+    return {"side": side, "iterations": params.iterations, "seconds_per_style": round(seconds, 2),
+            "styles_per_hour": round(3600 / seconds)}  # fmt: skip
+
+
+def _net(precision: str) -> Any:
+    from tests.conftest import MODELS
+    from worker.pipeline.features import load_feature_net
+    from worker.pipeline.style_params import StyleParams
+
+    p = StyleParams()
+    return load_feature_net((p.content_layer, *p.style_layers), MODELS, precision)
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"machine: {report['machine']}; GPUs: {report['gpus'] or 'none'}"]
+    lines.append(f"gpu tests: {report['gpu_tests']}")
+    lines.append(
+        f"{'size':>5} {'precision':<15} {'xla':<5} {'batch':>5} {'ms/step':>9} {'ms/image':>9}"
+    )
+    for s in report["steps"]:
+        cost = f"{s['ms_per_step']:>9} {s['ms_per_image']:>9}" if "ms_per_step" in s else s["error"]
+        lines.append(f"{s['size']:>5} {s['precision']:<15} {s['xla']!s:<5} {s['batch']:>5} {cost}")
+    lines.append(f"time to quality: {json.dumps(report['time_to_quality'])}")
+    lines.append(f"styles per hour per GPU: {json.dumps(report['styles_per_hour'])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="the same code on the CPU, tiny")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not args.smoke and not visible_gpus():
+        print("gpu-check: no CUDA GPU is visible to TensorFlow on this machine: nothing to "
+              "measure (on a GPU machine: make install-gpu && make gpu-check)")  # fmt: skip
+        return 0
+    report = run(args.smoke)
+    path = write_json("gpu_check_smoke" if args.smoke else "gpu_check", report)
+    print(table(report))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
