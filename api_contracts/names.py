@@ -2,6 +2,8 @@
 
 TASK_SEGMENT = "backdrop.segment"
 TASK_STYLIZE = "backdrop.stylize"
+# Several outputs of one job in one optimization (worker setting queue.style_batch).
+TASK_STYLIZE_BATCH = "backdrop.stylize_batch"
 TASK_COMPOSITE = "backdrop.composite"
 TASK_FINALIZE = "backdrop.finalize"
 TASK_NOTIFY = "backdrop.notify"
@@ -20,6 +22,7 @@ QUEUE_NOTIFY = "notify"
 ROUTES = {
     TASK_SEGMENT: QUEUE_GPU,
     TASK_STYLIZE: QUEUE_GPU,
+    TASK_STYLIZE_BATCH: QUEUE_GPU,
     TASK_COMPOSITE: QUEUE_CPU,
     TASK_FINALIZE: QUEUE_CPU,
     TASK_NOTIFY: QUEUE_NOTIFY,

@@ -28,7 +28,7 @@ def run(size: int, iterations: int, photos: tuple[str, ...] = PHOTOS) -> dict[st
     from tests.conftest import MODELS, STYLES
     from tests.conftest import PHOTOS as PHOTO_DIR
     from worker.runtime.settings import Settings
-    from worker.service import progressive, steps
+    from worker.service import progressive, steps, stylize_steps
     from worker.service.context import Services
     from worker.storage.local_store import LocalStore
 
@@ -40,7 +40,7 @@ def run(size: int, iterations: int, photos: tuple[str, ...] = PHOTOS) -> dict[st
         original(*args, **kwargs)
         spent[0] += time.perf_counter() - started
 
-    steps.publish_latest = timed
+    stylize_steps.publish_latest = timed
     redis = Redis.from_url("redis://127.0.0.1:6379/8")
     rows = {}
     with tempfile.TemporaryDirectory() as root:
@@ -67,7 +67,7 @@ def run(size: int, iterations: int, photos: tuple[str, ...] = PHOTOS) -> dict[st
             rows[name] = {"job_s": round(total, 2), "intermediates_s": round(spent[0], 3),
                           "overhead_pct": round(share, 2)}  # fmt: skip
             print(name, rows[name], flush=True)
-    steps.publish_latest = original
+    stylize_steps.publish_latest = original
     worst = max(r["overhead_pct"] for r in rows.values())
     return {"size": size, "iterations": iterations, "photos": rows, "worst_overhead_pct": worst}
 

@@ -73,9 +73,15 @@ def test_200_jobs_at_once_none_lost_none_twice(
     (tmp_path / "load_report.json").write_text(json.dumps(report))
 
 
-def test_one_photo_to_20_styles(tmp_path: Path, fresh_db: str, s3_endpoint: str) -> None:
+@pytest.mark.parametrize("style_batch", [1, 4])
+def test_one_photo_to_20_styles(
+    tmp_path: Path, fresh_db: str, s3_endpoint: str, style_batch: int
+) -> None:
+    """With style_batch 4 the GPU worker optimizes the outputs four at a time:
+    the same results and counters, in five optimizations."""
     env = {"BACKDROP_INTAKE__MAX_SIDE": "64", "BACKDROP_STYLE__ITERATIONS": "3",
-           "BACKDROP_QUEUE__MAX_STYLES": "20"}  # fmt: skip
+           "BACKDROP_QUEUE__MAX_STYLES": "20",
+           "BACKDROP_QUEUE__STYLE_BATCH": str(style_batch)}  # fmt: skip
     with workers(tmp_path, fresh_db, s3_endpoint, count=2, **env):
         client = make_client(fresh_db, s3_endpoint)
         client.config.max_styles = 20
@@ -84,7 +90,9 @@ def test_one_photo_to_20_styles(tmp_path: Path, fresh_db: str, s3_endpoint: str)
         keys = [client.upload(p.read_bytes()) for p in paintings]
         # Five paintings, each at four weights: 20 distinct results.
         refs = [StyleRef(key=keys[i % len(keys)], weight=1 + i) for i in range(20)]
-        final = client.wait(client.submit(JobRequest(photo_key=photo, styles=refs)).job_id, 600)
+        # A seed per run: the other run's results in the shared S3 server must not answer.
+        request = JobRequest(photo_key=photo, styles=refs, options={"seed": 900 + style_batch})
+        final = client.wait(client.submit(request).job_id, 600)
     assert final.state == JobState.SUCCEEDED, final
     assert len({s.result_key for s in final.styles}) == 20
     assert final.counters.get("segment", 0) + final.counters.get("mask_reused", 0) == 1
@@ -92,3 +100,4 @@ def test_one_photo_to_20_styles(tmp_path: Path, fresh_db: str, s3_endpoint: str)
     features = final.counters.get("content_features", 0)
     assert features <= 1, "the photo's VGG features were computed once for the 20 styles"
     assert features + final.counters.get("content_features_reused", 0) == 20
+    assert final.counters.get("stylize_batches", 0) == (0 if style_batch == 1 else 5)

@@ -25,6 +25,7 @@ from worker.storage import StorageUnavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOG_CHARS = 200  # ids and messages in logs are cut: a message may be hostile
+MAX_BATCH = 8  # the most outputs one stylize_batch task may carry (settings.MAX_STYLE_BATCH)
 
 
 class MessageRejected(Exception):
@@ -43,13 +44,19 @@ def check_message(job_id: object, index: object) -> None:
 
 
 def guarded(
-    svc: Services, task: Task, job_id: str, index: int | None, step: Callable[[], T],
-    finalize: Callable[[str], None],
+    svc: Services, task: Task, job_id: str, index: int | list[int] | None,
+    step: Callable[[], T], finalize: Callable[[str], None],
 ) -> T | None:  # fmt: skip
+    """`index`: the step's output, or the outputs of a batch (a failure of the
+    step fails each of them), or None for a step of the whole job."""
     context = {"job_id": str(job_id)[:LOG_CHARS], "task_id": str(task.request.id)[:LOG_CHARS],
                "output": str(index)[:LOG_CHARS]}  # fmt: skip
+    outputs: list[int | None] = list(index) if isinstance(index, list) else [index]
     try:
-        check_message(job_id, index)
+        if isinstance(index, list) and not 0 < len(index) <= MAX_BATCH:
+            raise MessageRejected("a batch of outputs is 1 to 8 indices")
+        for i in outputs:
+            check_message(job_id, i)
     except MessageRejected as exc:
         _reject(svc, task, str(exc), job_id, index)
         return None
@@ -63,7 +70,7 @@ def guarded(
     except Exception as exc:
         code, message = _failure(svc, task, exc, context)
         if isinstance(exc, CorruptRecord):
-            index = None  # a record that cannot be trusted ends the whole job
+            outputs = [None]  # a record that cannot be trusted ends the whole job
     finally:
         if counter:
             svc.redis.delete(counter)
@@ -74,7 +81,8 @@ def guarded(
         code = ErrorCode.INTERNAL
     log.info("job %s output %s failed: %s %.300s", context["job_id"], index, code, message,
              extra=context)  # fmt: skip
-    record_failure(svc.record(job_id), index, code, message, finalize)
+    for i in outputs:
+        record_failure(svc.record(job_id), i, code, message, finalize)
     return None
 
 

@@ -6,15 +6,11 @@ finalize. Messages carry the job id and an output index only; everything
 else comes from the stored plan.
 """
 
-import os
-import socket
-
 import numpy as np
 
 from api_contracts.models import JobState
 from api_contracts.records import JobRecord, now
 from worker.pipeline import intake
-from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_features
 from worker.pipeline.full_resolution import composite_full
 from worker.pipeline.png import decode_png, encode_png, read_metadata
 from worker.pipeline.segmentation import (
@@ -23,16 +19,12 @@ from worker.pipeline.segmentation import (
     subject_class_ids,
     subject_mask,
 )
-from worker.pipeline.stages import Painting, composite_stage, paint_regions, refined_alpha
-from worker.pipeline.style import StyleProgress, photo_features, stylize
-from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
-from worker.service import artifacts, finish, keys
+from worker.pipeline.stages import composite_stage
+from worker.runtime.model_cache import get_segmenter
+from worker.service import artifacts, finish, keys, stylize_steps
 from worker.service.context import Cancelled, Services, open_record
 from worker.service.fault_points import pause_at
 from worker.service.plan import JobPlan, load_plan, store_plan
-from worker.service.progressive import latest_every, publish_latest, publish_preview
-
-STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
 
 
 def segment_step(services: Services, job_id: str) -> list[int]:
@@ -81,97 +73,8 @@ def _plan_of(services: Services, record: JobRecord) -> tuple[JobPlan, bytes | No
 
 
 def stylize_step(services: Services, job_id: str, index: int) -> None:
-    """Optimize one output's stylized image (unless it or the result exists)."""
-    record = open_record(services, job_id)
-    plan = load_plan(record)
-    index = plan.check_output(index)
-    record.advance(JobState.RUNNING, output=index)
-    # Which process runs it: for operators, and for the fault tests that kill it.
-    record.set(output=index, worker=f"{socket.gethostname()}:{os.getpid()}")
-    if not plan.stage.stylizes:
-        return
-    styles = artifacts.fetch_styles(services, plan, index)
-    subject_style = artifacts.fetch_subject_style(services, plan)
-    style_sha = artifacts.styles_hash(styles, subject_style)
-    record.set(output=index, style_sha=style_sha)
-    if services.store.exists(services.settings.storage.results_bucket, plan.result_key(style_sha)):
-        return  # an identical request finished before: the composite step reports it
-    key = plan.stylized_key(style_sha)
-    if services.store.exists(services.settings.storage.work_bucket, key):
-        return
-    photo = artifacts.working_photo(services, plan)
-    slots, regions = _paintings(services, plan, photo, styles, subject_style)
-    preview = publish_preview(services, record, plan, index, photo, slots, regions, style_sha)
-    if plan.quality == "preview":
-        meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
-        image = preview
-    else:
-        image, meta = _optimize(services, record, plan, index, photo, (slots, regions), style_sha)
-    pause_at(services, "stylized", job_id)
-    services.store.put(services.settings.storage.work_bucket, key, encode_png(image, meta),
-                       "image/png")  # fmt: skip
-    record.count("stylize" if plan.quality != "preview" else "preview_only")
-
-
-def _paintings(
-    services: Services, plan: JobPlan, photo: np.ndarray, styles: list[artifacts.Fetched],
-    subject_style: artifacts.Fetched | None,
-) -> tuple[list[Painting], list[np.ndarray] | None]:  # fmt: skip
-    """The decoded paintings of one output and, for two paintings in one
-    photo, the region each applies to (the refined subject alpha and its rest)."""
-    background = intake.load_styles(styles, plan.limits)
-    if not plan.stage.two_paintings:
-        return background, None
-    assert subject_style is not None  # the contract requires it with this mode
-    subject = intake.load_styles([subject_style], plan.limits)[0]
-    mask = artifacts.subject_mask_of(services, plan, photo.shape)
-    return paint_regions(plan.mode, subject, background,
-                         refined_alpha(photo, mask, plan.composite))  # fmt: skip
-
-
-def _content_features(
-    services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray
-) -> LevelFeatures:
-    """The photo's VGG content features, computed by the job's first output to
-    get here (after its preview is out) and read by every other output; a later
-    job on the same photo and recipe reuses them too."""
-    params = plan.params
-    net = get_feature_net(params, services.settings)
-    recipe = {"layer": params.content_layer, "levels": params.levels,
-              "precision": net.precision}  # fmt: skip
-    key = keys.features_key(plan.photo_sha, plan.size, net.name, recipe)
-    features, reused = artifacts.produce_once(
-        services, key, lambda: photo_features(photo, params, net),
-        encode_features, decode_features, "application/octet-stream",
-    )  # fmt: skip
-    record.count("content_features_reused" if reused else "content_features")
-    return features
-
-
-def _optimize(
-    services: Services, record: JobRecord, plan: JobPlan, index: int, photo: np.ndarray,
-    paintings: tuple[list[Painting], list[np.ndarray] | None], style_sha: str,
-) -> tuple[np.ndarray, dict[str, object]]:  # fmt: skip
-    settings = services.settings
-    net = get_feature_net(plan.params, settings)
-    every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
-    features = _content_features(services, record, plan, photo)
-    last: StyleProgress | None = None
-    styles, regions = paintings
-    steps = stylize(photo, styles, plan.params, net, checkpoint_every=latest_every(plan),
-                    xla=settings.compute.xla, features=features, regions=regions,
-                    lbfgs_every=settings.compute.lbfgs_round_trip(every))  # fmt: skip
-    reported = 0
-    for last in steps:
-        if last.image is not None and last.iteration < last.total:
-            publish_latest(services, record, plan, index, photo, last.image, style_sha)
-        if last.iteration // every > reported // every:  # a progress step was passed
-            reported = last.iteration
-            record.progress(index, last.iteration * STYLIZE_SHARE // last.total)
-            if record.cancelled():
-                raise Cancelled
-    assert last is not None and last.image is not None
-    return last.image, {"feature_net": net.name, "losses": last.losses}
+    """One output's stylized image (worker.service.stylize_steps)."""
+    stylize_steps.stylize_step(services, job_id, index)
 
 
 def composite_step(services: Services, job_id: str, index: int) -> bool:

@@ -15,12 +15,13 @@ from api_contracts.names import (
     TASK_NOTIFY,
     TASK_SEGMENT,
     TASK_STYLIZE,
+    TASK_STYLIZE_BATCH,
 )
 from worker.runtime.settings import get_settings
-from worker.service import lifecycle, metrics, steps
+from worker.service import lifecycle, metrics, steps, stylize_steps
 from worker.service.celery_app import app
 from worker.service.context import Services, make_services
-from worker.service.guard import check_message, guarded
+from worker.service.guard import check_message, guarded, record_failure
 from worker.service.notify import backoff, deliver
 
 assert lifecycle  # its signal handlers must be connected wherever tasks run
@@ -51,24 +52,50 @@ def segment(self: Task, job_id: str) -> None:
 
 
 def send_outputs(job_id: str, outputs: list[int]) -> None:
-    """One chain per open output, under ids the record names; a redelivered
-    segment task does not send an output's chain a second time."""
+    """One chain per open output (stylize, composite), or with
+    queue.style_batch > 1 one stylize_batch task per group of outputs (it
+    sends their composites when done); under ids the record names, and a
+    redelivered segment task sends nothing a second time."""
     record = services().record(job_id)
     generation = record.generation()
     gpu_queue = PRIORITY_QUEUES[record.owner()[1]]
-    for i in outputs:
-        if record.set_once(f"sent.{generation}.{i}", "1"):
-            ids = record.output_task_ids(generation, i)
-            chain(
-                stylize.si(job_id, i).set(task_id=ids[0], queue=gpu_queue),
-                composite.si(job_id, i).set(task_id=ids[1]),
-            ).apply_async()
+    unsent = [i for i in outputs if record.set_once(f"sent.{generation}.{i}", "1")]
+    size = services().settings.queue.style_batch
+    for group in (unsent[k : k + size] for k in range(0, len(unsent), size)):
+        ids = record.output_task_ids(generation, group[0])
+        if len(group) > 1:  # the batch task takes the first output's stylize id
+            stylize_batch.si(job_id, group).set(task_id=ids[0], queue=gpu_queue).apply_async()
+            continue
+        chain(
+            stylize.si(job_id, group[0]).set(task_id=ids[0], queue=gpu_queue),
+            composite.si(job_id, group[0]).set(task_id=ids[1]),
+        ).apply_async()
 
 
 @app.task(name=TASK_STYLIZE, bind=True)
 def stylize(self: Task, job_id: str, index: int) -> None:
     with metrics.timed("stylize"):
         _guarded(self, job_id, index, lambda: steps.stylize_step(services(), job_id, index))
+
+
+@app.task(name=TASK_STYLIZE_BATCH, bind=True)
+def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
+    """Several outputs in one optimization; an output that failed on its own is
+    recorded alone, the others go on to their composites."""
+    svc = services()
+    with metrics.timed("stylize"):
+        done = guarded(svc, self, job_id, indices,
+                       lambda: stylize_steps.stylize_batch_step(svc, job_id, indices),
+                       finalize.delay)  # fmt: skip
+    if done is None:
+        return
+    ready, failed = done
+    for index, code, message in failed:
+        record_failure(svc.record(job_id), index, code, message, finalize.delay)
+    record = svc.record(job_id)
+    generation = record.generation()
+    for i in ready:
+        composite.si(job_id, i).set(task_id=record.output_task_ids(generation, i)[1]).apply_async()
 
 
 @app.task(name=TASK_COMPOSITE, bind=True)

@@ -1,0 +1,198 @@
+"""The stylize step: one output, or up to `queue.style_batch` outputs of the
+same job optimized as one batch (stylize_many: one VGG pass per step for all).
+
+Each output of a batch is prepared on its own (its paintings, its preview), so
+a painting that cannot be read fails only its output; each keeps its own
+progress bar and intermediates, and its image is stored under its own key.
+"""
+
+import os
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import JobState
+from api_contracts.records import JobRecord
+from worker.pipeline import intake
+from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_features
+from worker.pipeline.png import encode_png
+from worker.pipeline.stages import Painting, paint_regions, refined_alpha
+from worker.pipeline.style import BatchProgress, photo_features, stylize_many
+from worker.runtime.model_cache import get_feature_net, get_previewer
+from worker.service import artifacts, keys
+from worker.service.context import Cancelled, Services, open_record
+from worker.service.fault_points import pause_at
+from worker.service.plan import JobPlan, load_plan
+from worker.service.progressive import latest_every, publish_latest, publish_preview
+
+STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
+Failure = tuple[int, ErrorCode, str]  # an output that failed on its own
+
+
+@dataclass
+class Prepared:
+    """One output ready to optimize: its paintings, regions and preview."""
+
+    index: int
+    style_sha: str
+    paintings: list[Painting]
+    regions: list[np.ndarray] | None
+    preview: np.ndarray
+
+
+def stylize_step(services: Services, job_id: str, index: int) -> None:
+    """Optimize one output's stylized image (unless it or the result exists)."""
+    _, failed = stylize_batch_step(services, job_id, [index])
+    if failed:  # one output alone: its failure is the step's
+        raise BackdropError(failed[0][1], failed[0][2])
+
+
+def stylize_batch_step(
+    services: Services, job_id: str, indices: list[int]
+) -> tuple[list[int], list[Failure]]:
+    """Stylize these outputs; returns (outputs ready to composite, outputs
+    that failed on their own). A failure of the optimization itself (a
+    timeout, a cancel) is raised: it ends every output of the batch."""
+    record = open_record(services, job_id)
+    plan = load_plan(record)
+    indices = [plan.check_output(i) for i in indices]
+    for i in indices:
+        record.advance(JobState.RUNNING, output=i)
+        # Which process runs it: for operators, and for the fault tests that kill it.
+        record.set(output=i, worker=f"{socket.gethostname()}:{os.getpid()}")
+    if not plan.stage.stylizes:
+        return indices, []
+    photo = artifacts.working_photo(services, plan)
+    todo: list[Prepared] = []
+    ready: list[int] = []
+    failed: list[Failure] = []
+    for i in indices:
+        try:
+            prepared = _prepare(services, record, plan, i, photo)
+        except BackdropError as exc:
+            failed.append((i, exc.code, exc.message))
+            continue
+        if prepared is None:
+            ready.append(i)
+        else:
+            todo.append(prepared)
+    if todo and plan.quality == "preview":
+        pause_at(services, "stylized", job_id)
+        meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
+        for p in todo:
+            _store(services, record, plan, p, p.preview, meta, "preview_only")
+    elif todo:
+        _optimize_together(services, record, plan, photo, todo)
+    return ready + [p.index for p in todo], failed
+
+
+def _prepare(
+    services: Services, record: JobRecord, plan: JobPlan, index: int, photo: np.ndarray
+) -> Prepared | None:
+    """None when the output's result or stylized image exists already."""
+    styles = artifacts.fetch_styles(services, plan, index)
+    subject_style = artifacts.fetch_subject_style(services, plan)
+    style_sha = artifacts.styles_hash(styles, subject_style)
+    record.set(output=index, style_sha=style_sha)
+    storage = services.settings.storage
+    if services.store.exists(storage.results_bucket, plan.result_key(style_sha)):
+        return None  # an identical request finished before: the composite step reports it
+    if services.store.exists(storage.work_bucket, plan.stylized_key(style_sha)):
+        return None
+    slots, regions = paintings_of(services, plan, photo, styles, subject_style)
+    preview = publish_preview(services, record, plan, index, photo, slots, regions, style_sha)
+    return Prepared(index, style_sha, slots, regions, preview)
+
+
+def _optimize_together(
+    services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray,
+    todo: list[Prepared],
+) -> None:  # fmt: skip
+    """One optimization per group of outputs that can share a batch: outputs
+    painted in regions (two paintings) each have their own region count."""
+    groups = [todo] if todo[0].regions is None else [[p] for p in todo]
+    for group in groups:
+        images, meta = _optimize(services, record, plan, photo, group)
+        pause_at(services, "stylized", record.job_id)
+        for p, image in zip(group, images, strict=True):
+            _store(services, record, plan, p, image, meta, "stylize")
+        if len(group) > 1:
+            record.count("stylize_batches")
+
+
+def _optimize(
+    services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray,
+    group: list[Prepared],
+) -> tuple[list[np.ndarray], dict[str, object]]:  # fmt: skip
+    settings = services.settings
+    net = get_feature_net(plan.params, settings)
+    every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
+    features = content_features(services, record, plan, photo)
+    if len(group) > 1:  # the other outputs of the batch use the same features
+        record.count("content_features_reused", len(group) - 1)
+    steps = stylize_many(photo, [p.paintings for p in group], plan.params, net,
+                         checkpoint_every=latest_every(plan), xla=settings.compute.xla,
+                         features=features, regions=group[0].regions,
+                         lbfgs_every=settings.compute.lbfgs_round_trip(every))  # fmt: skip
+    last: BatchProgress | None = None
+    reported = 0
+    for last in steps:
+        if last.images is not None and last.iteration < last.total:
+            for p, image in zip(group, last.images, strict=True):
+                publish_latest(services, record, plan, p.index, photo, image, p.style_sha)
+        if last.iteration // every > reported // every:  # a progress step was passed
+            reported = last.iteration
+            for p in group:
+                record.progress(p.index, last.iteration * STYLIZE_SHARE // last.total)
+            if record.cancelled():
+                raise Cancelled
+    assert last is not None and last.images is not None
+    return last.images, {"feature_net": net.name, "losses": last.losses[0],
+                         "batch": len(group)}  # fmt: skip
+
+
+def _store(
+    services: Services, record: JobRecord, plan: JobPlan, prepared: Prepared,
+    image: np.ndarray, meta: dict[str, object], counter: str,
+) -> None:  # fmt: skip
+    key = plan.stylized_key(prepared.style_sha)
+    services.store.put(services.settings.storage.work_bucket, key, encode_png(image, meta),
+                       "image/png")  # fmt: skip
+    record.count(counter)
+
+
+def paintings_of(
+    services: Services, plan: JobPlan, photo: np.ndarray, styles: list[artifacts.Fetched],
+    subject_style: artifacts.Fetched | None,
+) -> tuple[list[Painting], list[np.ndarray] | None]:  # fmt: skip
+    """The decoded paintings of one output and, for two paintings in one
+    photo, the region each applies to (the refined subject alpha and its rest)."""
+    background = intake.load_styles(styles, plan.limits)
+    if not plan.stage.two_paintings:
+        return background, None
+    assert subject_style is not None  # the contract requires it with this mode
+    subject = intake.load_styles([subject_style], plan.limits)[0]
+    mask = artifacts.subject_mask_of(services, plan, photo.shape)
+    return paint_regions(plan.mode, subject, background,
+                         refined_alpha(photo, mask, plan.composite))  # fmt: skip
+
+
+def content_features(
+    services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray
+) -> LevelFeatures:
+    """The photo's VGG content features, computed by the job's first output to
+    get here (after its preview is out) and read by every other output; a later
+    job on the same photo and recipe reuses them too."""
+    params = plan.params
+    net = get_feature_net(params, services.settings)
+    recipe = {"layer": params.content_layer, "levels": params.levels,
+              "precision": net.precision}  # fmt: skip
+    key = keys.features_key(plan.photo_sha, plan.size, net.name, recipe)
+    features, reused = artifacts.produce_once(
+        services, key, lambda: photo_features(photo, params, net),
+        encode_features, decode_features, "application/octet-stream",
+    )  # fmt: skip
+    record.count("content_features_reused" if reused else "content_features")
+    return features
