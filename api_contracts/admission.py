@@ -26,7 +26,13 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import Priority
-from api_contracts.names import FAIR_PREFIX, JOB_KEY_PREFIX, SERVICE_KEY, TENANT_PREFIX
+from api_contracts.names import (
+    DEFAULT_TENANT,
+    FAIR_PREFIX,
+    JOB_KEY_PREFIX,
+    SERVICE_KEY,
+    TENANT_PREFIX,
+)
 from api_contracts.tenants import Limits
 
 PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
@@ -90,6 +96,23 @@ end
 return taken
 """
 
+# KEYS: pending list, ring, in-flight set, record. ARGV: job id, tenant. A job
+# whose send failed goes back to the front of its tenant's turn, held again.
+_UNTAKE = """
+redis.call('SREM', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('HSET', KEYS[4], 'held', '1') end
+if redis.call('LPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+# KEYS: pending list, ring. ARGV: job id, tenant. Holds a job again if it is not
+# in its list (its submit died between recording it and holding it).
+_REHOLD = """
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('RPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], ARGV[2]) end
+return 1
+"""
+
 Send = Callable[[str, Priority], None]  # (job id, priority): send its first task
 
 
@@ -130,17 +153,38 @@ def hold(redis: Redis, tenant: str, priority: Priority, job_id: str) -> None:
 
 
 def pump(redis: Redis, send: Send, now: str, most: int = 100) -> int:
-    """Send held jobs while their priority's window has room; how many were sent."""
-    sent = 0
+    """Send held jobs while their priority's window has room; how many were
+    sent. A job whose send fails (the broker is away) is held again, first in
+    its tenant's turn, and the first such error is raised after the others."""
+    sent, error = 0, None
     for priority in PRIORITIES:
         keys = [f"{FAIR_PREFIX}{priority}:ring", inflight_key(priority), SERVICE_KEY]
         args: list[str | int] = [f"{FAIR_PREFIX}{priority}:pending:", f"{priority}_window",
-                DEFAULT_WINDOWS[priority], JOB_KEY_PREFIX, now, most]  # fmt: skip
+                                 DEFAULT_WINDOWS[priority], JOB_KEY_PREFIX, now, most]  # fmt: skip
         taken: Any = redis.eval(_TAKE, 3, *keys, *args)
-        for job_id in taken:
-            send(_text(job_id), priority)
-            sent += 1
+        for job_id in (_text(j) for j in taken):
+            try:
+                send(job_id, priority)
+                sent += 1
+            except Exception as exc:
+                _untake(redis, priority, job_id)
+                error = error or exc
+    if error is not None:
+        raise error
     return sent
+
+
+def _untake(redis: Redis, priority: Priority, job_id: str) -> None:
+    tenant = _text(redis.hget(JOB_KEY_PREFIX + job_id, "tenant") or DEFAULT_TENANT)
+    keys = [f"{FAIR_PREFIX}{priority}:pending:{tenant}", f"{FAIR_PREFIX}{priority}:ring",
+            inflight_key(priority), JOB_KEY_PREFIX + job_id]  # fmt: skip
+    redis.eval(_UNTAKE, 4, *keys, job_id, tenant)
+
+
+def rehold(redis: Redis, tenant: str, priority: Priority, job_id: str) -> bool:
+    """Hold a held job again if it is missing from its tenant's list."""
+    keys = [f"{FAIR_PREFIX}{priority}:pending:{tenant}", f"{FAIR_PREFIX}{priority}:ring"]
+    return int(redis.eval(_REHOLD, 2, *keys, job_id, tenant)) == 1
 
 
 def publish_windows(redis: Redis, interactive: int, batch: int) -> None:

@@ -6,6 +6,7 @@ photo app installs pydantic, celery, redis and minio, and no worker code.
 
 import hashlib
 import io
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from api_contracts.models import (
 from api_contracts.names import DEFAULT_TENANT, PRIORITY_QUEUES, TASK_SEGMENT
 from api_contracts.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
 from api_contracts.tenants import Tenants
+
+log = logging.getLogger(__name__)
 
 
 class ClientConfig(BaseModel):
@@ -119,7 +122,10 @@ class Client:
         admit(self.redis, owner, job_id, request.output_count, Tenants(self.redis).limits(owner))
         JobRecord(self.redis, job_id).create(request, owner, held=True)
         hold(self.redis, owner, request.priority, job_id)
-        self.pump()
+        try:
+            self.pump()
+        except Exception as exc:  # the job is accepted and held: a worker's pump sends it
+            log.warning("job %s held, not sent yet: %.300s", job_id, exc)
         return JobAccepted(job_id=job_id, outputs=request.output_count)
 
     def pump(self) -> int:
@@ -128,18 +134,19 @@ class Client:
 
     def status(self, job_id: str, tenant: str | None = None) -> JobStatus:
         """The job's status; NOT_FOUND for a job of another tenant than `tenant`
-        (or than the client's key's)."""
+        (or than the client's key's), checked before the record is parsed."""
         if not valid_job_id(job_id):
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}")
+        owner = tenant or self.tenant
+        record = JobRecord(self.redis, job_id)
+        if owner is not None and record.field("tenant") != owner:
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}")
         try:
-            status = JobRecord(self.redis, job_id).status()
+            status = record.status()
         except KeyError:
             raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}") from None
         except CorruptRecord as exc:
             return corrupt_status(job_id, exc)
-        owner = tenant or self.tenant
-        if owner is not None and status.tenant != owner:
-            raise BackdropError(ErrorCode.NOT_FOUND, f"no job {job_id[:200]!r}")
         expiry = timedelta(seconds=self.config.url_expiry_seconds)
         for style in status.styles:
             if style.result_key:

@@ -70,15 +70,18 @@ class Tenants:
         return Issued(tenant=self._read(name), api_key=SecretStr(api_key),
                       webhook_secret=SecretStr(secret))  # fmt: skip
 
-    def new_key(self, name: str) -> SecretStr:
+    def new_key(self, name: str, reinstate: bool = False) -> SecretStr:
         """A new API key for a tenant (the old one stops working at once); the
-        tenant's limits, secret and jobs stay."""
+        tenant's limits, secret and jobs stay, and a revoked tenant stays
+        revoked unless `reinstate`."""
         if self.get(name) is None:
             raise BackdropError(ErrorCode.NOT_FOUND, f"no tenant {name!r}")
         old = self.redis.hget(TENANT_PREFIX + name, "key_sha256")
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
         self.redis.set(APIKEY_PREFIX + key_digest(api_key), name)
-        fields: Any = {"key_sha256": key_digest(api_key), "key_hint": api_key[:8], "revoked": "0"}
+        fields: Any = {"key_sha256": key_digest(api_key), "key_hint": api_key[:8]}
+        if reinstate:
+            fields["revoked"] = "0"
         self.redis.hset(TENANT_PREFIX + name, mapping=fields)
         if old:
             self.redis.delete(APIKEY_PREFIX + _text(old))

@@ -88,7 +88,11 @@ def test_a_job_held_in_its_tenants_fair_queue_is_not_swept(svc: Services) -> Non
     record.create(REQUEST, "acme", held=True)
     svc.redis.hset(record.key, "updated", "2020-01-01T00:00:00+00:00")
     assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
+    from api_contracts.admission import held_count
+
+    assert held_count(svc.redis, "interactive", "acme") == 1, "never held: the sweep holds it"
     svc.redis.hset(record.key, "held", "0")  # sent, and then its message was lost
+    svc.redis.hset(record.key, "updated", "2020-01-01T00:00:00+00:00")
     assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == ["held"]
 
 
@@ -99,6 +103,7 @@ def test_slots_of_jobs_whose_record_vanished_are_given_back(svc: Services) -> No
     _job(svc, "alive", 0)
     svc.redis.sadd(open_key("acme"), "alive", "vanished")
     svc.redis.sadd(inflight_key("batch"), "vanished")
+    assert release_ended_jobs(svc.redis) == 0, "a record may be on its way: one more round"
     assert release_ended_jobs(svc.redis) == 2
     assert svc.redis.smembers(open_key("acme")) == {b"alive"}
 

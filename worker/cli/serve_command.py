@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if tenants.get(args.tenant) is None:
         key = tenants.add(args.tenant, Limits(max_open_jobs=8, outputs_per_minute=60)).api_key
     else:
-        key = tenants.new_key(args.tenant)
+        key = tenants.new_key(args.tenant, reinstate=True)  # the person asked to try it
     _fill_catalog(client)
     procs = _start(args)
     try:

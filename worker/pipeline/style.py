@@ -102,7 +102,8 @@ def stylize_many(
         n = params.iterations
         yield BatchProgress(n, n, params.levels - 1, zero, [content.copy() for _ in outputs])
         return
-    sizes = level_sizes(content.shape[:2], params.levels)
+    # Fewer iterations than levels: the coarsest levels go, every level gets one.
+    sizes = level_sizes(content.shape[:2], params.levels)[-params.iterations :]
     budgets = _split(params.iterations, len(sizes))
     first = _initial_image(content, sizes[0], params, init_image)
     images = np.stack([first] * len(outputs))

@@ -86,11 +86,15 @@ def _dispatch_forever() -> None:
 
     send_first = first_step_sender(app, redis)
     while True:
-        try:
+        try:  # each on its own: a failing one must not stop the other
             dispatch_events(redis, consumer, send)  # waits up to a second for an end
-            pump(redis, send_first, now())
         except Exception as exc:  # Redis down: try again in a moment
-            log.warning("webhook dispatch and pump paused: %.300s", exc)
+            log.warning("webhook dispatch paused: %.300s", exc)
+            time.sleep(1)
+        try:
+            pump(redis, send_first, now())
+        except Exception as exc:
+            log.warning("fair-queue pump paused: %.300s", exc)
             time.sleep(1)
 
 

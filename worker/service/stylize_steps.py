@@ -54,7 +54,16 @@ def stylize_batch_step(
 ) -> tuple[list[int], list[Failure]]:
     """Stylize these outputs; returns (outputs ready to composite, outputs
     that failed on their own). A failure of the optimization itself (a
-    timeout, a cancel) is raised: it ends every output of the batch."""
+    timeout, a cancel) is raised: it ends every output still being optimized."""
+    todo, ready, failed = prepare_batch(services, job_id, indices)
+    return ready + optimize_batch(services, job_id, todo), failed
+
+
+def prepare_batch(
+    services: Services, job_id: str, indices: list[int]
+) -> tuple[list[Prepared], list[int], list[Failure]]:
+    """Each output on its own: (outputs to optimize, outputs whose image or
+    result exists already, outputs that failed: a painting that cannot be read)."""
     record = open_record(services, job_id)
     plan = load_plan(record)
     indices = [plan.check_output(i) for i in indices]
@@ -63,7 +72,7 @@ def stylize_batch_step(
         # Which process runs it: for operators, and for the fault tests that kill it.
         record.set(output=i, worker=f"{socket.gethostname()}:{os.getpid()}")
     if not plan.stage.stylizes:
-        return indices, []
+        return [], indices, []
     photo = artifacts.working_photo(services, plan)
     todo: list[Prepared] = []
     ready: list[int] = []
@@ -78,14 +87,25 @@ def stylize_batch_step(
             ready.append(i)
         else:
             todo.append(prepared)
-    if todo and plan.quality == "preview":
+    return todo, ready, failed
+
+
+def optimize_batch(services: Services, job_id: str, todo: list[Prepared]) -> list[int]:
+    """Optimize the prepared outputs (together where they can share a batch)
+    and store each image under its own key; returns their indices."""
+    if not todo:
+        return []
+    record = open_record(services, job_id)
+    plan = load_plan(record)
+    photo = artifacts.working_photo(services, plan)
+    if plan.quality == "preview":
         pause_at(services, "stylized", job_id)
         meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
         for p in todo:
             _store(services, record, plan, p, p.preview, meta, "preview_only")
-    elif todo:
+    else:
         _optimize_together(services, record, plan, photo, todo)
-    return ready + [p.index for p in todo], failed
+    return [p.index for p in todo]
 
 
 def _prepare(
@@ -114,10 +134,10 @@ def _optimize_together(
     painted in regions (two paintings) each have their own region count."""
     groups = [todo] if todo[0].regions is None else [[p] for p in todo]
     for group in groups:
-        images, meta = _optimize(services, record, plan, photo, group)
+        images, meta, losses = _optimize(services, record, plan, photo, group)
         pause_at(services, "stylized", record.job_id)
-        for p, image in zip(group, images, strict=True):
-            _store(services, record, plan, p, image, meta, "stylize")
+        for p, image, own in zip(group, images, losses, strict=True):
+            _store(services, record, plan, p, image, {**meta, "losses": own}, "stylize")
         if len(group) > 1:
             record.count("stylize_batches")
 
@@ -125,7 +145,7 @@ def _optimize_together(
 def _optimize(
     services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray,
     group: list[Prepared],
-) -> tuple[list[np.ndarray], dict[str, object]]:  # fmt: skip
+) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
     settings = services.settings
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
@@ -149,8 +169,7 @@ def _optimize(
             if record.cancelled():
                 raise Cancelled
     assert last is not None and last.images is not None
-    return last.images, {"feature_net": net.name, "losses": last.losses[0],
-                         "batch": len(group)}  # fmt: skip
+    return last.images, {"feature_net": net.name, "batch": len(group)}, last.losses
 
 
 def _store(

@@ -9,7 +9,7 @@ from typing import Any
 
 from redis import Redis
 
-from api_contracts.admission import PRIORITIES, inflight_key
+from api_contracts.admission import PRIORITIES, inflight_key, rehold
 from api_contracts.models import TERMINAL_STATES
 from api_contracts.names import (
     JOB_KEY_PREFIX,
@@ -63,9 +63,15 @@ def _sweep_one(
             log.warning("job %.200s: %.300s; failing it", record.job_id, exc.message)
             finish.fail_job(record, exc.code, exc.message)
         return False
-    if status.done or status.updated_at is None or record.field("held") == "1":
-        return False  # a held job waits for its turn in the fair queue, it is not lost
+    if status.done or status.updated_at is None:
+        return False
     age = (datetime.fromisoformat(now()) - status.updated_at).total_seconds()
+    if record.field("held") == "1":  # waiting for its turn in the fair queue, not lost
+        record.set(held="1")  # a long wait must not let the record expire
+        if age >= stale_after:  # its submit may have died before holding it
+            tenant, priority = record.owner()
+            rehold(services.redis, tenant, priority, record.job_id)  # type: ignore[arg-type]
+        return False
     if age < stale_after:
         return False
     if backlog[0] is None:
@@ -109,11 +115,17 @@ def broker_backlog(redis: Redis) -> str:
     return "\n".join(p.decode() if isinstance(p, bytes) else str(p) for p in parts)
 
 
+MISSING = "backdrop:sweep:missing"  # slot holders without a record last round
+
+
 def release_ended_jobs(redis: Redis) -> int:
     """Give back the open-job slots and in-flight places of jobs that ended or
     expired without their release (a record that vanished: its end never ran).
-    Normally JobRecord.finish releases them in the step that ends the job."""
-    released = 0
+    Normally JobRecord.finish releases them in the step that ends the job. A
+    holder without a record is released only if it had none last round too:
+    a submit takes its slot a moment before it writes the record."""
+    released, missing = 0, set()
+    before: Any = redis.smembers(MISSING)
     sets = [inflight_key(p) for p in PRIORITIES]
     sets += list(redis.scan_iter(match=f"{TENANT_PREFIX}*:open", _type="SET"))
     for name in sets:
@@ -121,6 +133,11 @@ def release_ended_jobs(redis: Redis) -> int:
         for member in members:
             job_id = member.decode() if isinstance(member, bytes) else str(member)
             state: Any = redis.hget(JOB_KEY_PREFIX + job_id, "state")
-            if state is None or state.decode() in TERMINAL_STATES:
+            if state is None and member not in before:
+                missing.add(member)
+            elif state is None or state.decode() in TERMINAL_STATES:
                 released += int(redis.srem(name, member))
+    redis.delete(MISSING)
+    if missing:
+        redis.sadd(MISSING, *missing)
     return released

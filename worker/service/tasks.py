@@ -60,7 +60,9 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
     generation = record.generation()
     gpu_queue = PRIORITY_QUEUES[record.owner()[1]]
     unsent = [i for i in outputs if record.set_once(f"sent.{generation}.{i}", "1")]
-    size = services().settings.queue.style_batch
+    # Outputs painted in regions (two paintings) cannot share one optimization:
+    # batched, they would run one after another in a single task.
+    size = 1 if record.request().mode == "dual" else services().settings.queue.style_batch
     for group in (unsent[k : k + size] for k in range(0, len(unsent), size)):
         ids = record.output_task_ids(generation, group[0])
         if len(group) > 1:  # the batch task takes the first output's stylize id
@@ -83,18 +85,27 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
     """Several outputs in one optimization; an output that failed on its own is
     recorded alone, the others go on to their composites."""
     svc = services()
-    with metrics.timed("stylize"):
-        done = guarded(svc, self, job_id, indices,
-                       lambda: stylize_steps.stylize_batch_step(svc, job_id, indices),
+    prepared = guarded(svc, self, job_id, indices,
+                       lambda: stylize_steps.prepare_batch(svc, job_id, indices),
                        finalize.delay)  # fmt: skip
-    if done is None:
+    if prepared is None:
         return
-    ready, failed = done
+    todo, ready, failed = prepared
+    # Settled before the optimization: a failure of it cannot touch these.
     for index, code, message in failed:
         record_failure(svc.record(job_id), index, code, message, finalize.delay)
-    record = svc.record(job_id)
+    _send_composites(job_id, ready)
+    with metrics.timed("stylize"):
+        done = guarded(svc, self, job_id, [p.index for p in todo] or indices,
+                       lambda: stylize_steps.optimize_batch(svc, job_id, todo),
+                       finalize.delay)  # fmt: skip
+    _send_composites(job_id, done or [])
+
+
+def _send_composites(job_id: str, outputs: list[int]) -> None:
+    record = services().record(job_id)
     generation = record.generation()
-    for i in ready:
+    for i in outputs:
         composite.si(job_id, i).set(task_id=record.output_task_ids(generation, i)[1]).apply_async()
 
 
