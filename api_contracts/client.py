@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 from celery import Celery
 from minio import Minio
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field, SecretStr
 from redis import Redis
 
 from api_contracts.admission import Send, admit, hold, pump
+from api_contracts.connection import RedisConnection, StorageConnection
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
     MAX_ITERATIONS,
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 
 class ClientConfig(BaseModel):
+    """A producer's connection, flat (`ClientConfig(redis_url=…, s3_endpoint=…)`),
+    or built from the services' own settings with `from_connection`."""
+
     redis_url: str = "redis://127.0.0.1:6379/0"
     s3_endpoint: str = "127.0.0.1:9000"
     access_key: SecretStr
@@ -56,6 +61,18 @@ class ClientConfig(BaseModel):
     # A tenant's key: its jobs, its limits, only its jobs readable. Without
     # one, jobs belong to the default tenant and every job is readable.
     api_key: SecretStr | None = None
+
+    @classmethod
+    def from_connection(
+        cls, redis: RedisConnection, storage: StorageConnection, **extra: Any
+    ) -> "ClientConfig":
+        """The one mapping from BACKDROP_REDIS__* / BACKDROP_STORAGE__* settings."""
+        access_key, secret_key = storage.credentials()
+        return cls(redis_url=redis.url, s3_endpoint=storage.endpoint, access_key=access_key,
+                   secret_key=secret_key, secure=storage.secure, region=storage.region,
+                   public_endpoint=storage.public_endpoint, input_bucket=storage.input_bucket,
+                   styles_bucket=storage.styles_bucket, results_bucket=storage.results_bucket,
+                   url_expiry_seconds=storage.url_expiry_seconds, **extra)  # fmt: skip
 
 
 class Client:

@@ -3,27 +3,11 @@ its own small model (the gateway never imports worker code)."""
 
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api_contracts.client import ClientConfig
-
-
-class RedisPart(BaseModel):
-    url: str = "redis://127.0.0.1:6379/0"
-
-
-class StoragePart(BaseModel):
-    endpoint: str = "127.0.0.1:9000"
-    access_key: SecretStr | None = None
-    secret_key: SecretStr | None = None
-    secure: bool = False
-    region: str = "us-east-1"
-    public_endpoint: str | None = None
-    input_bucket: str = "backdrop-inputs"
-    styles_bucket: str = "backdrop-styles"
-    results_bucket: str = "backdrop-results"
-    url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+from api_contracts.connection import RedisConnection, StorageConnection
 
 
 class GatewayPart(BaseModel):
@@ -39,21 +23,12 @@ class GatewaySettings(BaseSettings):
         env_prefix="BACKDROP_", env_nested_delimiter="__", extra="ignore"
     )
 
-    redis: RedisPart = RedisPart()
-    storage: StoragePart = StoragePart()
+    redis: RedisConnection = RedisConnection()
+    storage: StorageConnection = StorageConnection()
     gateway: GatewayPart = GatewayPart()
 
     def client_config(self) -> ClientConfig:
-        s = self.storage
-        if s.access_key is None or s.secret_key is None:
-            raise ValueError("set BACKDROP_STORAGE__ACCESS_KEY and __SECRET_KEY")
-        return ClientConfig(
-            redis_url=self.redis.url, s3_endpoint=s.endpoint, access_key=s.access_key,
-            secret_key=s.secret_key, secure=s.secure, region=s.region,
-            public_endpoint=s.public_endpoint, input_bucket=s.input_bucket,
-            styles_bucket=s.styles_bucket, results_bucket=s.results_bucket,
-            url_expiry_seconds=s.url_expiry_seconds,
-        )  # fmt: skip
+        return ClientConfig.from_connection(self.redis, self.storage)
 
 
 @lru_cache(maxsize=1)

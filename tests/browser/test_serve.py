@@ -12,13 +12,18 @@ import pytest
 from redis import Redis
 
 from tests.conftest import REPO, SHARED
-from tests.services import free_port, service_env
+from tests.services import free_port, running_s3, service_env
 
 pytestmark = pytest.mark.integration
 SERVE_REDIS = "redis://127.0.0.1:6379/3"
 
 
-def test_serve_prints_a_link_with_a_working_key_and_a_filled_catalog(s3_endpoint: str) -> None:
+def test_serve_prints_a_link_with_a_working_key_and_a_filled_catalog() -> None:
+    with running_s3() as s3:  # its own: serve fills only an empty catalog
+        _serve_and_check(s3)
+
+
+def _serve_and_check(s3_endpoint: str) -> None:
     Redis.from_url(SERVE_REDIS).flushdb()
     port = free_port()
     env = service_env(s3_endpoint, BACKDROP_REDIS__URL=SERVE_REDIS,

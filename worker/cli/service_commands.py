@@ -131,21 +131,12 @@ def client_from_settings() -> Any:
     from worker.runtime.settings import Settings
 
     s = Settings()
-    if s.storage.access_key is None or s.storage.secret_key is None:
-        raise BackdropError(
-            ErrorCode.INVALID_REQUEST, "set BACKDROP_STORAGE__ACCESS_KEY and __SECRET_KEY"
-        )
-    return Client(
-        ClientConfig(
-            redis_url=s.redis.url, s3_endpoint=s.storage.endpoint,
-            access_key=s.storage.access_key, secret_key=s.storage.secret_key,
-            secure=s.storage.secure, region=s.storage.region,
-            public_endpoint=s.storage.public_endpoint, input_bucket=s.storage.input_bucket,
-            styles_bucket=s.storage.styles_bucket, results_bucket=s.storage.results_bucket,
-            url_expiry_seconds=s.storage.url_expiry_seconds, max_styles=s.queue.max_styles,
-            max_iterations=s.queue.max_iterations,
-        )
-    )  # fmt: skip
+    try:
+        config = ClientConfig.from_connection(s.redis, s.storage, max_styles=s.queue.max_styles,
+                                              max_iterations=s.queue.max_iterations)  # fmt: skip
+    except ValueError as exc:
+        raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    return Client(config)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

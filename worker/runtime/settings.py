@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api_contracts.connection import RedisConnection, StorageConnection
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.stages import CompositeParams
 from worker.pipeline.style_params import StyleParams
@@ -54,27 +55,15 @@ class ComputeSettings(BaseModel):
         return 0 if self.lbfgs == "host" else max(1, min(self.lbfgs_every, progress_every))
 
 
-class RedisSettings(BaseModel):
-    # Broker, result backend and job records; tests use their own db number.
-    url: str = "redis://127.0.0.1:6379/0"
+RedisSettings = RedisConnection  # the workers' name for it
 
 
-class StorageSettings(BaseModel):
-    endpoint: str = "127.0.0.1:9000"
-    # No usable defaults: set BACKDROP_STORAGE__ACCESS_KEY / __SECRET_KEY.
-    access_key: SecretStr | None = None
-    secret_key: SecretStr | None = None
-    secure: bool = False
-    region: str = "us-east-1"
-    # Host:port that browsers reach; presigned URLs are signed for it.
-    public_endpoint: str | None = None
-    input_bucket: str = "backdrop-inputs"
-    styles_bucket: str = "backdrop-styles"
+class StorageSettings(StorageConnection):
+    """The connection (api_contracts.connection) and what only workers use."""
+
     work_bucket: str = "backdrop-work"
-    results_bucket: str = "backdrop-results"
     # Masks and stylized intermediates expire; inputs and results do not.
     work_expiry_days: int = Field(7, ge=1)
-    url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
 
 
 MAX_STYLE_BATCH = 8  # outputs one stylize task may optimize together
