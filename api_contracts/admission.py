@@ -33,6 +33,7 @@ from api_contracts.names import (
     SERVICE_KEY,
     TENANT_PREFIX,
 )
+from api_contracts.redis_text import text
 from api_contracts.tenants import Limits
 
 PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
@@ -132,7 +133,7 @@ def admit(redis: Redis, tenant: str, job_id: str, outputs: int, limits: Limits) 
     answer: Any = redis.eval(_ADMIT, 2, *keys, *args)
     if int(answer[0]) == 1:
         return
-    reason = _text(answer[1])
+    reason = text(answer[1])
     if reason == "never":
         raise BackdropError(ErrorCode.INVALID_REQUEST,
                             f"{outputs} outputs; the tenant's limit is "
@@ -141,7 +142,7 @@ def admit(redis: Redis, tenant: str, job_id: str, outputs: int, limits: Limits) 
         raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
                             f"{limits.max_open_jobs} open jobs is the tenant's limit",
                             retry_after=OPEN_RETRY_SECONDS)  # fmt: skip
-    wait = max(1, math.ceil(float(_text(answer[2]))))
+    wait = max(1, math.ceil(float(text(answer[2]))))
     raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
                         f"{limits.outputs_per_minute} outputs a minute is the tenant's limit",
                         retry_after=wait)  # fmt: skip
@@ -162,7 +163,7 @@ def pump(redis: Redis, send: Send, now: str, most: int = 100) -> int:
         args: list[str | int] = [f"{FAIR_PREFIX}{priority}:pending:", f"{priority}_window",
                                  DEFAULT_WINDOWS[priority], JOB_KEY_PREFIX, now, most]  # fmt: skip
         taken: Any = redis.eval(_TAKE, 3, *keys, *args)
-        for job_id in (_text(j) for j in taken):
+        for job_id in (text(j) for j in taken):
             try:
                 send(job_id, priority)
                 sent += 1
@@ -175,7 +176,7 @@ def pump(redis: Redis, send: Send, now: str, most: int = 100) -> int:
 
 
 def _untake(redis: Redis, priority: Priority, job_id: str) -> None:
-    tenant = _text(redis.hget(JOB_KEY_PREFIX + job_id, "tenant") or DEFAULT_TENANT)
+    tenant = text(redis.hget(JOB_KEY_PREFIX + job_id, "tenant") or DEFAULT_TENANT)
     keys = [f"{FAIR_PREFIX}{priority}:pending:{tenant}", f"{FAIR_PREFIX}{priority}:ring",
             inflight_key(priority), JOB_KEY_PREFIX + job_id]  # fmt: skip
     redis.eval(_UNTAKE, 4, *keys, job_id, tenant)
@@ -193,7 +194,3 @@ def publish_windows(redis: Redis, interactive: int, batch: int) -> None:
 
 def held_count(redis: Redis, priority: Priority, tenant: str) -> int:
     return int(redis.llen(f"{FAIR_PREFIX}{priority}:pending:{tenant}"))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -32,6 +32,7 @@ from api_contracts.models import (
     WebhookStatus,
 )
 from api_contracts.names import DEFAULT_TENANT, EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
+from api_contracts.redis_text import text
 
 DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own
 EVENTS_MAXLEN = 100_000  # the stream is a recent history, trimmed approximately
@@ -209,10 +210,10 @@ class JobRecord:
         """(tenant, priority) of the job; a record from before tenants: the default."""
         found: Any = self.redis.hmget(self.key, ["tenant", "priority"])
         tenant, priority = found
-        priority_text = _text(priority) if priority else "interactive"
+        priority_text = text(priority) if priority else "interactive"
         if priority_text not in PRIORITIES:
             priority_text = "interactive"
-        return (_text(tenant) if tenant else DEFAULT_TENANT), priority_text
+        return (text(tenant) if tenant else DEFAULT_TENANT), priority_text
 
     # -- reads -----------------------------------------------------------------
     def exists(self) -> bool:
@@ -230,7 +231,7 @@ class JobRecord:
 
     def field(self, name: str, output: int | None = None) -> str | None:
         raw = self.redis.hget(self.key, name if output is None else f"s{output}.{name}")
-        return None if raw is None else _text(raw)
+        return None if raw is None else text(raw)
 
     def request(self) -> JobRequest:
         raw = self.field("request")
@@ -260,7 +261,7 @@ class JobRecord:
     def status(self) -> JobStatus:
         """The typed status; KeyError when there is no record, CorruptRecord
         (INTERNAL, naming the field) when a field cannot be trusted."""
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key).items()}
+        raw = {text(k): text(v) for k, v in self.redis.hgetall(self.key).items()}
         if not raw:
             raise RecordGone(f"no job {self.job_id}")
         return parse_status(self.job_id, raw)
@@ -357,13 +358,9 @@ def _corrupt(name: str, what: str = "invalid") -> CorruptRecord:
 
 def _int(value: bytes | str | None, default: int) -> int:
     try:
-        return default if value is None else int(_text(value))
+        return default if value is None else int(text(value))
     except ValueError:
         return default
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _pairs(fields: dict[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.names import APIKEY_PREFIX, TENANT_PREFIX, TENANTS_SET
+from api_contracts.redis_text import text
 
 KEY_PREFIX = "bdk_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
@@ -84,11 +85,11 @@ class Tenants:
             fields["revoked"] = "0"
         self.redis.hset(TENANT_PREFIX + name, mapping=fields)
         if old:
-            self.redis.delete(APIKEY_PREFIX + _text(old))
+            self.redis.delete(APIKEY_PREFIX + text(old))
         return SecretStr(api_key)
 
     def list(self) -> list[Tenant]:
-        names = sorted(_text(n) for n in self.redis.smembers(TENANTS_SET))
+        names = sorted(text(n) for n in self.redis.smembers(TENANTS_SET))
         return [t for t in (self.get(n) for n in names) if t is not None]
 
     def revoke(self, name: str) -> Tenant:
@@ -99,7 +100,7 @@ class Tenants:
         return self._read(name)
 
     def get(self, name: str) -> Tenant | None:
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(TENANT_PREFIX + name).items()}
+        raw = {text(k): text(v) for k, v in self.redis.hgetall(TENANT_PREFIX + name).items()}
         if "created" not in raw:
             return None
         return Tenant(
@@ -114,7 +115,7 @@ class Tenants:
         if not api_key:
             raise BackdropError(ErrorCode.UNAUTHORIZED, "an API key is needed: Bearer <key>")
         name = self.redis.get(APIKEY_PREFIX + key_digest(api_key))
-        tenant = None if name is None else self.get(_text(name))
+        tenant = None if name is None else self.get(text(name))
         if tenant is None:
             raise BackdropError(ErrorCode.UNAUTHORIZED, "this API key is not known")
         if tenant.revoked:
@@ -130,7 +131,3 @@ class Tenants:
         tenant = self.get(name)
         assert tenant is not None
         return tenant
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

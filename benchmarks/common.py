@@ -68,3 +68,13 @@ def load_scaled(name: str, side: int) -> Any:
     scale = side / max(bgr.shape[:2])
     small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+
+
+def feature_net(precision: str = "float32") -> Any:
+    """The default recipe's VGG from the shared models, in `precision`."""
+    from tests.conftest import MODELS
+    from worker.pipeline.features import load_feature_net
+    from worker.pipeline.style_params import StyleParams
+
+    p = StyleParams()
+    return load_feature_net((p.content_layer, *p.style_layers), MODELS, precision)

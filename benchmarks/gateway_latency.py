@@ -13,8 +13,6 @@ record and signs URLs, whatever ran the job).
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +28,7 @@ def run(calls: int) -> dict[str, Any]:
 
     from api_contracts.client import Client, ClientConfig
     from api_contracts.tenants import Limits, Tenants
-    from tests.conftest import REPO
-    from tests.services import ACCESS, SECRET, free_port, running_s3, service_env, wait_for_port
+    from tests.services import ACCESS, SECRET, running_gateway, running_s3, service_env
 
     Redis.from_url(REDIS_URL).flushdb()
     with running_s3() as s3:
@@ -39,25 +36,16 @@ def run(calls: int) -> dict[str, Any]:
         client = Client(ClientConfig(redis_url=REDIS_URL, s3_endpoint=s3, access_key=ACCESS,
                                      secret_key=SECRET, api_key=key))  # fmt: skip
         jobs = _jobs(client)
-        port = free_port()
         env = service_env(s3, BACKDROP_REDIS__URL=REDIS_URL)
-        log = (RESULTS / "gateway_latency.gateway.log").open("w")
-        command = [sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)]
-        gateway = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
-        try:
-            wait_for_port(port, timeout=60)
-            headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as http:
+        log = RESULTS / "gateway_latency.gateway.log"
+        headers = {"Authorization": f"Bearer {key.get_secret_value()}"}
+        with running_gateway(env, log) as url, httpx.Client(base_url=url, headers=headers) as http:
 
-                def pair(job_id: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
-                    return (lambda: client.status(job_id),
-                            lambda: http.get(f"/v1/jobs/{job_id}").raise_for_status())  # fmt: skip
+            def pair(job_id: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
+                return (lambda: client.status(job_id),
+                        lambda: http.get(f"/v1/jobs/{job_id}").raise_for_status())  # fmt: skip
 
-                return {kind: _compare(*pair(job_id), calls) for kind, job_id in jobs.items()}
-        finally:
-            gateway.terminate()
-            gateway.wait(timeout=20)
-            log.close()
+            return {kind: _compare(*pair(job_id), calls) for kind, job_id in jobs.items()}
 
 
 def _jobs(client: Any) -> dict[str, str]:

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.common import REPO, machine, write_json
+from benchmarks.common import REPO, feature_net, load_scaled, machine, write_json
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -80,11 +80,10 @@ def gpu_tests() -> dict[str, Any]:
 def step_ms(size: int, precision: str, xla: bool, batch: int, iterations: int) -> dict[str, Any]:
     """ms per device L-BFGS iteration for `batch` styles of one photo, after a
     warm-up run (the trace and, with XLA, the compilation are not counted)."""
-    from benchmarks.common import load_scaled
     from worker.pipeline.style import stylize_many
     from worker.pipeline.style_params import StyleParams
 
-    net = _net(precision)
+    net = feature_net(precision)
     photo = load_scaled("photos/grace_hopper.png", size)
     names = ["starry", "waves", "strokes", "sketch", "hubble"]
     outputs = [[(load_scaled(f"styles/{names[i % 5]}.jpg", size), 1.0)] for i in range(batch)]
@@ -115,14 +114,13 @@ def time_to_quality(size: int, iterations: int) -> dict[str, Any]:
 def styles_per_hour(side: int, smoke: bool) -> dict[str, Any]:
     """One default-recipe style at `side` px, optimized as the worker does;
     3600 / its seconds is a GPU's styles per hour (one process per GPU)."""
-    from benchmarks.common import load_scaled
     from worker.pipeline.style import stylize
     from worker.pipeline.style_params import StyleParams
     from worker.runtime.settings import Settings
 
     settings = Settings()
     params = StyleParams(iterations=4) if smoke else settings.style
-    net = _net(settings.compute.precision)
+    net = feature_net(settings.compute.precision)
     photo = load_scaled("photos/grace_hopper.png", side)
     painting = load_scaled("styles/starry.jpg", side)
     every = settings.compute.lbfgs_round_trip(max(1, params.iterations // 20))
@@ -132,15 +130,6 @@ def styles_per_hour(side: int, smoke: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     return {"side": side, "iterations": params.iterations, "seconds_per_style": round(seconds, 2),
             "styles_per_hour": round(3600 / seconds)}  # fmt: skip
-
-
-def _net(precision: str) -> Any:
-    from tests.conftest import MODELS
-    from worker.pipeline.features import load_feature_net
-    from worker.pipeline.style_params import StyleParams
-
-    p = StyleParams()
-    return load_feature_net((p.content_layer, *p.style_layers), MODELS, precision)
 
 
 def table(report: dict[str, Any]) -> str:

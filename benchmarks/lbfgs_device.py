@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, write_json
+from benchmarks.common import feature_net, load_scaled, machine, write_json
 
 PAIRS = [("grace_hopper.png", "starry.jpg"), ("kite_and_cold.jpg", "waves.jpg"),
          ("cat_720p.jpg", "strokes.jpg")]  # fmt: skip
@@ -42,13 +42,12 @@ def run(sizes: list[int], iterations: int, every: int = 10) -> dict[str, Any]:
 
 
 def _case(size: int, photo: str, painting: str, iterations: int, every: int) -> dict[str, float]:
-    from benchmarks.common import load_scaled
     from worker.pipeline import lbfgs
     from worker.pipeline.style import stylize
     from worker.pipeline.style_params import StyleParams
 
     image, style = load_scaled("photos/" + photo, size), load_scaled("styles/" + painting, size)
-    net = _net()
+    net = feature_net()
     params = StyleParams(iterations=iterations, levels=1, optimizer="lbfgs")
     evaluations = _count_evaluations(lbfgs)
     list(stylize(image, [(style, 1.0)], params, net, lbfgs_every=every))  # trace both paths
@@ -116,15 +115,6 @@ def _timed(call: Any) -> tuple[float, Any]:
     start = time.perf_counter()
     result = call()
     return time.perf_counter() - start, result
-
-
-def _net() -> Any:
-    from tests.conftest import MODELS
-    from worker.pipeline.style_params import StyleParams
-    from worker.runtime.model_cache import get_feature_net
-    from worker.runtime.settings import Settings
-
-    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.common import load_scaled, machine, write_json
+from benchmarks.common import feature_net, load_scaled, machine, write_json
 
 PHOTOS = ["grace_hopper.png", "kite_and_cold.jpg", "cat_720p.jpg"]
 PAINTINGS = ["starry.jpg", "waves.jpg", "strokes.jpg", "sketch.jpg"]
@@ -24,7 +24,7 @@ def run(size: int, iterations: int, batches: tuple[int, ...] = (1, 2, 4)) -> dic
     from worker.pipeline.style import stylize_many
     from worker.pipeline.style_params import StyleParams
 
-    net = _net()
+    net = feature_net()
     params = StyleParams(iterations=iterations, levels=1)
     paintings = [[(load_scaled(f"styles/{p}", size), 1.0)] for p in PAINTINGS]
     rows = []
@@ -43,15 +43,6 @@ def run(size: int, iterations: int, batches: tuple[int, ...] = (1, 2, 4)) -> dic
     summary = {f"speedup_B{b}_{f.__name__}": f(r[f"speedup_B{b}"] for r in rows)
                for b in batches[1:] for f in (statistics.median, min)}  # fmt: skip
     return {"size": size, "iterations": iterations, "photos": rows, **summary}
-
-
-def _net() -> Any:
-    from tests.conftest import MODELS
-    from worker.pipeline.features import load_feature_net
-    from worker.pipeline.style_params import StyleParams
-
-    p = StyleParams()
-    return load_feature_net((p.content_layer, *p.style_layers), MODELS)
 
 
 def main() -> None:

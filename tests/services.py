@@ -164,22 +164,28 @@ def worker(redis_client: Redis, s3_endpoint: str, tmp_path_factory) -> Iterator[
         process.stop()
 
 
+@contextlib.contextmanager
+def running_gateway(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`backdrop gateway` in a subprocess; yields its base URL."""
+    port = free_port()
+    with log_path.open("w") as log:
+        command = [sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)]
+        proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, timeout=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
 @pytest.fixture(scope="session")
 def gateway_url(worker, s3_endpoint: str, tmp_path_factory) -> Iterator[str]:
-    """`backdrop gateway` in a subprocess, beside the session's worker."""
-    port = free_port()
+    """The gateway beside the session's worker."""
     env = service_env(s3_endpoint, BACKDROP_GATEWAY__MAX_UPLOAD_BYTES=str(2 * 1024 * 1024),
                       BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1")  # fmt: skip
-    log = (tmp_path_factory.mktemp("gateway") / "gateway.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)],
-                            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    with running_gateway(env, tmp_path_factory.mktemp("gateway") / "gateway.log") as url:
+        yield url
 
 
 _KEYS: dict[str, str] = {}  # keys are stored hashed: the tests keep the ones they made

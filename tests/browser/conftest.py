@@ -8,8 +8,6 @@ own Redis database, worker and gateway, not the session's."""
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,7 @@ import pytest
 from redis import Redis
 
 from tests.conftest import REPO, STYLES
-from tests.services import (
-    WorkerProcess,
-    free_port,
-    service_env,
-    tenant_key,
-    wait_for_port,
-)
+from tests.services import WorkerProcess, running_gateway, service_env, tenant_key
 
 PAGE_REDIS = "redis://127.0.0.1:6379/4"
 ARTIFACTS = Path(os.environ.get("BACKDROP_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -56,23 +48,16 @@ def stack(s3_endpoint: str, tmp_path_factory) -> Iterator[dict[str, Any]]:
                       BACKDROP_QUEUE__PAUSE_AT='["stylized"]',
                       BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1")  # fmt: skip
     worker = WorkerProcess(env, logs / "worker.log")
-    port = free_port()
-    log = (logs / "gateway.log").open("w")
-    gateway = subprocess.Popen([sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)],
-                               env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         worker.wait_ready()
-        wait_for_port(port, timeout=60)
         client = Client(ClientConfig(redis_url=PAGE_REDIS, s3_endpoint=s3_endpoint,
                                      access_key=ACCESS, secret_key=SECRET))  # fmt: skip
         for name in ("starry", "waves"):
             client.add_style(name, (STYLES / f"{name}.jpg").read_bytes())
         key = tenant_key(redis, "page-tests")
-        yield {"url": f"http://127.0.0.1:{port}", "key": key, "redis": redis}
+        with running_gateway(env, logs / "gateway.log") as url:
+            yield {"url": url, "key": key, "redis": redis}
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=20)
-        log.close()
         worker.stop()
         redis.flushdb()
 

@@ -42,6 +42,19 @@ class Prepared:
     preview: np.ndarray
 
 
+@dataclass
+class Batch:
+    """Outputs of one job after preparation: read once (record, plan, the
+    working photo) and handed to the optimization as they are."""
+
+    record: JobRecord
+    plan: JobPlan
+    photo: np.ndarray | None  # None when the mode stylizes nothing
+    todo: list[Prepared]  # to optimize
+    ready: list[int]  # image or result exists already
+    failed: list[Failure]  # failed on their own: a painting that cannot be read
+
+
 def stylize_step(services: Services, job_id: str, index: int) -> None:
     """Optimize one output's stylized image (unless it or the result exists)."""
     _, failed = stylize_batch_step(services, job_id, [index])
@@ -55,15 +68,12 @@ def stylize_batch_step(
     """Stylize these outputs; returns (outputs ready to composite, outputs
     that failed on their own). A failure of the optimization itself (a
     timeout, a cancel) is raised: it ends every output still being optimized."""
-    todo, ready, failed = prepare_batch(services, job_id, indices)
-    return ready + optimize_batch(services, job_id, todo), failed
+    batch = prepare_batch(services, job_id, indices)
+    return batch.ready + optimize_batch(services, batch), batch.failed
 
 
-def prepare_batch(
-    services: Services, job_id: str, indices: list[int]
-) -> tuple[list[Prepared], list[int], list[Failure]]:
-    """Each output on its own: (outputs to optimize, outputs whose image or
-    result exists already, outputs that failed: a painting that cannot be read)."""
+def prepare_batch(services: Services, job_id: str, indices: list[int]) -> Batch:
+    """Each output on its own: its paintings, its preview, or its failure."""
     record = open_record(services, job_id)
     plan = load_plan(record)
     indices = [plan.check_output(i) for i in indices]
@@ -72,39 +82,35 @@ def prepare_batch(
         # Which process runs it: for operators, and for the fault tests that kill it.
         record.set(output=i, worker=f"{socket.gethostname()}:{os.getpid()}")
     if not plan.stage.stylizes:
-        return [], indices, []
+        return Batch(record, plan, None, [], indices, [])
     photo = artifacts.working_photo(services, plan)
-    todo: list[Prepared] = []
-    ready: list[int] = []
-    failed: list[Failure] = []
+    batch = Batch(record, plan, photo, [], [], [])
     for i in indices:
         try:
             prepared = _prepare(services, record, plan, i, photo)
         except BackdropError as exc:
-            failed.append((i, exc.code, exc.message))
+            batch.failed.append((i, exc.code, exc.message))
             continue
         if prepared is None:
-            ready.append(i)
+            batch.ready.append(i)
         else:
-            todo.append(prepared)
-    return todo, ready, failed
+            batch.todo.append(prepared)
+    return batch
 
 
-def optimize_batch(services: Services, job_id: str, todo: list[Prepared]) -> list[int]:
+def optimize_batch(services: Services, batch: Batch) -> list[int]:
     """Optimize the prepared outputs (together where they can share a batch)
     and store each image under its own key; returns their indices."""
-    if not todo:
+    record, plan, todo = batch.record, batch.plan, batch.todo
+    if not todo or batch.photo is None:
         return []
-    record = open_record(services, job_id)
-    plan = load_plan(record)
-    photo = artifacts.working_photo(services, plan)
     if plan.quality == "preview":
-        pause_at(services, "stylized", job_id)
+        pause_at(services, "stylized", record.job_id)
         meta: dict[str, object] = {"feature_net": "none", "stylizer": get_previewer().name}
         for p in todo:
             _store(services, record, plan, p, p.preview, meta, "preview_only")
     else:
-        _optimize_together(services, record, plan, photo, todo)
+        _optimize_together(services, record, plan, batch.photo, todo)
     return [p.index for p in todo]
 
 

@@ -85,19 +85,18 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
     """Several outputs in one optimization; an output that failed on its own is
     recorded alone, the others go on to their composites."""
     svc = services()
-    prepared = guarded(svc, self, job_id, indices,
-                       lambda: stylize_steps.prepare_batch(svc, job_id, indices),
-                       finalize.delay)  # fmt: skip
-    if prepared is None:
+    batch = guarded(svc, self, job_id, indices,
+                    lambda: stylize_steps.prepare_batch(svc, job_id, indices),
+                    finalize.delay)  # fmt: skip
+    if batch is None:
         return
-    todo, ready, failed = prepared
     # Settled before the optimization: a failure of it cannot touch these.
-    for index, code, message in failed:
-        record_failure(svc.record(job_id), index, code, message, finalize.delay)
-    _send_composites(job_id, ready)
+    for index, code, message in batch.failed:
+        record_failure(batch.record, index, code, message, finalize.delay)
+    _send_composites(job_id, batch.ready)
     with metrics.timed("stylize"):
-        done = guarded(svc, self, job_id, [p.index for p in todo] or indices,
-                       lambda: stylize_steps.optimize_batch(svc, job_id, todo),
+        done = guarded(svc, self, job_id, [p.index for p in batch.todo] or indices,
+                       lambda: stylize_steps.optimize_batch(svc, batch),
                        finalize.delay)  # fmt: skip
     _send_composites(job_id, done or [])
 
