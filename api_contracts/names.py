@@ -28,15 +28,15 @@ ROUTES = {
     TASK_NOTIFY: QUEUE_NOTIFY,
 }
 
-# Redis keys of the job record (see api_contracts.records).
+# Redis keys of the job record (see jobstore.records).
 JOB_KEY_PREFIX = "backdrop:job:"
 # The service's own settings that producers must follow (the record TTL),
 # written by each worker at start.
 SERVICE_KEY = "backdrop:service"
 # Every job's end, as a Redis stream entry `job.finished` with the final status.
 EVENTS_STREAM = "backdrop:events"
-# Tenants (api_contracts.tenants) and their admission and fair queues
-# (api_contracts.admission).
+# Tenants (jobstore.tenants) and their admission and fair queues
+# (jobstore.admission).
 TENANT_PREFIX = "backdrop:tenant:"
 APIKEY_PREFIX = "backdrop:apikey:"
 TENANTS_SET = "backdrop:tenants"

@@ -1,6 +1,6 @@
 """What the HTTP gateway adds to a status call: `calls` GET /v1/jobs/{id} over
 HTTP (keep-alive, as an app's HTTP client does) against the same number of
-Client.status calls in-process, on one job of each kind (queued, and finished
+TrustedClient.status calls in-process, on one job of each kind (queued, and finished
 with a presigned result URL). Median and p95 of each, and the difference.
 
     .venv/bin/python -m benchmarks.gateway_latency [--calls 100]
@@ -26,15 +26,16 @@ def run(calls: int) -> dict[str, Any]:
     import httpx
     from redis import Redis
 
-    from api_contracts.client import Client, ClientConfig
-    from api_contracts.tenants import Limits, Tenants
+    from jobstore.tenants import Limits, Tenants
+    from jobstore.trusted_client import TrustedClient, TrustedClientConfig
     from tests.services import ACCESS, SECRET, running_gateway, running_s3, service_env
 
     Redis.from_url(REDIS_URL).flushdb()
     with running_s3() as s3:
         key = Tenants(Redis.from_url(REDIS_URL)).add("bench", Limits()).api_key
-        client = Client(ClientConfig(redis_url=REDIS_URL, s3_endpoint=s3, access_key=ACCESS,
-                                     secret_key=SECRET, api_key=key))  # fmt: skip
+        config = TrustedClientConfig(redis_url=REDIS_URL, s3_endpoint=s3, access_key=ACCESS,
+                                     secret_key=SECRET, api_key=key)  # fmt: skip
+        client = TrustedClient(config)
         jobs = _jobs(client)
         env = service_env(s3, BACKDROP_REDIS__URL=REDIS_URL)
         log = RESULTS / "gateway_latency.gateway.log"
@@ -50,7 +51,7 @@ def run(calls: int) -> dict[str, Any]:
 
 def _jobs(client: Any) -> dict[str, str]:
     from api_contracts.models import JobRequest, JobState
-    from api_contracts.records import JobRecord
+    from jobstore.records import JobRecord
 
     queued = client.submit(JobRequest(photo_key="uploads/x", mode="portrait")).job_id
     done = client.submit(JobRequest(photo_key="uploads/y", mode="portrait")).job_id

@@ -1,6 +1,6 @@
 """The HTTP API (`backdrop gateway`): upload, submit, watch, cancel, download.
 
-Every route is a thin layer over api_contracts.Client: the gateway only writes
+Every route is a thin layer over jobstore.TrustedClient: the gateway only writes
 a JobRequest and enqueues it, as a Python producer does.
 """
 
@@ -18,14 +18,14 @@ from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from api_contracts.client import Client
 from api_contracts.errors import BackdropError
 from api_contracts.models import JobAccepted, JobRequest, JobStatus
-from api_contracts.tenants import Tenants
 from gateway import metrics
 from gateway.errors import ErrorResponse, on_backdrop_error, on_validation_error
 from gateway.settings import get_settings
 from gateway.uploads import read_image
+from jobstore.tenants import Tenants
+from jobstore.trusted_client import TrustedClient
 
 PAGE = Path(__file__).parent / "page"  # the try-it page: static files, no build step
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,8 +48,8 @@ class CatalogStyle(BaseModel):
 
 
 @lru_cache(maxsize=1)
-def client() -> Client:
-    return Client(get_settings().client_config())
+def client() -> TrustedClient:
+    return TrustedClient(get_settings().client_config())
 
 
 def tenant(

@@ -18,8 +18,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis import Redis
 
-from api_contracts.admission import PRIORITIES, inflight_key
 from api_contracts.names import FAIR_PREFIX, QUEUE_CPU, QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_NOTIFY
+from jobstore.admission import PRIORITIES, inflight_key
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 QUEUES = (QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_CPU, QUEUE_NOTIFY)

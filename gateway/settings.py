@@ -6,8 +6,8 @@ from functools import lru_cache
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api_contracts.client import ClientConfig
-from api_contracts.connection import RedisConnection, StorageConnection
+from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.trusted_client import TrustedClientConfig
 
 
 class GatewayPart(BaseModel):
@@ -27,8 +27,8 @@ class GatewaySettings(BaseSettings):
     storage: StorageConnection = StorageConnection()
     gateway: GatewayPart = GatewayPart()
 
-    def client_config(self) -> ClientConfig:
-        return ClientConfig.from_connection(self.redis, self.storage)
+    def client_config(self) -> TrustedClientConfig:
+        return TrustedClientConfig.from_connection(self.redis, self.storage)
 
 
 @lru_cache(maxsize=1)

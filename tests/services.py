@@ -193,7 +193,7 @@ _KEYS: dict[str, str] = {}  # keys are stored hashed: the tests keep the ones th
 
 def tenant_key(redis: Redis, name: str, **limits: int) -> str:
     """A tenant's API key on the session's Redis (made on first use)."""
-    from api_contracts.tenants import Limits, Tenants
+    from jobstore.tenants import Limits, Tenants
 
     if name not in _KEYS:
         tenants = Tenants(redis)
@@ -205,10 +205,10 @@ def tenant_key(redis: Redis, name: str, **limits: int) -> str:
 
 @pytest.fixture(scope="session")
 def client(worker: WorkerProcess, s3_endpoint: str):
-    from api_contracts.client import Client, ClientConfig
+    from jobstore.trusted_client import TrustedClient, TrustedClientConfig
 
-    return Client(
-        ClientConfig(
+    return TrustedClient(
+        TrustedClientConfig(
             redis_url=REDIS_URL, s3_endpoint=s3_endpoint, access_key=ACCESS, secret_key=SECRET
         )
     )
@@ -218,7 +218,7 @@ def client(worker: WorkerProcess, s3_endpoint: str):
 def service_stack(redis_url: str, log_path: Path, **env: str) -> Iterator[Any]:
     """For benchmarks: an S3 server and one worker on `redis_url` (flushed
     first); yields a client of that stack."""
-    from api_contracts.client import Client, ClientConfig
+    from jobstore.trusted_client import TrustedClient, TrustedClientConfig
 
     Redis.from_url(redis_url).flushdb()
     with running_s3() as endpoint:
@@ -226,7 +226,7 @@ def service_stack(redis_url: str, log_path: Path, **env: str) -> Iterator[Any]:
                                log_path, concurrency=1)  # fmt: skip
         try:
             worker.wait_ready()
-            yield Client(ClientConfig(redis_url=redis_url, s3_endpoint=endpoint,
+            yield TrustedClient(TrustedClientConfig(redis_url=redis_url, s3_endpoint=endpoint,
                                       access_key=ACCESS, secret_key=SECRET))  # fmt: skip
         finally:
             worker.stop()

@@ -89,7 +89,7 @@ def test_weights_and_counts_are_checked(weights: list[float]) -> None:
 
 def test_api_contracts_imports_no_tensorflow_or_opencv() -> None:
     code = (
-        "import sys, api_contracts.client, api_contracts.models, api_contracts.records;"
+        "import sys, jobstore.trusted_client, api_contracts.models, jobstore.records;"
         "print(json.dumps(sorted(m for m in ('tensorflow', 'cv2', 'worker') if m in sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True,

@@ -36,7 +36,7 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def stack(s3_endpoint: str, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """Redis db 4, a worker that pauses at `stylized`, a gateway, two catalog paintings."""
-    from api_contracts.client import Client, ClientConfig
+    from jobstore.trusted_client import TrustedClient, TrustedClientConfig
     from tests.services import ACCESS, SECRET
 
     redis = Redis.from_url(PAGE_REDIS)
@@ -50,7 +50,7 @@ def stack(s3_endpoint: str, tmp_path_factory) -> Iterator[dict[str, Any]]:
     worker = WorkerProcess(env, logs / "worker.log")
     try:
         worker.wait_ready()
-        client = Client(ClientConfig(redis_url=PAGE_REDIS, s3_endpoint=s3_endpoint,
+        client = TrustedClient(TrustedClientConfig(redis_url=PAGE_REDIS, s3_endpoint=s3_endpoint,
                                      access_key=ACCESS, secret_key=SECRET))  # fmt: skip
         for name in ("starry", "waves"):
             client.add_style(name, (STYLES / f"{name}.jpg").read_bytes())

@@ -122,7 +122,7 @@ def workers(
 
 
 def make_client(redis_url: str, s3: str):  # type: ignore[no-untyped-def]
-    from api_contracts.client import Client, ClientConfig
+    from jobstore.trusted_client import TrustedClient, TrustedClientConfig
 
-    return Client(ClientConfig(redis_url=redis_url, s3_endpoint=s3, access_key=ACCESS,
+    return TrustedClient(TrustedClientConfig(redis_url=redis_url, s3_endpoint=s3, access_key=ACCESS,
                                secret_key=SECRET))  # fmt: skip

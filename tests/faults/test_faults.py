@@ -10,7 +10,7 @@ import pytest
 from minio import Minio
 
 from api_contracts.models import JobRequest, JobState, StyleRef
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from tests.conftest import PHOTOS, STYLES
 from tests.faults.harness import OwnRedis, TcpProxy, make_client, workers
 from worker.service.fault_points import pause_key

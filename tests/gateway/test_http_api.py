@@ -7,7 +7,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from api_contracts.tenants import Tenants
+from jobstore.tenants import Tenants
 from tests.conftest import PHOTOS, STYLES
 from tests.services import tenant_key
 

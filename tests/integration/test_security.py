@@ -7,7 +7,7 @@ from celery import Celery
 
 from api_contracts.models import JobRequest, JobState, StyleRef
 from api_contracts.names import QUEUE_GPU, TASK_SEGMENT
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from tests.services import REDIS_URL
 
 pytestmark = pytest.mark.integration

@@ -87,13 +87,13 @@ def test_the_delivery_is_signed_and_a_tampered_body_fails(client, receivers) -> 
 
 
 def test_a_tenants_deliveries_are_signed_with_its_own_secret(client, receivers) -> None:
-    from api_contracts.client import Client
-    from api_contracts.tenants import Limits, Tenants
+    from jobstore.tenants import Limits, Tenants
+    from jobstore.trusted_client import TrustedClient
 
     issued = Tenants(client.redis).add("hooked", Limits())
     config = client.config.model_copy(update={"api_key": issued.api_key})
     receivers.append(receiver := Receiver(lambda n: (200, 0)))
-    job_id = _portrait_job(Client(config), receiver.url)
+    job_id = _portrait_job(TrustedClient(config), receiver.url)
     assert _webhook_settles(client, job_id).webhook.state == "delivered"
     headers, body = receiver.calls[0]
     assert verify_webhook(issued.webhook_secret.get_secret_value(), headers, body)

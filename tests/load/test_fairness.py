@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from api_contracts.admission import held_count
 from api_contracts.models import JobRequest, JobState, JobStatus
-from api_contracts.tenants import Limits, Tenants
+from jobstore.admission import held_count
+from jobstore.tenants import Limits, Tenants
 from tests.conftest import PHOTOS, STYLES
 from tests.faults.harness import make_client, workers
 

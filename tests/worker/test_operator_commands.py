@@ -30,7 +30,7 @@ def test_list_replay_and_purge(monkeypatch, capsys) -> None:
 
 def test_tenants_add_list_revoke(monkeypatch, capsys) -> None:
     from api_contracts.errors import BackdropError, ErrorCode
-    from api_contracts.tenants import Tenants
+    from jobstore.tenants import Tenants
 
     monkeypatch.setenv("BACKDROP_REDIS__URL", URL)
     redis = Redis.from_url(URL)

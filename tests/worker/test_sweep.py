@@ -6,7 +6,7 @@ import pytest
 from redis import Redis
 
 from api_contracts.models import JobRequest, JobState, StyleRef
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from worker.runtime.settings import Settings
 from worker.service.context import Services
 from worker.service.sweep import sweep_stale_jobs
@@ -88,7 +88,7 @@ def test_a_job_held_in_its_tenants_fair_queue_is_not_swept(svc: Services) -> Non
     record.create(REQUEST, "acme", held=True)
     svc.redis.hset(record.key, "updated", "2020-01-01T00:00:00+00:00")
     assert sweep_stale_jobs(svc, stale_after=60, max_requeues=2) == []
-    from api_contracts.admission import held_count
+    from jobstore.admission import held_count
 
     assert held_count(svc.redis, "interactive", "acme") == 1, "never held: the sweep holds it"
     svc.redis.hset(record.key, "held", "0")  # sent, and then its message was lost
@@ -97,7 +97,7 @@ def test_a_job_held_in_its_tenants_fair_queue_is_not_swept(svc: Services) -> Non
 
 
 def test_slots_of_jobs_whose_record_vanished_are_given_back(svc: Services) -> None:
-    from api_contracts.admission import inflight_key, open_key
+    from jobstore.admission import inflight_key, open_key
     from worker.service.sweep import release_ended_jobs
 
     _job(svc, "alive", 0)

@@ -33,7 +33,7 @@ def add_operator_commands(commands: Any) -> None:
 
 def cmd_tenants(args: argparse.Namespace) -> int:
     from api_contracts.errors import BackdropError
-    from api_contracts.tenants import Limits, Tenants
+    from jobstore.tenants import Limits, Tenants
 
     registry = Tenants(Redis.from_url(Settings().redis.url))
     try:

@@ -22,7 +22,7 @@ def add_serve_command(commands: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from api_contracts.tenants import Limits, Tenants
+    from jobstore.tenants import Limits, Tenants
     from worker.cli.service_commands import client_from_settings
 
     client = client_from_settings()

@@ -127,16 +127,17 @@ def gpu_worker_commands(
 
 
 def client_from_settings() -> Any:
-    from api_contracts.client import Client, ClientConfig
+    from jobstore.trusted_client import TrustedClient, TrustedClientConfig
     from worker.runtime.settings import Settings
 
     s = Settings()
     try:
-        config = ClientConfig.from_connection(s.redis, s.storage, max_styles=s.queue.max_styles,
-                                              max_iterations=s.queue.max_iterations)  # fmt: skip
+        config = TrustedClientConfig.from_connection(
+            s.redis, s.storage, max_styles=s.queue.max_styles, max_iterations=s.queue.max_iterations
+        )
     except ValueError as exc:
         raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc)) from None
-    return Client(config)
+    return TrustedClient(config)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api_contracts.connection import RedisConnection, StorageConnection
+from jobstore.connection import RedisConnection, StorageConnection
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.stages import CompositeParams
 from worker.pipeline.style_params import StyleParams
@@ -59,7 +59,7 @@ RedisSettings = RedisConnection  # the workers' name for it
 
 
 class StorageSettings(StorageConnection):
-    """The connection (api_contracts.connection) and what only workers use."""
+    """The connection (jobstore.connection) and what only workers use."""
 
     work_bucket: str = "backdrop-work"
     # Masks and stylized intermediates expire; inputs and results do not.
@@ -98,7 +98,7 @@ class QueueSettings(BaseModel):
     # Liveness (`backdrop worker --check`): unhealthy when a queue it serves has
     # had messages waiting this long while the worker took nothing.
     stalled_after_seconds: float = Field(120.0, gt=0)
-    # Fair queues (api_contracts.admission): jobs of each priority sent to the
+    # Fair queues (jobstore.admission): jobs of each priority sent to the
     # workers at once; the rest wait in their tenants' turns. About twice the
     # GPU processes keeps every GPU busy while a tenant's backlog stays out of
     # Celery's queue. Workers publish these for producers.

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from worker.runtime.settings import Settings
 from worker.storage import ObjectStore
 

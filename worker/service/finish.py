@@ -4,7 +4,7 @@ stamps the end, sets the record's expiry and emits the `job.finished` event."""
 
 from api_contracts.errors import ErrorCode
 from api_contracts.models import TERMINAL_STATES, JobError, JobState
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 
 GIVE_UP_MESSAGE = "the job's tasks were lost repeatedly"
 

@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.records import CorruptRecord, JobRecord, RecordGone, valid_job_id
+from jobstore.records import CorruptRecord, JobRecord, RecordGone, valid_job_id
 from worker.service import finish
 from worker.service.context import Cancelled, JobOver, Services
 from worker.service.dead_letters import dead_letter

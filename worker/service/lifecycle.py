@@ -11,9 +11,9 @@ import time
 
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
 
-from api_contracts.admission import publish_windows, pump
-from api_contracts.client import first_step_sender
-from api_contracts.records import now, publish_service_settings
+from jobstore.admission import publish_windows, pump
+from jobstore.records import now, publish_service_settings
+from jobstore.trusted_client import first_step_sender
 from worker.runtime.settings import get_settings
 from worker.service import liveness, log_context, metrics  # noqa: F401  (liveness, log_context connect signals)
 from worker.service.context import make_services

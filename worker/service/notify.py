@@ -22,9 +22,9 @@ from redis.exceptions import ResponseError
 
 from api_contracts.models import WebhookAttempt
 from api_contracts.names import EVENTS_STREAM
-from api_contracts.records import JobRecord
-from api_contracts.tenants import Tenants
 from api_contracts.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from jobstore.records import JobRecord
+from jobstore.tenants import Tenants
 from worker.service import metrics
 from worker.service.context import Services
 from worker.service.webhook_guard import WebhookRefused, check_destination

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobOptions, JobRequest, StyleRef
-from api_contracts.records import CorruptRecord, JobRecord, RecordGone
+from jobstore.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.style_params import StyleParams

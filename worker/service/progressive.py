@@ -4,7 +4,7 @@ the job's mask and shown in the status (`preview_key`, `latest_key`)."""
 
 import numpy as np
 
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from worker.pipeline.png import encode_png
 from worker.pipeline.stages import composite_stage
 from worker.pipeline.style_params import preview_mix

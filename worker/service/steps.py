@@ -9,7 +9,7 @@ else comes from the stored plan.
 import numpy as np
 
 from api_contracts.models import JobState
-from api_contracts.records import JobRecord, now
+from jobstore.records import JobRecord, now
 from worker.pipeline import intake
 from worker.pipeline.full_resolution import composite_full
 from worker.pipeline.png import decode_png, encode_png, read_metadata

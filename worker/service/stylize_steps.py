@@ -14,7 +14,7 @@ import numpy as np
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobState
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from worker.pipeline import intake
 from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_features
 from worker.pipeline.png import encode_png

@@ -9,7 +9,6 @@ from typing import Any
 
 from redis import Redis
 
-from api_contracts.admission import PRIORITIES, inflight_key, rehold
 from api_contracts.models import TERMINAL_STATES
 from api_contracts.names import (
     JOB_KEY_PREFIX,
@@ -19,7 +18,8 @@ from api_contracts.names import (
     TASK_SEGMENT,
     TENANT_PREFIX,
 )
-from api_contracts.records import CorruptRecord, JobRecord, now
+from jobstore.admission import PRIORITIES, inflight_key, rehold
+from jobstore.records import CorruptRecord, JobRecord, now
 from worker.service import finish
 from worker.service.context import Services
 

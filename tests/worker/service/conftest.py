@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from api_contracts.models import JobRequest
-from api_contracts.records import JobRecord
+from jobstore.records import JobRecord
 from tests.conftest import MODELS, PHOTOS, STYLES
 from worker.runtime.settings import Settings
 from worker.service.context import Services

@@ -18,7 +18,7 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.names import APIKEY_PREFIX, TENANT_PREFIX, TENANTS_SET
-from api_contracts.redis_text import text
+from jobstore.redis_text import text
 
 KEY_PREFIX = "bdk_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")

@@ -18,8 +18,6 @@ from typing import Any
 
 from redis import Redis
 
-from api_contracts import record_scripts as lua
-from api_contracts.admission import PRIORITIES, inflight_key, open_key
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
     TERMINAL_STATES,
@@ -32,7 +30,9 @@ from api_contracts.models import (
     WebhookStatus,
 )
 from api_contracts.names import DEFAULT_TENANT, EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
-from api_contracts.redis_text import text
+from jobstore import record_scripts as lua
+from jobstore.admission import PRIORITIES, inflight_key, open_key
+from jobstore.redis_text import text
 
 DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own
 EVENTS_MAXLEN = 100_000  # the stream is a recent history, trimmed approximately

@@ -20,8 +20,6 @@ from minio.error import S3Error
 from pydantic import BaseModel, Field, SecretStr
 from redis import Redis
 
-from api_contracts.admission import Send, admit, hold, pump
-from api_contracts.connection import RedisConnection, StorageConnection
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
     MAX_ITERATIONS,
@@ -34,14 +32,16 @@ from api_contracts.models import (
     Priority,
 )
 from api_contracts.names import DEFAULT_TENANT, PRIORITY_QUEUES, TASK_SEGMENT
-from api_contracts.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
-from api_contracts.tenants import Tenants
+from jobstore.admission import Send, admit, hold, pump
+from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
+from jobstore.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
 
-class ClientConfig(BaseModel):
-    """A producer's connection, flat (`ClientConfig(redis_url=…, s3_endpoint=…)`),
+class TrustedClientConfig(BaseModel):
+    """A producer's connection, flat (`TrustedClientConfig(redis_url=…, s3_endpoint=…)`),
     or built from the services' own settings with `from_connection`."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -65,7 +65,7 @@ class ClientConfig(BaseModel):
     @classmethod
     def from_connection(
         cls, redis: RedisConnection, storage: StorageConnection, **extra: Any
-    ) -> "ClientConfig":
+    ) -> "TrustedClientConfig":
         """The one mapping from BACKDROP_REDIS__* / BACKDROP_STORAGE__* settings."""
         access_key, secret_key = storage.credentials()
         return cls(redis_url=redis.url, s3_endpoint=storage.endpoint, access_key=access_key,
@@ -75,8 +75,8 @@ class ClientConfig(BaseModel):
                    url_expiry_seconds=storage.url_expiry_seconds, **extra)  # fmt: skip
 
 
-class Client:
-    def __init__(self, config: ClientConfig) -> None:
+class TrustedClient:
+    def __init__(self, config: TrustedClientConfig) -> None:
         self.config = config
         self.redis = Redis.from_url(config.redis_url)
         self.celery = Celery("backdrop-client", broker=config.redis_url, set_as_current=False)
@@ -122,7 +122,7 @@ class Client:
     def submit(self, request: JobRequest, tenant: str | None = None) -> JobAccepted:
         """Within the tenant's limits (QUOTA_EXCEEDED, nothing queued, past
         them): record the job as QUEUED, hold it in the tenant's fair queue,
-        and send what the window allows (api_contracts.admission)."""
+        and send what the window allows (jobstore.admission)."""
         if len(request.styles) > self.config.max_styles:
             raise BackdropError(
                 ErrorCode.INVALID_REQUEST,

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from api_contracts.admission import held_count, publish_windows
-from api_contracts.client import Client, ClientConfig
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobError, JobRequest, JobState, StyleRef
 from api_contracts.names import QUEUE_GPU, QUEUE_GPU_BATCH
-from api_contracts.records import JobRecord
-from api_contracts.tenants import Limits, Tenants
+from jobstore.admission import held_count, publish_windows
+from jobstore.records import JobRecord
+from jobstore.tenants import Limits, Tenants
+from jobstore.trusted_client import TrustedClient, TrustedClientConfig
 
 pytestmark = pytest.mark.integration
 URL = "redis://127.0.0.1:6379/7"  # its own database: these tests flush it
@@ -28,8 +28,10 @@ def redis() -> Iterator[Redis]:
     client.flushdb()
 
 
-def _client(api_key: str | None = None) -> Client:
-    return Client(ClientConfig(redis_url=URL, access_key="k", secret_key="s", api_key=api_key))  # type: ignore[arg-type]
+def _client(api_key: str | None = None) -> TrustedClient:
+    return TrustedClient(
+        TrustedClientConfig(redis_url=URL, access_key="k", secret_key="s", api_key=api_key)
+    )  # type: ignore[arg-type]
 
 
 def _request(styles: int = 1, priority: str = "interactive") -> JobRequest:

@@ -33,8 +33,8 @@ from api_contracts.names import (
     SERVICE_KEY,
     TENANT_PREFIX,
 )
-from api_contracts.redis_text import text
-from api_contracts.tenants import Limits
+from jobstore.redis_text import text
+from jobstore.tenants import Limits
 
 PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
 # Jobs of a priority in flight at once, until a worker publishes its own
