@@ -18,7 +18,37 @@ def test_quality_high_doubles_the_iterations_of_the_default_recipe() -> None:
     assert high.params.iterations == 2 * standard.params.iterations
     assert high.params.levels == standard.params.levels
     assert high.params_key() != standard.params_key(), "a different output key"
-    assert _plan(quality="preview").params_key() == {"quality": "preview"}
+
+
+KEYS = ("stylized_key", "preview_key", "latest_key", "result_key")
+
+
+def _keys(plan: JobPlan) -> dict[str, str]:
+    return {name: getattr(plan, name)("f" * 64) for name in KEYS}
+
+
+@pytest.mark.parametrize("quality", ["preview", "standard"])
+def test_every_picture_of_two_strengths_has_its_own_key(quality: str) -> None:
+    weak, strong = _keys(_plan(quality=quality, strength=0.3)), _keys(_plan(quality=quality))
+    assert all(weak[k] != strong[k] for k in KEYS), (weak, strong)
+
+
+def test_previews_are_shared_only_where_their_strength_mix_is_the_same() -> None:
+    # The preview cannot paint harder than its painting: from the default up
+    # the mix is 1, so a standard job at 0.8 and one at 1.0 show one preview.
+    assert _plan(strength=0.8).preview_key("f") == _plan(strength=1.0).preview_key("f")
+    assert _plan(strength=0.5).preview_key("f") != _plan(strength=0.6).preview_key("f")
+
+
+def test_the_mask_and_compositing_shape_every_composited_key() -> None:
+    base = _plan()
+    other_segmenter = base.model_copy(update={"segmenter": "another"})
+    softer = base.model_copy(update={"composite": base.composite.model_copy(
+        update={"guided_radius": base.composite.guided_radius + 1})})  # fmt: skip
+    for changed in (other_segmenter, softer):
+        for name in ("preview_key", "latest_key", "result_key"):
+            assert getattr(changed, name)("f") != getattr(base, name)("f"), name
+    assert other_segmenter.stylized_key("f") == base.stylized_key("f"), "one painting: shared"
 
 
 def test_explicit_options_win_over_the_quality_and_limits_hold() -> None:

@@ -14,6 +14,8 @@ import numpy as np
 
 STYLE_SIDE = 256  # the prediction network's fixed input
 CONTENT_SIDE = 384  # the transform network's fixed input
+# Part of every preview's key: a new network must not answer with old pictures.
+PREVIEWER_NAME = "magenta-arbitrary-v1"
 
 
 def bundled_model_dir() -> Path:
@@ -37,7 +39,7 @@ class FeedForwardStylizer:
         self._transform = ort.InferenceSession(
             str(model_dir / "arbitrary_transform.onnx"), options, providers=providers
         )
-        self.name = "magenta-arbitrary-v1"
+        self.name = PREVIEWER_NAME
 
     def style_vector(self, painting: np.ndarray) -> np.ndarray:
         """The painting's centre square at 256 px -> a 1x1x1x100 style vector."""

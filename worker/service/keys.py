@@ -6,7 +6,11 @@ import hashlib
 import json
 from typing import Any
 
-KEY_SCHEME = 1  # bump when the meaning of an output changes for the same inputs
+# Bump when the meaning of an output changes for the same inputs. 2: previews,
+# intermediates and results are keyed on everything that shaped them (scheme 1
+# left the preview's strength mix, the segmenter and the compositing out, so two
+# jobs that differed only there shared one picture).
+KEY_SCHEME = 2
 
 
 def content_hash(data: bytes) -> str:
@@ -34,32 +38,25 @@ def features_key(photo_sha: str, size: int, net: str, params: dict[str, Any]) ->
     return f"features/{_digest('features', parts)}.npz"
 
 
-def stylized_key(photo_sha: str, style_sha: str, size: int, params: dict[str, Any]) -> str:
-    parts = {"photo": photo_sha, "style": style_sha, "size": size, "params": params}
+def stylized_key(photo_sha: str, style_sha: str, shaping: dict[str, Any]) -> str:
+    """The optimized (or, for preview quality, feed-forward) image, uncomposited."""
+    parts = {"photo": photo_sha, "style": style_sha, **shaping}
     return f"stylized/{_digest('stylized', parts)}.png"
 
 
-def result_key(
-    photo_sha: str, style_sha: str | None, size: int, mode: str, subjects: list[str],
-    params: dict[str, Any], composite: dict[str, Any],
-) -> str:  # fmt: skip
-    parts = {"photo": photo_sha, "style": style_sha, "size": size, "mode": mode,
-             "subjects": sorted(subjects), "params": params, "composite": composite}  # fmt: skip
+def result_key(photo_sha: str, style_sha: str | None, shaping: dict[str, Any]) -> str:
+    parts = {"photo": photo_sha, "style": style_sha, **shaping}
     return f"results/{_digest('result', parts)}.png"
 
 
-def preview_key(photo_sha: str, style_sha: str, size: int, mode: str, subjects: list[str]) -> str:
-    parts = {"photo": photo_sha, "style": style_sha, "size": size, "mode": mode,
-             "subjects": sorted(subjects)}  # fmt: skip
+def preview_key(photo_sha: str, style_sha: str, shaping: dict[str, Any]) -> str:
+    """The instant preview, composited: its strength mix is part of `shaping`."""
+    parts = {"photo": photo_sha, "style": style_sha, **shaping}
     return f"previews/{_digest('preview', parts)}.png"
 
 
-def latest_key(
-    photo_sha: str, style_sha: str, size: int, mode: str, subjects: list[str],
-    params: dict[str, Any],
-) -> str:  # fmt: skip
-    parts = {"photo": photo_sha, "style": style_sha, "size": size, "mode": mode,
-             "subjects": sorted(subjects), "params": params}  # fmt: skip
+def latest_key(photo_sha: str, style_sha: str, shaping: dict[str, Any]) -> str:
+    parts = {"photo": photo_sha, "style": style_sha, **shaping}
     return f"latest/{_digest('latest', parts)}.png"
 
 

@@ -3,6 +3,7 @@ worker's settings, and stored with the job. Every later step, on any pool,
 reads it and never its own settings, so a result's key names what made it.
 """
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -11,8 +12,9 @@ from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobOptions, JobRequest, StyleRef
 from jobstore.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.intake import IntakeLimits
+from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
-from worker.pipeline.style_params import StyleParams
+from worker.pipeline.style_params import StyleParams, preview_mix
 from worker.runtime.settings import Settings
 from worker.service import keys
 
@@ -70,10 +72,24 @@ class JobPlan(BaseModel):
         return index
 
     def params_key(self) -> dict[str, Any]:
-        """What shaped the stylized image: the parameters, or just 'preview'."""
+        """What shaped the stylized image: the optimization's parameters, or for
+        preview quality the feed-forward network and its strength mix."""
         if self.quality == "preview":
-            return {"quality": "preview"}
+            return {"quality": "preview", **self.preview_params()}
         return {"quality": self.quality, **self.params.model_dump(mode="json")}
+
+    def preview_params(self) -> dict[str, Any]:
+        return {"previewer": PREVIEWER_NAME, "mix": preview_mix(self.params.strength)}
+
+    def _scene(self) -> dict[str, Any]:
+        """What shapes every picture of an output besides its paintings and its
+        stylization: the working size and decode limits, the mask (subjects,
+        segmenter) and how the subject is put back (mode, compositing)."""
+        return {
+            "size": self.size, "limits": asdict(self.limits), "mode": self.mode,
+            "subjects": sorted(self.subjects), "segmenter": self.segmenter,
+            "composite": self.composite.model_dump(mode="json"),
+        }  # fmt: skip
 
     # Deterministic keys: a hash of the input bytes and of the plan really used.
     def working_photo_key(self) -> str:
@@ -85,23 +101,29 @@ class JobPlan(BaseModel):
         return keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter)
 
     def stylized_key(self, style_sha: str) -> str:
-        return keys.stylized_key(self.photo_sha, style_sha, self.size, self.params_key())
+        # One painting's stylized image is shared by the modes (background,
+        # subject, full); two paintings are laid out by the mask, so the scene
+        # shapes it too.
+        shaping = {"size": self.size, "limits": asdict(self.limits),
+                   "params": self.params_key()}  # fmt: skip
+        if self.stage.two_paintings:
+            shaping["scene"] = self._scene()
+        return keys.stylized_key(self.photo_sha, style_sha, shaping)
 
     def preview_key(self, style_sha: str) -> str:
-        return keys.preview_key(self.photo_sha, style_sha, self.size, self.mode, self.subjects)
+        return keys.preview_key(self.photo_sha, style_sha,
+                                {**self._scene(), "preview": self.preview_params()})  # fmt: skip
 
     def latest_key(self, style_sha: str) -> str:
         """One object per output, overwritten as the optimization goes on."""
-        return keys.latest_key(self.photo_sha, style_sha, self.size, self.mode, self.subjects,
-                               self.params_key())  # fmt: skip
+        return keys.latest_key(self.photo_sha, style_sha,
+                               {**self._scene(), "params": self.params_key()})  # fmt: skip
 
     def result_key(self, style_sha: str | None) -> str:
         stylizes = self.stage.stylizes
-        return keys.result_key(
-            self.photo_sha, style_sha if stylizes else None, self.size, self.mode,
-            self.subjects, self.params_key() if stylizes else {},
-            {**self.composite.model_dump(mode="json"), "output": self.output},
-        )  # fmt: skip
+        shaping = {**self._scene(), "output": self.output,
+                   "params": self.params_key() if stylizes else {}}  # fmt: skip
+        return keys.result_key(self.photo_sha, style_sha if stylizes else None, shaping)
 
 
 def _check_limits(request: JobRequest, settings: Settings) -> None:
