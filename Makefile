@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[server,dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -48,7 +48,7 @@ test-fast: lint
 # A GPU machine: TensorFlow with its CUDA wheels and onnxruntime-gpu (which
 # replaces the CPU onnxruntime: both install the same `onnxruntime` package).
 install-gpu: install
-	$(PY) -m pip install --quiet -e ".[dev,gpu]"
+	$(PY) -m pip install --quiet -e ".[server,dev,gpu]"
 	$(PY) -m pip uninstall --quiet -y onnxruntime
 	$(PY) -m pip install --quiet --force-reinstall --no-deps "onnxruntime-gpu==$(ORT_GPU)"
 

@@ -3,10 +3,12 @@
 Invalid requests are refused here, by the model, before anything is queued.
 """
 
+import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +25,9 @@ VOC_SUBJECTS = (
 )  # fmt: skip
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,511}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+# A DNS name: labels of letters, digits and '-' (and '_', seen in real names).
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,61}[A-Za-z0-9_])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 
 
 def check_object_key(key: str) -> str:
@@ -33,6 +38,30 @@ def check_object_key(key: str) -> str:
 
 
 ObjectKey = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+def check_callback_url(url: str) -> str:
+    """An http(s) address with a host name or IP literal and a valid port:
+    refused at submit, instead of failing every delivery attempt for hours.
+    (Whether the address may be called is the worker's check, on every attempt.)"""
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
+        raise ValueError("callback_url must be an http(s) address")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port  # port: ValueError past 65535 or not a number
+    except ValueError as exc:
+        raise ValueError(f"callback_url is malformed: {exc}") from None
+    if not host or port == 0 or not (_HOST.fullmatch(host) or _ip_literal(host)):
+        raise ValueError("callback_url needs a host name or IP address (and a port 1-65535)")
+    return url
+
+
+def _ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class StyleRef(BaseModel):
@@ -148,9 +177,7 @@ class JobRequest(BaseModel):
     @field_validator("callback_url")
     @classmethod
     def _web_address(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^\s/?#]+[^\s]*$", url):
-            raise ValueError("callback_url must be an http(s) address")
-        return url
+        return None if url is None else check_callback_url(url)
 
     @field_validator("photo_key")
     @classmethod
@@ -228,10 +255,23 @@ class StyleStatus(BaseModel):
     error: JobError | None = None
 
 
+class DeliveryOutcome(StrEnum):
+    """How one webhook attempt ended."""
+
+    DELIVERED = "delivered"  # a 2xx answer
+    HTTP_ERROR = "http_error"  # another answer (retried only on 5xx, 408 and 429)
+    TIMEOUT = "timeout"  # no connection or no answer in time
+    CONNECT_ERROR = "connect_error"  # refused, reset, TLS or protocol failure
+    REFUSED = "refused"  # the address may not be called (never retried)
+
+
 class WebhookAttempt(BaseModel):
     at: datetime
+    attempt: int | None = None  # 1 for the first
+    # None only in attempts recorded before outcomes were.
+    outcome: DeliveryOutcome | None = None
     status: int | None = None  # the receiver's HTTP status, if it answered
-    error: str | None = None
+    error: str | None = None  # the detail, for people
 
 
 class WebhookStatus(BaseModel):

@@ -53,6 +53,8 @@ def _jobs(client: Any) -> dict[str, str]:
     from api_contracts.models import JobRequest, JobState
     from jobstore.records import JobRecord
 
+    for key in ("uploads/x", "uploads/y"):  # as if the tenant had uploaded them
+        client.uploads.claim(client.tenant, key)
     queued = client.submit(JobRequest(photo_key="uploads/x", mode="portrait")).job_id
     done = client.submit(JobRequest(photo_key="uploads/y", mode="portrait")).job_id
     record = JobRecord(client.redis, done)

@@ -65,7 +65,7 @@ def _peak_memory(client: Any, photo: str, style: Any) -> dict[str, Any]:
     from redis import Redis
 
     from api_contracts.models import JobRequest
-    from api_contracts.names import JOB_KEY_PREFIX
+    from jobstore.redis_keys import JOB_KEY_PREFIX
     from worker.pipeline.style_params import StyleParams
 
     default = {"iterations": StyleParams().iterations}  # the stack's own default is 10

@@ -1,11 +1,20 @@
-"""Errors as JSON with Backdrop's codes, mapped to HTTP statuses."""
+"""Errors as JSON with Backdrop's codes, mapped to HTTP statuses: every answer
+that is not a success has the body `{"error": {"code", "message"}}`, also the
+framework's own (unknown route, wrong method, unparseable body, a crash)."""
+
+import logging
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from api_contracts.errors import BackdropError, ErrorCode
+
+log = logging.getLogger("gateway")
 
 HTTP_STATUS = {
     ErrorCode.INVALID_REQUEST: 422,
@@ -23,6 +32,9 @@ HTTP_STATUS = {
     ErrorCode.CANCELLED: 409,
     ErrorCode.STORAGE_UNAVAILABLE: 503,
 }
+# The framework's statuses that have a code of their own; any other 4xx it
+# raises (405, 408, 413 of a JSON body, 400) is INVALID_REQUEST with its status.
+HTTP_CODES = {401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}
 
 
 class ErrorBody(BaseModel):
@@ -34,13 +46,21 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def error_response(code: ErrorCode, message: str, retry_after: int | None = None) -> JSONResponse:
+def error_response(
+    code: ErrorCode,
+    message: str,
+    retry_after: int | None = None,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message[:1000]))
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = dict(headers or {})
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if code == ErrorCode.UNAUTHORIZED:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return JSONResponse(body.model_dump(mode="json"), status_code=HTTP_STATUS.get(code, 500),
-                        headers=headers)  # fmt: skip
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body.model_dump(mode="json"), headers=headers,
+                        status_code=status or HTTP_STATUS.get(code, 500))  # fmt: skip
 
 
 async def on_backdrop_error(_: Request, exc: Exception) -> JSONResponse:
@@ -53,3 +73,37 @@ async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
     return error_response(ErrorCode.INVALID_REQUEST, f"{where}: {first.get('msg')}".strip(": "))
+
+
+async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    """404, 405 (with its Allow header), 400 for a body that cannot be parsed, ..."""
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, ErrorCode.INVALID_REQUEST)
+    return error_response(code, str(exc.detail), status=exc.status_code,
+                           headers=dict(exc.headers or {}))  # fmt: skip
+
+
+async def on_disconnect(request: Request, _: Exception) -> Response:
+    """A client that went away mid-body (an aborted upload) is ordinary: one
+    line, no traceback. Nobody reads the answer."""
+    log.info("client went away mid-request: %s %s", request.method, request.url.path[:200])
+    return Response(status_code=499)
+
+
+async def on_crash(_: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: 500 in the contract's shape (the server still logs it)."""
+    return error_response(ErrorCode.INTERNAL, "internal error", status=500)
+
+
+HANDLERS = {
+    BackdropError: on_backdrop_error,
+    RequestValidationError: on_validation_error,
+    HTTPException: on_http_error,
+    ClientDisconnect: on_disconnect,
+    Exception: on_crash,
+}
+
+# The error answers every route documents (gateway/openapi.json).
+ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+}

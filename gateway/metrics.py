@@ -3,10 +3,9 @@ their latency, and the depth of every queue (Celery's, and the jobs held in
 the fair queues), read from Redis when Prometheus scrapes."""
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -17,9 +16,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api_contracts.names import FAIR_PREFIX, QUEUE_CPU, QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_NOTIFY
+from api_contracts.names import QUEUE_CPU, QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_NOTIFY
 from jobstore.admission import PRIORITIES, inflight_key
+from jobstore.redis_keys import FAIR_PREFIX
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 QUEUES = (QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_CPU, QUEUE_NOTIFY)
@@ -51,6 +52,19 @@ class QueueDepth(Collector):
         yield flight
 
 
+# Every label comes from a closed set: a client picks the method and the path,
+# and a label value per made-up method or path grew /metrics without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def labels(scope: Scope, status: int) -> tuple[str, str, str]:
+    """(method, route, status): a known method or "other"; the matched route's
+    template or "unmatched"; the status the app sent (the app's own, bounded)."""
+    method = scope["method"] if scope["method"] in METHODS else "other"
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    return method, route, str(status) if 100 <= status < 600 else "other"
+
+
 def install(app: FastAPI, redis: Callable[[], Redis]) -> None:
     """Count every request under its route's template (not the raw path: job
     ids would make a label per job) and serve /metrics. The registry is the
@@ -63,15 +77,39 @@ def install(app: FastAPI, redis: Callable[[], Redis]) -> None:
                         registry=registry)  # fmt: skip
     registry.register(QueueDepth(redis))
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(request.method, route).observe(time.perf_counter() - start)
-        return response
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        method, route, code = labels(scope, status)
+        requests.labels(method, route, code).inc()
+        latency.labels(method, route).observe(seconds)
+
+    app.add_middleware(Observed, observe=observe)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class Observed:
+    """Pure ASGI (no body buffering, streams pass through): times each HTTP
+    request and reports its status, 500 when the app raised before answering."""
+
+    def __init__(self, app: ASGIApp, observe: Callable[[Scope, int, float], None]) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.observe(scope, status, time.perf_counter() - start)

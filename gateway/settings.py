@@ -2,19 +2,31 @@
 its own small model (the gateway never imports worker code)."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.limits import JobLimits
 from jobstore.trusted_client import TrustedClientConfig
 
 
 class GatewayPart(BaseModel):
     # An upload larger than this is refused with 413 while it streams in.
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)
-    # How often the event stream looks at a job (server-sent events).
+    # A JSON body (a job request) larger than this is refused with 413.
+    max_json_bytes: int = Field(256 * 1024, ge=1024)
+    # A body must have arrived this long after it was first read, or the
+    # request ends with 408 and its connection is closed (slow senders).
+    json_body_seconds: float = Field(10.0, gt=0)
+    upload_body_seconds: float = Field(120.0, gt=0)
+    # A connection must have sent a request's headers within this (slowloris).
+    header_seconds: float = Field(10.0, gt=0)
+    # How often the event stream looks at a job (server-sent events), and
+    # checks that its caller's key still works (a revoke ends the stream).
     events_poll_seconds: float = Field(0.5, gt=0)
+    events_auth_seconds: float = Field(5.0, gt=0)
     events_timeout_seconds: float = Field(3600.0, gt=0)
 
 
@@ -26,9 +38,14 @@ class GatewaySettings(BaseSettings):
     redis: RedisConnection = RedisConnection()
     storage: StorageConnection = StorageConnection()
     gateway: GatewayPart = GatewayPart()
+    # The workers' limits on a job (BACKDROP_QUEUE__MAX_STYLES, ...): the
+    # gateway refuses what they would fail.
+    queue: JobLimits = JobLimits()
+    # production serves no /docs or /redoc (they load scripts from a CDN).
+    environment: Literal["development", "production"] = "development"
 
     def client_config(self) -> TrustedClientConfig:
-        return TrustedClientConfig.from_connection(self.redis, self.storage)
+        return TrustedClientConfig.from_connection(self.redis, self.storage, limits=self.queue)
 
 
 @lru_cache(maxsize=1)

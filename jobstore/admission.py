@@ -26,13 +26,8 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import Priority
-from api_contracts.names import (
-    DEFAULT_TENANT,
-    FAIR_PREFIX,
-    JOB_KEY_PREFIX,
-    SERVICE_KEY,
-    TENANT_PREFIX,
-)
+from api_contracts.names import DEFAULT_TENANT
+from jobstore.redis_keys import FAIR_PREFIX, JOB_KEY_PREFIX, SERVICE_KEY, TENANT_PREFIX
 from jobstore.redis_text import text
 from jobstore.tenants import Limits
 

@@ -23,6 +23,9 @@ class StorageConnection(BaseModel):
     styles_bucket: str = "backdrop-styles"
     results_bucket: str = "backdrop-results"
     url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    # How long a tenant may use what it uploaded; the input bucket keeps an
+    # upload one day more (its lifecycle rule), for jobs started near the end.
+    upload_ttl_days: int = Field(7, ge=1, le=365)
 
     def credentials(self) -> tuple[SecretStr, SecretStr]:
         """The keys; ValueError (a configuration error) when they are not set."""

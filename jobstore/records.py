@@ -29,9 +29,10 @@ from api_contracts.models import (
     WebhookAttempt,
     WebhookStatus,
 )
-from api_contracts.names import DEFAULT_TENANT, EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
+from api_contracts.names import DEFAULT_TENANT
 from jobstore import record_scripts as lua
 from jobstore.admission import PRIORITIES, inflight_key, open_key
+from jobstore.redis_keys import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 from jobstore.redis_text import text
 
 DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own

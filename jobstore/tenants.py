@@ -17,17 +17,23 @@ from pydantic import BaseModel, Field, SecretStr
 from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.names import APIKEY_PREFIX, TENANT_PREFIX, TENANTS_SET
+from api_contracts.names import DEFAULT_TENANT
+from jobstore.redis_keys import APIKEY_PREFIX, TENANT_PREFIX, TENANTS_SET
 from jobstore.redis_text import text
 
 KEY_PREFIX = "bdk_"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
 
 
+DEFAULT_UPLOADS_PER_HOUR = 600  # also for tenants stored before the limit existed
+
+
 class Limits(BaseModel):
     # 0: no limit.
     max_open_jobs: int = Field(0, ge=0)
     outputs_per_minute: int = Field(0, ge=0)
+    # Uploads (photos and paintings) a tenant makes in an hour.
+    uploads_per_hour: int = Field(DEFAULT_UPLOADS_PER_HOUR, ge=0)
 
 
 class Tenant(BaseModel):
@@ -58,6 +64,10 @@ class Tenants:
     def add(self, name: str, limits: Limits) -> Issued:
         if not _NAME.match(name):
             raise BackdropError(ErrorCode.INVALID_REQUEST, "a tenant name is [a-z0-9_-], 1-63")
+        if name == DEFAULT_TENANT:  # keyless in-house code's jobs: a key for it would read them
+            raise BackdropError(
+                ErrorCode.INVALID_REQUEST, f"{name!r} is reserved for jobs submitted without a key"
+            )
         api_key = KEY_PREFIX + secrets.token_urlsafe(32)
         secret = "whsec_" + secrets.token_urlsafe(32)
         fields: Any = {"name": name, "created": datetime.now(UTC).isoformat(), "revoked": "0",
@@ -107,7 +117,9 @@ class Tenants:
             name=name, created=raw["created"], revoked=raw.get("revoked") == "1",
             key_hint=raw.get("key_hint", ""), webhook_secret=raw.get("webhook_secret") or None,
             limits=Limits(max_open_jobs=int(raw.get("max_open_jobs") or 0),
-                          outputs_per_minute=int(raw.get("outputs_per_minute") or 0)),
+                          outputs_per_minute=int(raw.get("outputs_per_minute") or 0),
+                          uploads_per_hour=int(raw.get("uploads_per_hour",
+                                                       DEFAULT_UPLOADS_PER_HOUR))),
         )  # fmt: skip
 
     def authenticate(self, api_key: str | None) -> Tenant:

@@ -22,8 +22,6 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import (
-    MAX_ITERATIONS,
-    MAX_STYLES,
     JobAccepted,
     JobError,
     JobRequest,
@@ -34,8 +32,11 @@ from api_contracts.models import (
 from api_contracts.names import DEFAULT_TENANT, PRIORITY_QUEUES, TASK_SEGMENT
 from jobstore.admission import Send, admit, hold, pump
 from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.limits import JobLimits
 from jobstore.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
+from jobstore.storage_http import bounded_http, storage_call
 from jobstore.tenants import Tenants
+from jobstore.uploads import Uploads
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,13 @@ class TrustedClientConfig(BaseModel):
     styles_bucket: str = "backdrop-styles"
     results_bucket: str = "backdrop-results"
     url_expiry_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
-    max_styles: int = Field(16, ge=1, le=MAX_STYLES)
-    # The service's own ceiling (below the contract's): refused here, not queued.
-    max_iterations: int = Field(2000, ge=1, le=MAX_ITERATIONS)
+    upload_ttl_days: int = Field(7, ge=1, le=365)
+    # The service's own ceilings (below the contract's): refused here, not queued.
+    limits: JobLimits = JobLimits()
+    # Object store calls fail within seconds (STORAGE_UNAVAILABLE), not minutes.
+    storage_connect_seconds: float = Field(3.0, gt=0)
+    storage_read_seconds: float = Field(30.0, gt=0)
+    storage_retries: int = Field(1, ge=0, le=10)
     # A tenant's key: its jobs, its limits, only its jobs readable. Without
     # one, jobs belong to the default tenant and every job is readable.
     api_key: SecretStr | None = None
@@ -72,7 +77,8 @@ class TrustedClientConfig(BaseModel):
                    secret_key=secret_key, secure=storage.secure, region=storage.region,
                    public_endpoint=storage.public_endpoint, input_bucket=storage.input_bucket,
                    styles_bucket=storage.styles_bucket, results_bucket=storage.results_bucket,
-                   url_expiry_seconds=storage.url_expiry_seconds, **extra)  # fmt: skip
+                   url_expiry_seconds=storage.url_expiry_seconds,
+                   upload_ttl_days=storage.upload_ttl_days, **extra)  # fmt: skip
 
 
 class TrustedClient:
@@ -86,15 +92,28 @@ class TrustedClient:
             "secret_key": config.secret_key.get_secret_value(),
             "secure": config.secure,
             "region": config.region,
-        }
+            "http_client": bounded_http(config.storage_connect_seconds,
+                                        config.storage_read_seconds, config.storage_retries),
+        }  # fmt: skip
         self.s3 = Minio(endpoint=config.s3_endpoint, **creds)  # type: ignore[arg-type]
         self.signer = Minio(endpoint=config.public_endpoint or config.s3_endpoint, **creds)  # type: ignore[arg-type]
 
-    def upload(self, data: bytes, bucket: str | None = None) -> str:
-        """Store a photo or painting; returns its key. Content-addressed: idempotent."""
+    def upload(self, data: bytes, tenant: str | None = None) -> str:
+        """Store a photo or painting; returns its key, which only its uploader
+        (the tenant, or the client's key's) may name in a job. Content-addressed:
+        idempotent, and stored once whoever uploads the same bytes."""
+        owner = tenant or self.tenant
+        if owner and owner != DEFAULT_TENANT:
+            self.uploads.take_slot(owner, Tenants(self.redis).limits(owner).uploads_per_hour)
         key = f"uploads/{hashlib.sha256(data).hexdigest()}"
-        self._put(bucket or self.config.input_bucket, key, data)
+        self._put(self.config.input_bucket, key, data)
+        if owner and owner != DEFAULT_TENANT:
+            self.uploads.claim(owner, key)
         return key
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(self.redis, self.config.upload_ttl_days * 24 * 3600)
 
     def add_style(self, name: str, data: bytes) -> str:
         """Register a painting in the style catalog under `name`."""
@@ -105,10 +124,11 @@ class TrustedClient:
         return name
 
     def list_styles(self) -> list[str]:
-        objects = self.s3.list_objects(
-            bucket_name=self.config.styles_bucket, prefix="catalog/", recursive=True
-        )
-        return sorted((o.object_name or "").removeprefix("catalog/") for o in objects)
+        with storage_call("list the catalog"):
+            objects = self.s3.list_objects(
+                bucket_name=self.config.styles_bucket, prefix="catalog/", recursive=True
+            )
+            return sorted((o.object_name or "").removeprefix("catalog/") for o in objects)
 
     @cached_property
     def tenant(self) -> str | None:
@@ -123,18 +143,10 @@ class TrustedClient:
         """Within the tenant's limits (QUOTA_EXCEEDED, nothing queued, past
         them): record the job as QUEUED, hold it in the tenant's fair queue,
         and send what the window allows (jobstore.admission)."""
-        if len(request.styles) > self.config.max_styles:
-            raise BackdropError(
-                ErrorCode.INVALID_REQUEST,
-                f"{len(request.styles)} styles; the limit is {self.config.max_styles}",
-            )
-        iterations = request.options.iterations
-        if iterations is not None and iterations > self.config.max_iterations:
-            raise BackdropError(
-                ErrorCode.INVALID_REQUEST,
-                f"{iterations} iterations; the limit is {self.config.max_iterations}",
-            )
+        self.config.limits.check(request)
         owner = tenant or self.tenant or DEFAULT_TENANT
+        if owner != DEFAULT_TENANT:  # in-house code may name any object
+            self.uploads.check(owner, request)
         job_id = uuid.uuid4().hex
         admit(self.redis, owner, job_id, request.output_count, Tenants(self.redis).limits(owner))
         JobRecord(self.redis, job_id).create(request, owner, held=True)
@@ -234,9 +246,10 @@ class TrustedClient:
         )
 
     def _put(self, bucket: str, key: str, data: bytes) -> None:
-        self.s3.put_object(
-            bucket_name=bucket, object_name=key, data=io.BytesIO(data), length=len(data)
-        )
+        with storage_call("store an upload"):
+            self.s3.put_object(
+                bucket_name=bucket, object_name=key, data=io.BytesIO(data), length=len(data)
+            )
 
 
 def first_step_sender(celery: Celery, redis: Redis) -> Send:

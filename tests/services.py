@@ -167,13 +167,20 @@ def worker(redis_client: Redis, s3_endpoint: str, tmp_path_factory) -> Iterator[
 @contextlib.contextmanager
 def running_gateway(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """`backdrop gateway` in a subprocess; yields its base URL."""
+    with gateway_process(env, log_path) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def gateway_process(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, int]]:
+    """`backdrop gateway` in a subprocess; yields its base URL and process id."""
     port = free_port()
     with log_path.open("w") as log:
         command = [sys.executable, "-m", "worker.cli", "gateway", "--port", str(port)]
         proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port, timeout=60)
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", proc.pid
         finally:
             proc.terminate()
             proc.wait(timeout=20)

@@ -36,6 +36,16 @@ def test_the_dockerfiles_pass_hadolint(dockerfile: Path) -> None:
     assert done.returncode == 0 and not done.stdout.strip(), done.stdout
 
 
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_the_images_carry_every_package_and_the_server_extra(dockerfile: Path) -> None:
+    packages = re.search(r"include = \[([^\]]*)\]", PYPROJECT)
+    assert packages, "pyproject lists its packages"
+    text = dockerfile.read_text()
+    for package in re.findall(r'"([a-z_]+)\*"', packages.group(1)):
+        assert f"COPY {package} ./{package}" in text, f"{dockerfile.name} lacks {package}/"
+    assert '[server]"' in text, "the service's dependencies are the server extra"
+
+
 def test_hadolint_does_fail_a_careless_dockerfile(tmp_path: Path) -> None:
     careless = tmp_path / "Dockerfile"
     careless.write_text("FROM ubuntu:latest\nRUN apt-get install curl\nRUN cd /tmp\n")

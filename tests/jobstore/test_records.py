@@ -8,8 +8,8 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobError, JobRequest, JobState, StyleRef
-from api_contracts.names import EVENTS_STREAM, SERVICE_KEY
 from jobstore.records import JobRecord, publish_service_settings
+from jobstore.redis_keys import EVENTS_STREAM, SERVICE_KEY
 
 pytestmark = pytest.mark.integration
 REQUEST = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="a"), StyleRef(key="b")])

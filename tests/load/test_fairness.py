@@ -52,8 +52,9 @@ def test_interactive_and_small_tenants_are_served_before_a_backlog_drains(
              "BACKDROP_QUEUE__BATCH_WINDOW": "2"}  # fmt: skip
     with workers(tmp_path, FAIR_REDIS, s3_endpoint, count=2, **small):
         a, b, c = (_client(FAIR_REDIS, s3_endpoint, name) for name in "abc")
-        photo = a.upload((PHOTOS / "grace_hopper.png").read_bytes())
-        style = {"key": a.upload((STYLES / "waves.jpg").read_bytes())}
+        for tenant in (a, b, c):  # each uses only what it uploaded (one object underneath)
+            photo = tenant.upload((PHOTOS / "grace_hopper.png").read_bytes())
+            style = {"key": tenant.upload((STYLES / "waves.jpg").read_bytes())}
 
         def request(seed: int, priority: str) -> JobRequest:
             fields = {"photo_key": photo, "styles": [style], "options": {"seed": seed}}

@@ -13,7 +13,7 @@ from worker.cli.options import add_job_options, job_options, style_argument
 
 def add_service_commands(commands: Any) -> None:
     worker = commands.add_parser("worker", help="run a Celery worker (queues gpu and/or cpu)")
-    worker.add_argument("--queues", default="gpu,gpu-batch,cpu,notify")
+    worker.add_argument("--queues", default="gpu,gpu-batch,cpu")
     worker.add_argument("--concurrency", type=int, default=1,
                         help="processes; keep 1 per GPU (one TensorFlow per device)")  # fmt: skip
     worker.add_argument("--gpus", default="",
@@ -53,9 +53,9 @@ def add_service_commands(commands: Any) -> None:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    import uvicorn
+    from gateway.server import serve
 
-    uvicorn.run("gateway.app:app", host=args.host, port=args.port, log_level="info")
+    serve(args.host, args.port)
     return 0
 
 
@@ -132,9 +132,7 @@ def client_from_settings() -> Any:
 
     s = Settings()
     try:
-        config = TrustedClientConfig.from_connection(
-            s.redis, s.storage, max_styles=s.queue.max_styles, max_iterations=s.queue.max_iterations
-        )
+        config = TrustedClientConfig.from_connection(s.redis, s.storage, limits=s.queue)
     except ValueError as exc:
         raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc)) from None
     return TrustedClient(config)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.limits import JobLimits
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.stages import CompositeParams
 from worker.pipeline.style_params import StyleParams
@@ -69,7 +70,9 @@ class StorageSettings(StorageConnection):
 MAX_STYLE_BATCH = 8  # outputs one stylize task may optimize together
 
 
-class QueueSettings(BaseModel):
+class QueueSettings(JobLimits):
+    # max_styles and max_iterations: jobstore.limits.JobLimits, which the
+    # gateway reads from the same variables and checks at submit.
     # A task past the soft limit fails with TIMEOUT; the hard limit kills it.
     soft_time_limit: int = Field(1800, ge=1)
     hard_time_limit: int = Field(1860, ge=2)
@@ -78,8 +81,6 @@ class QueueSettings(BaseModel):
     visibility_timeout: int = Field(7200, ge=60)
     # Results and job records outlive the longest job by far.
     result_expires: int = Field(7 * 24 * 3600, ge=3600)
-    max_styles: int = Field(16, ge=1, le=32)
-    max_iterations: int = Field(2000, ge=1)
     storage_retries: int = Field(4, ge=0)
     retry_backoff_seconds: float = Field(1.0, gt=0)
     progress_every_percent: int = Field(5, ge=1, le=10)
@@ -99,11 +100,18 @@ class QueueSettings(BaseModel):
     # had messages waiting this long while the worker took nothing.
     stalled_after_seconds: float = Field(120.0, gt=0)
     # Fair queues (jobstore.admission): jobs of each priority sent to the
-    # workers at once; the rest wait in their tenants' turns. About twice the
-    # GPU processes keeps every GPU busy while a tenant's backlog stays out of
-    # Celery's queue. Workers publish these for producers.
+    # workers at once; the rest wait in their tenants' turns. The window follows
+    # the live capacity (jobstore.capacity): window_per_process jobs per GPU
+    # process that workers register, about two keeping every GPU busy while a
+    # tenant's backlog stays out of Celery's queue; the *_window settings are
+    # the floor and the *_window_max the ceiling.
     interactive_window: int = Field(8, ge=1, le=10_000)
     batch_window: int = Field(4, ge=1, le=10_000)
+    interactive_window_max: int = Field(1024, ge=1, le=100_000)
+    batch_window_max: int = Field(512, ge=1, le=100_000)
+    window_per_process: float = Field(2.0, gt=0, le=100)
+    # Each worker renews its capacity this often; it expires after 3 beats.
+    capacity_beat_seconds: float = Field(5.0, gt=0, le=300)
     # One stylize task optimizes up to this many outputs of the same photo and
     # plan as one batch (one VGG pass per step for all): about 2-3x per image
     # on a GPU; 1 on a CPU, where a batch gains little (README, Benchmarks).
@@ -115,7 +123,14 @@ class QueueSettings(BaseModel):
 class WebhookSettings(BaseModel):
     # Signs every delivery (api_contracts.webhooks); tenants will get their own.
     secret: SecretStr | None = None
+    # Waiting for the receiver's answer, and (at most this long) for its connection.
     timeout_seconds: float = Field(10.0, gt=0, le=60)
+    connect_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # Deliveries run in each worker's parent, on threads of their own (never a
+    # task slot): at most `concurrency` at once, `per_tenant` of one tenant's,
+    # so a tenant whose receiver hangs holds up neither jobs nor other tenants.
+    concurrency: int = Field(16, ge=1, le=256)
+    per_tenant: int = Field(4, ge=1, le=256)
     # Attempt n (from 0) waits backoff_seconds * backoff_factor**n before the
     # next: 10 s, 30 s, 1.5 min, 4.5 min, 13.5 min, 40 min, 2 h (8 attempts, ~3 h).
     max_attempts: int = Field(8, ge=1, le=20)

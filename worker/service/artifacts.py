@@ -13,6 +13,7 @@ import numpy as np
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import StyleRef
+from jobstore import redis_keys
 from worker.pipeline.png import decode_png, encode_png
 from worker.service import keys
 from worker.service.context import Services
@@ -43,7 +44,7 @@ def produce_once(
 def _wait_for_other_producer(services: Services, bucket: str, key: str) -> bool:
     """True when the object exists (now, or once a concurrent task that holds
     the lock has stored it); False when this task should make it."""
-    lock = f"backdrop:lock:{key}"
+    lock = redis_keys.producer_lock(key)
     deadline = time.monotonic() + PRODUCER_LOCK_SECONDS
     while not services.store.exists(bucket, key):
         if services.redis.set(lock, "1", nx=True, ex=PRODUCER_LOCK_SECONDS):

@@ -11,8 +11,10 @@ from typing import Any
 
 from redis import Redis
 
+from jobstore.redis_keys import DEAD_LETTERS
+
 log = logging.getLogger(__name__)
-DEAD_LETTERS = "backdrop:deadletters"
+
 MAX_DEAD_LETTERS = 10_000  # the oldest go first past this
 MAX_BODY_BYTES = 1 << 20  # a body kept for replay; larger ones are cut (and marked)
 LOG_CHARS = 300

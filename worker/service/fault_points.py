@@ -9,13 +9,14 @@ pass, so it cannot hang).
 
 import time
 
+from jobstore import redis_keys
 from worker.service.context import Services
 
 PAUSE_LIMIT_SECONDS = 60.0
 
 
 def pause_key(point: str, job_id: str) -> str:
-    return f"backdrop:pause:{point}:{job_id}"
+    return redis_keys.pause_point(point, job_id)
 
 
 def pause_at(services: Services, point: str, job_id: str) -> None:

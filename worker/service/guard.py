@@ -3,7 +3,6 @@ is trusted, a task that keeps killing its worker is stopped, and any failure
 becomes a code in the job record (never a bare exception, which would leave
 the job RUNNING)."""
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
+from jobstore import redis_keys
 from jobstore.records import CorruptRecord, JobRecord, RecordGone, valid_job_id
 from worker.service import finish
 from worker.service.context import Cancelled, JobOver, Services
@@ -149,7 +149,7 @@ def _delivery_counter(svc: Services, task: Task) -> str | None:
     task_id = task.request.id
     if not task_id:
         return None
-    return "backdrop:deliveries:" + hashlib.sha256(str(task_id).encode()).hexdigest()[:32]
+    return redis_keys.deliveries(str(task_id))
 
 
 def _reject(svc: Services, task: Task, reason: str, job_id: object, index: object) -> None:

@@ -11,7 +11,7 @@ import time
 
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
 
-from jobstore.admission import publish_windows, pump
+from jobstore.admission import pump
 from jobstore.records import now, publish_service_settings
 from jobstore.trusted_client import first_step_sender
 from worker.runtime.settings import get_settings
@@ -53,12 +53,14 @@ def _prepare_storage(**_: object) -> None:
     s = settings.storage
     try:
         publish_service_settings(svc.redis, settings.queue.result_expires)
-        publish_windows(svc.redis, settings.queue.interactive_window, settings.queue.batch_window)
     except Exception as exc:
         log.error("redis not ready at start: %s", exc)
     try:
         svc.store.ensure_buckets([s.input_bucket, s.styles_bucket, s.work_bucket, s.results_bucket])
         svc.store.expire_after(s.work_bucket, s.work_expiry_days)
+        # A day past the last tenant's claim (jobstore.uploads): a re-upload of
+        # the same bytes rewrites the object, so a live claim has its object.
+        svc.store.expire_after(s.input_bucket, s.upload_ttl_days + 1, prefix="uploads/")
     except StorageUnavailable as exc:
         log.error("object store not ready at start (tasks will retry): %s", exc)
 
@@ -67,32 +69,39 @@ def _prepare_storage(**_: object) -> None:
 def _start_threads(sender: object = None, **_: object) -> None:
     """In the parent: a daemon thread restarts jobs whose tasks vanished,
     another turns job.finished events into webhook deliveries and, as a job's
-    end frees its place, sends the next held job (the fair queues' pump)."""
+    end frees its place, sends the next held job (the fair queues' pump); a
+    third makes the webhook attempts on a bounded pool of threads of its own,
+    so a hanging receiver never holds a task slot."""
+    from worker.service.capacity_beat import beat_forever, gpu_processes
+    from worker.service.notify import attempt
+    from worker.service.webhook_pool import deliver_forever
+
     threading.Thread(target=_sweep_forever, name="backdrop-sweep", daemon=True).start()
+    # The parent's pid too: two workers on one host may share a Celery node name.
+    node = f"{getattr(sender, 'hostname', '') or socket.gethostname()}:{os.getpid()}"
+    threading.Thread(target=beat_forever, args=(node, gpu_processes(sender)),
+                     name="backdrop-capacity", daemon=True).start()  # fmt: skip
     threading.Thread(target=_dispatch_forever, name="backdrop-notify", daemon=True).start()
+    args = (make_services(get_settings()), attempt)
+    threading.Thread(target=deliver_forever, args=args, name="backdrop-webhooks",
+                     daemon=True).start()  # fmt: skip
 
 
 def _dispatch_forever() -> None:
-    from api_contracts.names import QUEUE_NOTIFY, TASK_NOTIFY
     from worker.service.celery_app import app
     from worker.service.notify import dispatch_events
 
-    settings = get_settings()
-    redis = make_services(settings).redis
+    svc = make_services(get_settings())
     consumer = f"{socket.gethostname()}-{os.getpid()}"
-
-    def send(job_id: str, event_id: str) -> None:
-        app.send_task(TASK_NOTIFY, args=[job_id, event_id, 0], queue=QUEUE_NOTIFY)
-
-    send_first = first_step_sender(app, redis)
+    send_first = first_step_sender(app, svc.redis)
     while True:
         try:  # each on its own: a failing one must not stop the other
-            dispatch_events(redis, consumer, send)  # waits up to a second for an end
+            dispatch_events(svc, consumer)  # waits up to a second for an end
         except Exception as exc:  # Redis down: try again in a moment
             log.warning("webhook dispatch paused: %.300s", exc)
             time.sleep(1)
         try:
-            pump(redis, send_first, now())
+            pump(svc.redis, send_first, now())
         except Exception as exc:
             log.warning("fair-queue pump paused: %.300s", exc)
             time.sleep(1)

@@ -16,9 +16,10 @@ from typing import Any
 from celery.signals import task_postrun, task_prerun, task_received, worker_ready
 from redis import Redis
 
+from jobstore.redis_keys import LIVENESS_PREFIX
 from worker.runtime.settings import get_settings
 
-KEY = "backdrop:liveness:"  # one small hash per worker node; kept while the node exists
+KEY = LIVENESS_PREFIX  # one small hash per worker node; kept while the node exists
 
 
 @lru_cache(maxsize=1)

@@ -34,7 +34,8 @@ STAGE_SECONDS = Histogram(
     "(end_to_end: submit to end)", ["stage"], buckets=BUCKETS,
 )  # fmt: skip
 WEBHOOK_DELIVERIES = Counter("backdrop_webhook_deliveries_total",
-                             "Webhook attempts by outcome (delivered, retry, failed, refused)",
+                             "Webhook attempts by outcome (delivered, http_error, timeout, "
+                             "connect_error, refused)",
                              ["outcome"])  # fmt: skip
 
 

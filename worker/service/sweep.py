@@ -10,16 +10,10 @@ from typing import Any
 from redis import Redis
 
 from api_contracts.models import TERMINAL_STATES
-from api_contracts.names import (
-    JOB_KEY_PREFIX,
-    PRIORITY_QUEUES,
-    QUEUE_CPU,
-    QUEUE_GPU,
-    TASK_SEGMENT,
-    TENANT_PREFIX,
-)
+from api_contracts.names import PRIORITY_QUEUES, QUEUE_CPU, QUEUE_GPU, TASK_SEGMENT
 from jobstore.admission import PRIORITIES, inflight_key, rehold
 from jobstore.records import CorruptRecord, JobRecord, now
+from jobstore.redis_keys import JOB_KEY_PREFIX, SWEEP_MISSING, TENANT_PREFIX
 from worker.service import finish
 from worker.service.context import Services
 
@@ -115,7 +109,7 @@ def broker_backlog(redis: Redis) -> str:
     return "\n".join(p.decode() if isinstance(p, bytes) else str(p) for p in parts)
 
 
-MISSING = "backdrop:sweep:missing"  # slot holders without a record last round
+MISSING = SWEEP_MISSING  # slot holders without a record last round
 
 
 def release_ended_jobs(redis: Redis) -> int:

@@ -12,7 +12,6 @@ from api_contracts.names import (
     PRIORITY_QUEUES,
     TASK_COMPOSITE,
     TASK_FINALIZE,
-    TASK_NOTIFY,
     TASK_SEGMENT,
     TASK_STYLIZE,
     TASK_STYLIZE_BATCH,
@@ -21,8 +20,7 @@ from worker.runtime.settings import get_settings
 from worker.service import lifecycle, metrics, steps, stylize_steps
 from worker.service.celery_app import app
 from worker.service.context import Services, make_services
-from worker.service.guard import check_message, guarded, record_failure
-from worker.service.notify import backoff, deliver
+from worker.service.guard import guarded, record_failure
 
 assert lifecycle  # its signal handlers must be connected wherever tasks run
 log = logging.getLogger(__name__)
@@ -116,22 +114,6 @@ def composite(self: Task, job_id: str, index: int) -> None:
         )
     if last:
         finalize.delay(job_id)
-
-
-@app.task(name=TASK_NOTIFY, bind=True)
-def notify(self: Task, job_id: str, event_id: str, attempt: int = 0) -> str | None:
-    """One webhook attempt; a failed one is sent again after its backoff."""
-    svc = services()
-    try:
-        check_message(job_id, attempt)
-        outcome = deliver(svc, job_id, str(event_id)[:64], attempt)
-    except Exception as exc:  # the record is gone or unreadable: nothing to send
-        log.warning("webhook of job %.200s not sent: %.300s", job_id, exc)
-        return None
-    if outcome == "retry":
-        countdown = backoff(attempt, svc.settings)
-        notify.apply_async((job_id, event_id, attempt + 1), countdown=countdown)
-    return outcome
 
 
 @app.task(name=TASK_FINALIZE, bind=True)

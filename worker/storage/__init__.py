@@ -25,8 +25,9 @@ class StorageUnavailable(StorageError):
 class ObjectStore(Protocol):
     def ensure_buckets(self, buckets: list[str]) -> None: ...
 
-    def expire_after(self, bucket: str, days: int) -> None:
-        """Objects in `bucket` are deleted `days` after they were written."""
+    def expire_after(self, bucket: str, days: int, prefix: str = "") -> None:
+        """Objects in `bucket` (under `prefix`) are deleted `days` after they
+        were last written."""
         ...
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:

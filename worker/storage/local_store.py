@@ -19,7 +19,7 @@ class LocalStore:
         for bucket in buckets:
             (self.root / valid_key(bucket)).mkdir(parents=True, exist_ok=True)
 
-    def expire_after(self, bucket: str, days: int) -> None:
+    def expire_after(self, bucket: str, days: int, prefix: str = "") -> None:
         """Not enforced: a local directory has no lifecycle; embedded runs clean up themselves."""
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:

@@ -66,11 +66,12 @@ class MinioStore:
             except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
                 raise StorageUnavailable(f"cannot reach the object store: {exc}") from exc
 
-    def expire_after(self, bucket: str, days: int) -> None:
-        """A lifecycle rule: intermediates (masks, stylized images) vanish after `days`."""
+    def expire_after(self, bucket: str, days: int, prefix: str = "") -> None:
+        """A lifecycle rule: intermediates (masks, stylized images), or uploads,
+        vanish `days` after they were last written."""
         rule = Rule(
             ENABLED,
-            rule_filter=Filter(prefix=""),
+            rule_filter=Filter(prefix=prefix),
             rule_id="expire",
             expiration=Expiration(days=days),
         )

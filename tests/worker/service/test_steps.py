@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from api_contracts.models import JobState
-from api_contracts.names import EVENTS_STREAM
+from jobstore.redis_keys import EVENTS_STREAM
 from tests.conftest import MODELS, STYLES, read_rgb
 from tests.worker.service.conftest import new_job, small_settings, upload
 from worker.pipeline.png import decode_png

@@ -3,7 +3,7 @@
 import pytest
 
 from worker.runtime.settings import Settings
-from worker.service.webhook_guard import WebhookRefused, check_destination
+from worker.service.webhook_guard import WebhookRefused, check_address, check_destination
 
 PRODUCTION = {"environment": "production", "redis": {"url": "redis://:pw@redis:6379/0"},
               "storage": {"access_key": "real-user", "secret_key": "real-secret-key"},
@@ -34,3 +34,61 @@ def test_development_allows_loopback_but_not_private_networks() -> None:
     check_destination("http://127.0.0.1:8080/hook", Settings())
     with pytest.raises(WebhookRefused):
         check_destination("http://10.0.0.7/hook", Settings())
+
+
+# IPv6 forms that reach an IPv4 address, and ranges that are never public.
+REFUSED_IN_PRODUCTION = [
+    "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+    "64:ff9b:1::808:808",  # local-use NAT64 (RFC 8215): never a public receiver
+    "::a9fe:a9fe",  # IPv4-compatible 169.254.169.254
+    "::a00:1",  # IPv4-compatible 10.0.0.1
+    "::ffff:a9fe:a9fe",  # IPv4-mapped
+    "::ffff:0:a00:1",  # IPv4-translated 10.0.0.1
+    "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2001:0:a00:1::f5ff:fffe",  # Teredo, server 10.0.0.1
+    "fec0::1",  # site-local
+    "fe80::1",  # link-local
+    "fc00::1",  # unique local
+    "::1",
+    "::",
+    "ff02::1",  # multicast
+    "100.64.0.1",  # shared (carrier-grade NAT)
+    "224.0.0.1",
+]
+ALLOWED_IN_PRODUCTION = [
+    "93.184.216.34",
+    "2606:4700:4700::1111",
+    "64:ff9b::5db8:d822",  # NAT64 of 93.184.216.34
+    "::ffff:5db8:d822",  # mapped 93.184.216.34
+    "2002:5db8:d822::1",  # 6to4 of 93.184.216.34
+]
+
+
+@pytest.mark.parametrize("address", REFUSED_IN_PRODUCTION)
+def test_production_judges_an_address_by_the_ipv4_one_it_reaches(address: str) -> None:
+    with pytest.raises(WebhookRefused):
+        check_address(address, production=True)
+
+
+@pytest.mark.parametrize("address", ALLOWED_IN_PRODUCTION)
+def test_production_allows_public_addresses_however_written(address: str) -> None:
+    check_address(address, production=True)
+
+
+LITERALS = ["https://[64:ff9b::a00:1]/hook", "https://[fec0::1]/hook",
+            "https://[::ffff:0:a9fe:a9fe]/", "https://[::a9fe:a9fe]/"]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", LITERALS)
+def test_production_refuses_them_as_callback_urls(url: str) -> None:
+    with pytest.raises(WebhookRefused):
+        check_destination(url, Settings(**PRODUCTION))
+
+
+def test_a_malformed_address_from_an_old_record_is_refused_not_crashed() -> None:
+    for url in ("https://127.0.0.1:99999/", "https://[::1/"):
+        with pytest.raises(WebhookRefused, match="malformed"):
+            check_destination(url, Settings())

@@ -1,0 +1,68 @@
+"""What the routes are given (FastAPI `Depends`): the app's settings, its
+TrustedClient and the caller's tenant. They hang off `app.state`, so a test
+builds an app with its own settings and calls it in-process or over HTTP."""
+
+from functools import cached_property
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+
+from gateway.settings import GatewaySettings
+from jobstore.tenants import Tenants
+from jobstore.trusted_client import TrustedClient
+
+
+class Services:
+    """One per app. The client is made on first use: rendering the OpenAPI
+    document needs no credentials."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def client(self) -> TrustedClient:
+        return TrustedClient(self.settings.client_config())
+
+    def authenticate(self, api_key: str | None) -> str:
+        """The key's tenant; 401 without a known key, 403 for a revoked one."""
+        return Tenants(self.client.redis).authenticate(api_key).name
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def api_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """From `Authorization: Bearer <key>`, else `X-API-Key`."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_api_key
+
+
+def trusted_client(services: Annotated[Services, Depends(services_of)]) -> TrustedClient:
+    return services.client
+
+
+def gateway_settings(services: Annotated[Services, Depends(services_of)]) -> GatewaySettings:
+    return services.settings
+
+
+async def tenant(
+    request: Request,
+    services: Annotated[Services, Depends(services_of)],
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> str:
+    """The caller's tenant. Routes with a body were checked before their body
+    was read (gateway.guard); the others are checked here."""
+    known: str | None = getattr(request.state, "tenant", None)
+    if known is not None:
+        return known
+    return await run_in_threadpool(services.authenticate, api_key(authorization, x_api_key))
+
+
+Caller = Annotated[str, Depends(tenant)]
+Client = Annotated[TrustedClient, Depends(trusted_client)]
+Settings = Annotated[GatewaySettings, Depends(gateway_settings)]

@@ -1,0 +1,1 @@
+"""The HTTP API's routes, one router per resource (gateway.app puts them together)."""

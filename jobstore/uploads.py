@@ -1,0 +1,65 @@
+"""Which tenant may use which upload.
+
+Objects stay content-addressed underneath (the same bytes are stored once,
+whoever sent them), but a tenant names only what it uploaded itself: another
+tenant's photo is "not found", word for word like one that never existed, so
+nobody can use or even probe for what others uploaded. A claim lasts as long
+as the upload is kept (the input bucket's lifecycle rule expires the object a
+day after the last claim could), and each tenant uploads only so many an hour.
+"""
+
+import time
+
+from redis import Redis
+
+from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.models import JobRequest
+from jobstore.redis_keys import UPLOAD_OWNER_PREFIX, UPLOAD_RATE_PREFIX
+
+HOUR = 3600
+
+
+def request_uploads(request: JobRequest) -> list[str]:
+    """Every uploaded object a request names (catalog paintings are shared)."""
+    refs = [*request.styles, *([request.subject_style] if request.subject_style else [])]
+    return [request.photo_key, *(r.key for r in refs if r.key)]
+
+
+class Uploads:
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+
+    def take_slot(self, tenant: str, per_hour: int) -> None:
+        """Count one upload in the tenant's current hour; QUOTA_EXCEEDED (with
+        the seconds to the next hour) past `per_hour` (0: no limit). Checked
+        before the body is stored, so a refused upload costs no storage."""
+        if per_hour <= 0:
+            return
+        hour = int(time.time()) // HOUR
+        key = f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}"
+        with self.redis.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, HOUR + 60)
+            count = pipe.execute()[0]
+        if int(count) > per_hour:
+            retry = (hour + 1) * HOUR - int(time.time()) + 1
+            raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
+                                f"{per_hour} uploads an hour; try again in {retry} s",
+                                retry_after=retry)  # fmt: skip
+
+    def claim(self, tenant: str, key: str) -> None:
+        """The tenant may use `key` from now until the upload expires (an
+        upload of the same bytes again renews it)."""
+        self.redis.set(self._owner(tenant, key), "1", ex=self.ttl_seconds)
+
+    def check(self, tenant: str, request: JobRequest) -> None:
+        """INPUT_NOT_FOUND for any upload the request names that this tenant did
+        not make (or whose time ran out), before anything is queued."""
+        for key in request_uploads(request):
+            if not self.redis.exists(self._owner(tenant, key)):
+                raise BackdropError(ErrorCode.INPUT_NOT_FOUND, f"no upload {key[:200]!r}")
+
+    @staticmethod
+    def _owner(tenant: str, key: str) -> str:
+        return f"{UPLOAD_OWNER_PREFIX}{tenant}:{key}"

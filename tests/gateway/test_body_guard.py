@@ -1,0 +1,113 @@
+"""Finding 2 of issue 18: a body is read only for a caller with a key, under a
+size cap and a deadline, and headers that trickle in are cut off (a real
+gateway process, real Redis and S3 server; HTTP by hand over sockets)."""
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from redis import Redis
+
+from tests.gateway.raw_http import connect, own_gateway, post_head, push, read_all, rss_kib
+from tests.services import tenant_key
+
+pytestmark = pytest.mark.integration
+BODY_SECONDS, HEADER_SECONDS = 2.0, 2.0
+
+
+@pytest.fixture(scope="module")
+def gateway(s3_endpoint: str, redis_client: Redis, tmp_path_factory) -> Iterator[tuple[str, int]]:
+    log = tmp_path_factory.mktemp("body-guard") / "gateway.log"
+    with own_gateway(s3_endpoint, log, BACKDROP_GATEWAY__JSON_BODY_SECONDS=str(BODY_SECONDS),
+                     BACKDROP_GATEWAY__HEADER_SECONDS=str(HEADER_SECONDS)) as started:  # fmt: skip
+        yield started
+
+
+def _status_and_error(answer: bytes) -> tuple[int, str]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)["error"]["code"]
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/photos", "/v1/paintings"])
+def test_without_a_key_401_comes_before_the_body(gateway, path: str) -> None:
+    url, _ = gateway
+    sock = connect(url, post_head(path, 32 * 1024 * 1024))
+    with sock:
+        push(sock, 64 * 1024, seconds=1)  # 32 MiB announced, 64 KiB sent: the rest never comes
+        answer, _ = read_all(sock, timeout=5)  # answered and closed without waiting for it
+    assert _status_and_error(answer) == (401, "UNAUTHORIZED"), answer[:300]
+
+
+def test_stalled_keyless_bodies_hold_no_memory(gateway) -> None:
+    """Eight connections each push 31 MiB and stall before the last byte: the
+    gateway read them whole (about 250 MiB) before it looked for a key."""
+    url, pid = gateway
+    before = rss_kib(pid)
+    sockets = [connect(url, post_head("/v1/jobs", 31 * 1024 * 1024)) for _ in range(8)]
+    try:
+        for sock in sockets:
+            push(sock, 31 * 1024 * 1024 - 1, seconds=1.5)
+        time.sleep(0.5)
+        grown = rss_kib(pid) - before
+    finally:
+        for sock in sockets:
+            sock.close()
+    print(f"\ngateway RSS grew {grown} KiB with 8 stalled keyless 31 MiB bodies")
+    assert grown < 16 * 1024, f"the gateway grew by {grown} KiB"
+
+
+def test_a_json_body_past_the_cap_is_413(gateway, redis_client: Redis) -> None:
+    url, _ = gateway
+    headers = {"X-API-Key": tenant_key(redis_client, "big-bodies")}
+    big = json.dumps({"photo_key": "uploads/x", "mode": "portrait", "pad": "x" * 300_000})
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for i in range(0, len(big), 16384):
+            yield big[i : i + 16384].encode()
+
+    for body in (big.encode(), streamed()):
+        answer = httpx.post(f"{url}/v1/jobs", content=body, headers=headers, timeout=30)
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_a_trickled_body_is_cut_off(gateway, redis_client: Redis) -> None:
+    url, _ = gateway
+    sock = connect(
+        url, post_head("/v1/jobs", 1000, **{"X-API-Key": tenant_key(redis_client, "slow")})
+    )
+
+    def trickle() -> None:
+        for _ in range(100):
+            try:
+                sock.send(b" ")
+            except OSError:
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    with sock:
+        answer, seconds = read_all(sock, timeout=BODY_SECONDS + 8)
+    assert seconds < BODY_SECONDS + 3, seconds
+    assert _status_and_error(answer)[0] == 408, answer[:300]
+
+
+def test_headers_that_trickle_in_are_cut_off(gateway) -> None:
+    url, _ = gateway
+    sock = connect(url, "GET /v1/limits HTTP/1.1\r\nHost: gateway\r\n")
+
+    def trickle() -> None:
+        for i in range(100):
+            try:
+                sock.send(f"X-Slow-{i}: 1\r\n".encode())
+            except OSError:
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=trickle, daemon=True).start()
+    with sock:
+        answer, seconds = read_all(sock, timeout=HEADER_SECONDS + 8)
+    assert answer == b"" and seconds < HEADER_SECONDS + 3, (seconds, answer[:200])

@@ -1,0 +1,107 @@
+"""Finding 9 of issue 18: security headers on the page and the API, no CDN
+scripts in production (/docs off), the tenant name `default` reserved, and a
+revoked key's open event streams ended (real gateway processes, Redis, S3 server)."""
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+from redis import Redis
+
+from api_contracts.errors import BackdropError
+from jobstore.tenants import Limits, Tenants
+from tests.conftest import PHOTOS, REPO
+from tests.gateway.raw_http import own_gateway
+from tests.services import service_env, tenant_key
+
+pytestmark = pytest.mark.integration
+AUTH_SECONDS = 0.5
+
+
+@pytest.fixture(scope="module")
+def gateway_url(s3_endpoint: str, redis_client: Redis, tmp_path_factory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("hardening") / "gateway.log"
+    with own_gateway(s3_endpoint, log, BACKDROP_GATEWAY__EVENTS_AUTH_SECONDS=str(AUTH_SECONDS),
+                     BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1") as (url, _):  # fmt: skip
+        yield url
+
+
+@pytest.mark.parametrize("path", ["/", "/page/page.js", "/v1/limits", "/v1/styles", "/nowhere"])
+def test_every_answer_has_the_security_headers(gateway_url: str, path: str) -> None:
+    headers = httpx.get(gateway_url + path, timeout=30).headers
+    policy = dict(p.strip().split(" ", 1) for p in headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self'", "no inline script, no other origin"
+    assert policy["frame-ancestors"] == "'none'" and policy["default-src"] == "'none'"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+class _Inline(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._script = tag == "script"
+        if tag == "script" and not dict(attrs).get("src"):
+            self.found.append("a <script> without src")
+        self.found += [f"{tag} {name}=" for name, _ in attrs if name.startswith("on")]
+        self.found += [f"{tag} style=" for name, _ in attrs if name == "style"]
+
+    def handle_data(self, data: str) -> None:
+        if self._script and data.strip():
+            self.found.append("inline script text")
+
+
+def test_the_page_needs_nothing_the_policy_refuses(gateway_url: str) -> None:
+    checker = _Inline()
+    checker.feed(httpx.get(gateway_url + "/", timeout=30).text)
+    assert checker.found == []
+
+
+def test_production_serves_no_docs_from_a_cdn(s3_endpoint: str, tmp_path_factory) -> None:
+    log = tmp_path_factory.mktemp("production") / "gateway.log"
+    with own_gateway(s3_endpoint, log, BACKDROP_ENVIRONMENT="production") as (url, _):
+        for path in ("/docs", "/redoc"):
+            answer = httpx.get(url + path, timeout=30)
+            assert answer.status_code == 404 and answer.json()["error"]["code"] == "NOT_FOUND"
+        assert httpx.get(url + "/openapi.json", timeout=30).json()["info"]["title"] == "Backdrop"
+
+
+def test_the_tenant_name_default_is_reserved(redis_client: Redis, s3_endpoint: str) -> None:
+    with pytest.raises(BackdropError, match="reserved"):
+        Tenants(redis_client).add("default", Limits())
+    command = [sys.executable, "-m", "worker.cli", "tenants", "add", "default"]
+    done = subprocess.run(command, env=service_env(s3_endpoint), cwd=REPO, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0 and "'default' is reserved" in done.stdout + done.stderr
+    assert Tenants(redis_client).get("default") is None
+
+
+def test_a_revoked_keys_event_stream_ends(gateway_url: str, redis_client: Redis) -> None:
+    headers = {"Authorization": f"Bearer {tenant_key(redis_client, 'watcher')}"}
+    with httpx.Client(base_url=gateway_url, headers=headers, timeout=30) as http:
+        photo = http.post("/v1/photos", content=(PHOTOS / "grace_hopper.png").read_bytes())
+        job = http.post("/v1/jobs", json={"photo_key": photo.json()["key"], "mode": "portrait"})
+        assert job.status_code == 202, job.text  # no worker here: it stays queued
+        kinds, last = [], ""
+        with http.stream("GET", f"/v1/jobs/{job.json()['job_id']}/events") as events:
+            lines = events.iter_lines()
+            while not kinds:
+                line = next(lines)
+                kinds += [line[7:]] if line.startswith("event: ") else []
+            Tenants(redis_client).revoke("watcher")
+            revoked = time.monotonic()
+            for line in lines:  # the read timeout (30 s) fails the test if it never ends
+                kinds += [line[7:]] if line.startswith("event: ") else []
+                last = line[6:] if line.startswith("data: ") else last
+            seconds = time.monotonic() - revoked
+    assert kinds[0] == "progress" and kinds[-1] == "error"
+    assert json.loads(last)["error"]["code"] == "FORBIDDEN"
+    assert seconds < AUTH_SECONDS + 2, f"{seconds:.1f} s"
