@@ -81,3 +81,23 @@ def test_service_modules_fit_on_a_few_screens() -> None:
         and (n := len(path.read_text().splitlines())) > MAX_SERVICE_LINES
     }
     assert not long, long
+
+
+# The job store's core is redis + pydantic; only the in-house client (and its
+# bounded S3 connection) add the Celery producer and the S3 client.
+JOBSTORE_EDGE = {"jobstore.trusted_client", "jobstore.storage_http"}
+JOBSTORE_MAY_IMPORT = ("api_contracts", "jobstore", "redis", "pydantic")
+
+
+def test_the_job_store_core_needs_only_redis_and_pydantic() -> None:
+    import sys
+
+    third_party = [
+        f"{name} imports {imported}"
+        for name, path in MODULES.items()
+        if name.startswith("jobstore") and name not in JOBSTORE_EDGE
+        for imported in _imports(path)
+        if imported.split(".")[0] not in sys.stdlib_module_names
+        and not imported.startswith(JOBSTORE_MAY_IMPORT)
+    ]
+    assert not third_party, third_party

@@ -68,6 +68,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if gpus:
         return _one_worker_per_gpu(args, gpus)
     _metrics_directory()
+    _hand_back_on_sigterm()
     from worker.service.celery_app import app
 
     argv = ["worker", "-Q", args.queues, "-c", str(args.concurrency), "--pool", "prefork",
@@ -76,6 +77,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
         argv += ["-n", args.name]
     app.worker_main(argv)
     return 0
+
+
+def _hand_back_on_sigterm() -> None:
+    """SIGTERM (how Kubernetes and compose stop a container) becomes Celery's
+    cold shutdown with its soft wait (queue.soft_shutdown_seconds) instead of a
+    warm shutdown that waits for every step however long: a pod removed by a
+    scale-down hands its step back. Billiard reads this when first imported."""
+    if "billiard.common" in sys.modules:
+        raise RuntimeError("REMAP_SIGTERM must be set before billiard is imported")
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
 
 
 def _metrics_directory() -> None:
@@ -103,7 +114,17 @@ def _metrics_directory() -> None:
 
 
 def _one_worker_per_gpu(args: argparse.Namespace, gpus: list[str]) -> int:
+    import signal
+
     procs = [subprocess.Popen(cmd, env=env) for cmd, env in gpu_worker_commands(args, gpus)]
+
+    def forward(signum: int, _: object) -> None:  # as PID 1 of a pod, only we get it
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, forward)
     return max(p.wait() for p in procs)
 
 

@@ -110,6 +110,11 @@ class QueueSettings(JobLimits):
     interactive_window_max: int = Field(1024, ge=1, le=100_000)
     batch_window_max: int = Field(512, ge=1, le=100_000)
     window_per_process: float = Field(2.0, gt=0, le=100)
+    # On SIGTERM (Kubernetes removing a pod), running steps get this long to
+    # finish; the rest are cancelled and handed back to their queue for another
+    # worker (Celery's soft shutdown: `backdrop worker` maps SIGTERM to it).
+    # A pod's terminationGracePeriodSeconds must exceed it.
+    soft_shutdown_seconds: float = Field(30.0, ge=0, le=3600)
     # Each worker renews its capacity this often; it expires after 3 beats.
     capacity_beat_seconds: float = Field(5.0, gt=0, le=300)
     # One stylize task optimizes up to this many outputs of the same photo and

@@ -59,6 +59,11 @@ def create_app(settings: Settings) -> Celery:
         worker_proc_alive_timeout=120,
         # Each child holds TensorFlow; recycling it would reload the models.
         worker_max_tasks_per_child=None,
+        # A worker told to stop (SIGTERM, remapped to Celery's cold shutdown by
+        # `backdrop worker`) lets running steps finish for this long, then
+        # cancels them: their unacknowledged messages go back to the queue at
+        # once, not after the visibility timeout, and another worker runs them.
+        worker_soft_shutdown_timeout=q.soft_shutdown_seconds,
     )
     return app
 
