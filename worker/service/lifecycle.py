@@ -89,6 +89,7 @@ def _start_threads(sender: object = None, **_: object) -> None:
 
 def _dispatch_forever() -> None:
     from worker.service.celery_app import app
+    from worker.service.end_counter import count_ends
     from worker.service.notify import dispatch_events
 
     svc = make_services(get_settings())
@@ -97,6 +98,7 @@ def _dispatch_forever() -> None:
     while True:
         try:  # each on its own: a failing one must not stop the other
             dispatch_events(svc, consumer)  # waits up to a second for an end
+            count_ends(svc.redis, consumer)
         except Exception as exc:  # Redis down: try again in a moment
             log.warning("webhook dispatch paused: %.300s", exc)
             time.sleep(1)

@@ -15,8 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from redis import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from api_contracts.models import DeliveryOutcome, WebhookAttempt
 from jobstore.records import JobRecord
@@ -25,6 +24,7 @@ from jobstore.tenants import Tenants
 from worker.runtime.settings import Settings
 from worker.service import metrics, webhook_deliveries
 from worker.service.context import Services
+from worker.service.end_counter import ensure_group
 from worker.service.webhook_deliveries import Delivery
 from worker.service.webhook_post import PostResult, post_signed
 
@@ -34,10 +34,10 @@ CLAIM_IDLE_MS = 60_000
 
 
 def dispatch_events(services: Services, consumer: str, block_ms: int = 1000) -> int:
-    """Count each new job.finished event, and store a delivery for each whose
-    job asked for one."""
+    """Store a delivery for each new job.finished event whose job asked for
+    one (the ends are counted by worker.service.end_counter, in its own group)."""
     redis = services.redis
-    _ensure_group(redis)
+    ensure_group(redis, GROUP)
     claimed: Any = redis.xautoclaim(EVENTS_STREAM, GROUP, consumer, CLAIM_IDLE_MS, count=100)
     entries: list[Any] = list(claimed[1]) if claimed else []
     read: Any = redis.xreadgroup(GROUP, consumer, {EVENTS_STREAM: ">"}, count=100, block=block_ms)
@@ -46,7 +46,6 @@ def dispatch_events(services: Services, consumer: str, block_ms: int = 1000) -> 
     for event_id, fields in entries:
         job_id = (fields or {}).get(b"job_id", b"").decode(errors="replace")
         record = JobRecord(redis, job_id)
-        _count_end(record)
         url = _callback(record) if job_id else None
         if url is not None:
             _freeze(services, record, url, event_id.decode())
@@ -67,26 +66,6 @@ def _freeze(services: Services, record: JobRecord, url: str, event_id: str) -> N
     if webhook_deliveries.create(services.redis, event_id, record.job_id, tenant, url, body,
                                  time.time()):  # fmt: skip
         record.set_fields({"webhook.state": "pending", "webhook.event_id": event_id})
-
-
-def _count_end(record: JobRecord) -> None:
-    """Every job's end passes here once (the stream's consumer group): the one
-    place that counts them, whichever process ended the job (a cancel ends it
-    in the gateway)."""
-    try:
-        status = record.status()
-    except Exception:  # gone or corrupt: counted by the state the event names
-        return
-    code = status.error.code if status.error else None
-    metrics.job_ended(status.state, code, status.created_at, status.finished_at)
-
-
-def _ensure_group(redis: Redis) -> None:
-    try:
-        redis.xgroup_create(EVENTS_STREAM, GROUP, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
 
 
 def _callback(record: JobRecord) -> str | None:
