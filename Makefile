@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[server,dev]"
+	# numba's cache for the matting solver, built once here (about a minute on
+	# 2 cores) instead of on the first worker start or the first job.
+	$(PY) -c "from worker.pipeline.matting import warm_up; warm_up()"
 	touch $@
 
 install: $(VENV)/.installed

@@ -24,7 +24,7 @@ from worker.pipeline.stages import (
     composite_stage,
     mode_of,
     paint_regions,
-    refined_alpha,
+    refined_edge,
 )
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams, preview_mix
@@ -86,12 +86,14 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
         require_subject(mask, settings.segmentation.min_subject_fraction, job.subjects)
         meta["segmenter"] = segmenter.name
 
+    # The edge once, for the painting regions and the working-size result.
+    edge = refined_edge(photo, mask, settings.composite) if mode.segments else None
     stylized = None
     if mode.stylizes:
         subject = None
         if job.subject_style is not None:
             subject = intake.load_styles([job.subject_style], limits)[0]
-        alpha = refined_alpha(photo, mask, settings.composite)
+        alpha = mask if edge is None else edge.alpha
         slots, regions = paint_regions(job.mode, subject, styles, alpha)
         stylized = _stylized(job, photo, (slots, regions), settings, notify, meta)
 
@@ -101,7 +103,8 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
         alpha8, result = composite_full(full, photo, mask, stylized, job.mode, settings.composite)
         photo, alpha = full, alpha8.astype(np.float32) / 255.0
     else:
-        alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite)
+        alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite,
+                                        edge=edge)  # fmt: skip
     meta["params"] = job.params.model_dump(mode="json")
     return LocalResult(photo, alpha, stylized, result, meta)
 

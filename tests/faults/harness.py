@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
 
@@ -121,7 +122,7 @@ def workers(
             proc.stop()
 
 
-def make_client(redis_url: str, s3: str):  # type: ignore[no-untyped-def]
+def make_client(redis_url: str, s3: str) -> Any:
     from jobstore.trusted_client import TrustedClient, TrustedClientConfig
 
     return TrustedClient(TrustedClientConfig(redis_url=redis_url, s3_endpoint=s3, access_key=ACCESS,

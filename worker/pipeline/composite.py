@@ -1,4 +1,5 @@
-"""Put the subject back: guided-filter edge, alpha compositing, portrait blur."""
+"""Put the subject back: guided-filter edge, alpha compositing, portrait blur
+(the matting edge is worker.pipeline.matting)."""
 
 import cv2
 import numpy as np
@@ -45,9 +46,13 @@ def disk_kernel(radius: int) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def portrait_blur(photo: np.ndarray, alpha: np.ndarray, radius: int, margin: int = 6) -> np.ndarray:
+def portrait_blur(
+    photo: np.ndarray, alpha: np.ndarray, radius: int, margin: int = 6,
+    front: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """Blur the background with the subject cut out of the blur (normalized
-    convolution), so no halo of subject colour spreads around it."""
+    convolution), so no halo of subject colour spreads around it. `front`:
+    the subject's own colours under a fractional alpha (default the photo's)."""
     # Exclude the whole soft edge and `margin` px beyond it: a segmentation
     # mask often stops short of the true edge, and those pixels are subject.
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)
@@ -62,5 +67,6 @@ def portrait_blur(photo: np.ndarray, alpha: np.ndarray, radius: int, margin: int
         photo.astype(np.float32),  # deep inside the subject: alpha is 1 there anyway
     )
     a = alpha[:, :, None].astype(np.float32)
-    out = a * photo.astype(np.float32) + (1.0 - a) * blurred
+    front = photo if front is None else front
+    out = a * front.astype(np.float32) + (1.0 - a) * blurred
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

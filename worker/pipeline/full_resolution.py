@@ -10,13 +10,25 @@ mask is upsampled and refined by the guided filter at full size, and the
 mode's result is built strip by strip: a 48 MP photo never has more than one
 strip of float images alive. Outside the edge band the subject is the upload,
 bit for bit.
+
+The matting edge is solved once for the whole picture at no more than
+MAX_SOLVE_SIDE px and brought to size the same way: alpha as a local linear
+model of the photo's luminance (fitted on the small matte, applied to each
+full-size strip), the colours under it upsampled.
 """
 
 import cv2
 import numpy as np
 
-from worker.pipeline.composite import feather_width
-from worker.pipeline.stages import REFERENCE_SIDE, CompositeParams, composite_stage, mode_of
+from worker.pipeline.matting import apply_upsampler, fit_upsampler, luma
+from worker.pipeline.stages import (
+    REFERENCE_SIDE,
+    CompositeParams,
+    band_half_width,
+    composite_stage,
+    edge_reach,
+    mode_of,
+)
 
 STRIP_ROWS = 512
 # The stylized texture is kept where the photo is flat: a large eps makes the
@@ -34,10 +46,13 @@ def composite_full(
     h, w = photo.shape[:2]
     side = max(h, w)
     scale = side / REFERENCE_SIDE
-    halo = feather_width(max(1, round(params.guided_radius * scale))) + 2
+    halo = edge_reach(params, side) + 2
     if mode.name == "portrait":
         halo += 2 * round(params.blur_radius * scale) + 2
     coeffs = None if stylized is None else _upsampling_model(working, stylized)
+    matte = None  # the matting is solved once for the whole picture, at <= 1024 px
+    if mode.segments and params.edge == "matting":
+        matte = fit_upsampler(photo, mask, band_half_width(params, side))
     result = np.empty_like(photo)
     alpha8 = np.empty((h, w), np.uint8)
     for y0 in range(0, h, strip_rows):
@@ -46,14 +61,15 @@ def composite_full(
         rows = photo[top:bottom]
         strip_mask = _resize_rows(mask, (h, w), top, bottom, cv2.INTER_LINEAR)
         strip_stylized = None if coeffs is None else _apply_model(coeffs, (h, w), top, bottom, rows)
-        alpha, out = composite_stage(rows, strip_mask, strip_stylized, mode_name, params, side)
+        edge = None
+        if matte is not None:
+            strip = [_resize_rows(m, (h, w), top, bottom, cv2.INTER_LINEAR) for m in matte]
+            edge = apply_upsampler(strip, rows)
+        alpha, out = composite_stage(rows, strip_mask, strip_stylized, mode_name, params, side,
+                                     edge)  # fmt: skip
         result[y0:y1] = out[y0 - top : y1 - top]
         alpha8[y0:y1] = np.rint(alpha[y0 - top : y1 - top] * 255).astype(np.uint8)
     return alpha8, result
-
-
-def _luma(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
 Model = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -62,7 +78,7 @@ Model = tuple[np.ndarray, np.ndarray, np.ndarray]
 def _upsampling_model(working: np.ndarray, stylized: np.ndarray) -> Model:
     """Per channel a and b at working size, with stylized ~ a * luma + b
     locally, and the residual the model leaves."""
-    guide, target = _luma(working), stylized.astype(np.float32) / 255.0
+    guide, target = luma(working), stylized.astype(np.float32) / 255.0
     size = (2 * UPSAMPLE_RADIUS + 1,) * 2
 
     def box(x: np.ndarray) -> np.ndarray:
@@ -97,5 +113,5 @@ def _apply_model(
 ) -> np.ndarray:
     a, b = (_resize_rows(m, full, top, bottom, cv2.INTER_LINEAR) for m in model[:2])
     residual = _resize_rows(model[2], full, top, bottom, cv2.INTER_CUBIC)
-    out = a * _luma(rows)[..., None] + b + residual
+    out = a * luma(rows)[..., None] + b + residual
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)

@@ -5,12 +5,15 @@ a new mode is one row here (and its name in api_contracts.models.Mode).
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.pipeline.composite import blend, portrait_blur, refine_mask
+from worker.pipeline.composite import blend, feather_width, portrait_blur, refine_mask
+from worker.pipeline.matting import Edge, matte_any_size
 
 # Radii are set for a 512 px photo and scale with it, so a result looks the
 # same at any working size.
@@ -28,10 +31,16 @@ class CompositeParams(BaseModel):
     guided_eps: float = Field(0.001 * 255**2, gt=0)
     # Disk radius of the portrait blur.
     blur_radius: int = Field(14, ge=1, le=100)
+    # How the mask's edge follows the photo: the guided filter, or closed-form
+    # matting in a band of `band` px (at 512 px) either side of DeepLab's edge,
+    # which keeps hair strands and takes the old background out of them
+    # (benchmarks/matting.py: 30-40% lower gradient error; README).
+    edge: Literal["guided", "matting"] = "matting"
+    band: int = Field(12, ge=1, le=64)
 
 
-# (photo, refined alpha, stylized image or None, params, scale) -> result
-Builder = Callable[[np.ndarray, np.ndarray, np.ndarray | None, CompositeParams, float], np.ndarray]
+# (refined edge, stylized image or None, params, scale) -> result
+Builder = Callable[[Edge, np.ndarray | None, CompositeParams, float], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -50,34 +59,33 @@ def _stylized(stylized: np.ndarray | None) -> np.ndarray:
     return stylized
 
 
+# The subject's colours under its alpha are edge.fg, the old background's
+# edge.bg: with the matting they differ from the photo where alpha is
+# fractional, so neither carries the other's colour into the new picture.
 def _keep_subject(
-    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
-    params: CompositeParams, scale: float,
-) -> np.ndarray:  # fmt: skip
-    return blend(photo, _stylized(stylized), alpha)
+    edge: Edge, stylized: np.ndarray | None, params: CompositeParams, scale: float
+) -> np.ndarray:
+    return blend(edge.fg, _stylized(stylized), edge.alpha)
 
 
 def _keep_background(
-    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
-    params: CompositeParams, scale: float,
-) -> np.ndarray:  # fmt: skip
-    return blend(photo, _stylized(stylized), 1.0 - alpha)
+    edge: Edge, stylized: np.ndarray | None, params: CompositeParams, scale: float
+) -> np.ndarray:
+    return blend(edge.bg, _stylized(stylized), 1.0 - edge.alpha)
 
 
 def _whole(
-    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
-    params: CompositeParams, scale: float,
-) -> np.ndarray:  # fmt: skip
+    edge: Edge, stylized: np.ndarray | None, params: CompositeParams, scale: float
+) -> np.ndarray:
     return _stylized(stylized).copy()
 
 
 def _blur_background(
-    photo: np.ndarray, alpha: np.ndarray, stylized: np.ndarray | None,
-    params: CompositeParams, scale: float,
-) -> np.ndarray:  # fmt: skip
+    edge: Edge, stylized: np.ndarray | None, params: CompositeParams, scale: float
+) -> np.ndarray:
     blur = max(1, round(params.blur_radius * scale))
     margin = max(2, round(params.guided_radius * scale))
-    return portrait_blur(photo, alpha, blur, margin=margin)
+    return portrait_blur(edge.bg, edge.alpha, blur, margin=margin, front=edge.fg)
 
 
 MODES: dict[str, Mode] = {
@@ -114,15 +122,18 @@ def composite_stage(
     mode_name: str,
     params: CompositeParams,
     side: int | None = None,
+    edge: Edge | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Refine the mask to the photo's edges and build the mode's result:
-    (alpha, result). `side`: the longest side of the whole picture, when
-    `photo` is one strip of it (radii scale with the picture, not the strip)."""
+    """Refine the mask to the photo's edges (unless `edge` is the refined
+    edge already) and build the mode's result: (alpha, result). `side`: the
+    longest side of the whole picture, when `photo` is one strip of it (radii
+    scale with the picture, not the strip)."""
     mode = mode_of(mode_name)
     scale = (side or max(photo.shape[:2])) / REFERENCE_SIDE
-    radius = max(1, round(params.guided_radius * scale))
-    alpha = refine_mask(mask, photo, radius, params.guided_eps) if mode.segments else mask
-    return alpha, mode.build(photo, alpha, stylized, params, scale)
+    if edge is None:
+        segments = mode.segments
+        edge = refined_edge(photo, mask, params, side) if segments else Edge(mask, photo, photo)
+    return edge.alpha, mode.build(edge, stylized, params, scale)
 
 
 Painting = tuple[np.ndarray, float]
@@ -144,7 +155,30 @@ def paint_regions(
     return slots, [alpha] + [1.0 - alpha] * len(background)
 
 
-def refined_alpha(photo: np.ndarray, mask: np.ndarray, params: CompositeParams) -> np.ndarray:
-    """The subject's alpha with the edge following the photo, as composited."""
-    radius = max(1, round(params.guided_radius * max(photo.shape[:2]) / REFERENCE_SIDE))
-    return refine_mask(mask, photo, radius, params.guided_eps)
+def refined_edge(
+    photo: np.ndarray, mask: np.ndarray, params: CompositeParams, side: int | None = None
+) -> Edge:
+    """The mask's edge made to follow the photo, by the method in `params`.
+    A strip of a larger picture (`side`) must come with its edge: the
+    matting is solved on the whole picture (full_resolution.py)."""
+    scale = (side or max(photo.shape[:2])) / REFERENCE_SIDE
+    if params.edge == "guided":
+        alpha = refine_mask(mask, photo, max(1, round(params.guided_radius * scale)),
+                            params.guided_eps)  # fmt: skip
+        return Edge(alpha, photo, photo)
+    if mask.shape != photo.shape[:2]:
+        mask = cv2.resize(mask, photo.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    return matte_any_size(photo, mask, band_half_width(params, max(photo.shape[:2])))
+
+
+def band_half_width(params: CompositeParams, side: int) -> int:
+    """The matting band's half-width in px at a picture of longest side `side`."""
+    return max(2, round(params.band * side / REFERENCE_SIDE))
+
+
+def edge_reach(params: CompositeParams, side: int) -> int:
+    """How far from the mask's 0.5 edge alpha can differ from the mask (px):
+    beyond it the subject is the photo's own pixels."""
+    if params.edge == "guided":
+        return feather_width(max(1, round(params.guided_radius * side / REFERENCE_SIDE)))
+    return band_half_width(params, side) + 1

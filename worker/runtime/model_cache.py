@@ -4,6 +4,8 @@ Loaded on first use in the process that runs the work (a Celery child, or the
 `backdrop run` process), never in a parent that forks.
 """
 
+import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from worker.pipeline.segmentation import FrozenGraphSegmenter, Segmenter, TFLite
 from worker.pipeline.style_params import StyleParams
 from worker.runtime.models import model_path, verified_file
 from worker.runtime.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def get_segmenter(settings: Settings) -> Segmenter:
@@ -56,3 +60,16 @@ def warm_models(settings: Settings) -> None:
     """Load DeepLab and VGG now (a worker child at start), not on a first task."""
     get_segmenter(settings)
     get_feature_net(settings.style, settings)
+    warm_matting()
+
+
+def warm_matting() -> float:
+    """A tiny matte, so numba's compile (about 45 s on 2 cores without its
+    on-disk cache, about 1 s with it) never lands on a user's job; seconds taken."""
+    from worker.pipeline.matting import warm_up
+
+    started = time.perf_counter()
+    warm_up()
+    seconds = time.perf_counter() - started
+    log.info("matting warmed up in %.1f s", seconds)
+    return seconds

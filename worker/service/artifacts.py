@@ -5,6 +5,7 @@ task that needs it, behind a Redis lock, and read by every other task, on any
 worker, so jobs on the same photo started at once do not all compute it.
 """
 
+import io
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,7 +15,9 @@ import numpy as np
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import StyleRef
 from jobstore import redis_keys
+from worker.pipeline.matting import Edge
 from worker.pipeline.png import decode_png, encode_png
+from worker.pipeline.stages import refined_edge
 from worker.service import keys
 from worker.service.context import Services
 from worker.service.plan import JobPlan
@@ -73,6 +76,39 @@ def subject_mask_of(services: Services, plan: JobPlan, shape: tuple[int, ...]) -
     if key is None:
         return np.ones(shape[:2], np.float32)
     return decode_mask(_work_object(services, key))
+
+
+def subject_edge(services: Services, plan: JobPlan, photo: np.ndarray) -> Edge:
+    """The mask's refined edge (guided filter or matting), made once by the
+    first step that needs it and read by every other picture of the job."""
+    key = plan.edge_key()
+    if key is None:
+        return Edge(np.ones(photo.shape[:2], np.float32), photo, photo)
+    edge, _ = produce_once(
+        services, key, lambda: refined_edge(photo, subject_mask_of(services, plan, photo.shape),
+                                            plan.composite),
+        encode_edge, lambda data: decode_edge(data, photo), "application/octet-stream",
+    )  # fmt: skip
+    return edge
+
+
+def encode_edge(edge: Edge) -> bytes:
+    """Alpha as 8 bits (as results are), and the colours only where it is
+    fractional: elsewhere they are the photo's, which the reader has."""
+    alpha8 = np.rint(edge.alpha * 255).astype(np.uint8)
+    soft = (alpha8 > 0) & (alpha8 < 255)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, alpha=alpha8, fg=edge.fg[soft], bg=edge.bg[soft])
+    return buffer.getvalue()
+
+
+def decode_edge(data: bytes, photo: np.ndarray) -> Edge:
+    with np.load(io.BytesIO(data)) as stored:
+        alpha8, fg_soft, bg_soft = stored["alpha"], stored["fg"], stored["bg"]
+    soft = (alpha8 > 0) & (alpha8 < 255)
+    fg, bg = photo.copy(), photo.copy()
+    fg[soft], bg[soft] = fg_soft, bg_soft
+    return Edge(alpha8.astype(np.float32) / 255.0, fg, bg)
 
 
 def encode_mask(mask: np.ndarray) -> bytes:

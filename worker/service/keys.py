@@ -32,6 +32,12 @@ def mask_key(photo_sha: str, subjects: list[str], size: int, segmenter: str) -> 
     return f"masks/{_digest('mask', parts)}.png"
 
 
+def edge_key(mask_key: str, composite: dict[str, Any]) -> str:
+    """The refined edge (alpha and the colours under it) of one mask, per
+    compositing recipe: made once, read by the preview, intermediates and result."""
+    return f"edges/{_digest('edge', {'mask': mask_key, 'composite': composite})}.npz"
+
+
 def features_key(photo_sha: str, size: int, net: str, params: dict[str, Any]) -> str:
     """The photo's content features: per network, layer and level sizes."""
     parts = {"photo": photo_sha, "size": size, "net": net, "params": params}

@@ -100,6 +100,10 @@ class JobPlan(BaseModel):
             return None
         return keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter)
 
+    def edge_key(self) -> str | None:
+        mask = self.mask_key()
+        return None if mask is None else keys.edge_key(mask, self.composite.model_dump(mode="json"))
+
     def stylized_key(self, style_sha: str) -> str:
         # One painting's stylized image is shared by the modes (background,
         # subject, full); two paintings are laid out by the mask, so the scene

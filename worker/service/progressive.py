@@ -54,8 +54,8 @@ def _publish(
     services: Services, record: JobRecord, plan: JobPlan, index: int,
     photo: np.ndarray, stylized: np.ndarray, key: str, meta: dict[str, object],
 ) -> None:  # fmt: skip
-    mask = artifacts.subject_mask_of(services, plan, photo.shape)
-    _, shown = composite_stage(photo, mask, stylized, plan.mode, plan.composite)
+    edge = artifacts.subject_edge(services, plan, photo)
+    _, shown = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite, edge=edge)
     meta = {"job_id": record.job_id, "index": index, **meta}
     services.store.put(services.settings.storage.results_bucket, key, encode_png(shown, meta),
                        "image/png")  # fmt: skip

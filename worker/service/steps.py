@@ -93,7 +93,6 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
         record.count("result_reused")
         return finish.complete_output(record, index, plan.output_count, result_key)
     photo = artifacts.working_photo(services, plan)
-    mask = artifacts.subject_mask_of(services, plan, photo.shape)
     stylized, meta = None, dict[str, object]()
     if style_sha is not None:
         png = services.store.get(services.settings.storage.work_bucket,
@@ -101,9 +100,12 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
         stylized, meta = decode_png(png), read_metadata(png)
     if plan.output == "original":  # the CPU pool's memory-bounded full-size path
         full = intake.decode_image(artifacts.photo_bytes(services, plan.photo_key), plan.limits)
+        mask = artifacts.subject_mask_of(services, plan, photo.shape)
         _, result = composite_full(full, photo, mask, stylized, plan.mode, plan.composite)
-    else:
-        _, result = composite_stage(photo, mask, stylized, plan.mode, plan.composite)
+    else:  # the edge the preview and intermediates were composited with
+        edge = artifacts.subject_edge(services, plan, photo)
+        _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,
+                                    edge=edge)  # fmt: skip
     meta.update(job_id=job_id, index=index, mode=plan.mode, size=plan.size, output=plan.output)
     pause_at(services, "composited", job_id)
     services.store.put(results, result_key, encode_png(result, meta), "image/png")

@@ -18,7 +18,7 @@ from jobstore.records import JobRecord
 from worker.pipeline import intake
 from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_features
 from worker.pipeline.png import encode_png
-from worker.pipeline.stages import Painting, paint_regions, refined_alpha
+from worker.pipeline.stages import Painting, paint_regions
 from worker.pipeline.style import BatchProgress, photo_features, stylize_many
 from worker.runtime.model_cache import get_feature_net, get_previewer
 from worker.service import artifacts, keys
@@ -199,9 +199,8 @@ def paintings_of(
         return background, None
     assert subject_style is not None  # the contract requires it with this mode
     subject = intake.load_styles([subject_style], plan.limits)[0]
-    mask = artifacts.subject_mask_of(services, plan, photo.shape)
-    return paint_regions(plan.mode, subject, background,
-                         refined_alpha(photo, mask, plan.composite))  # fmt: skip
+    alpha = artifacts.subject_edge(services, plan, photo).alpha
+    return paint_regions(plan.mode, subject, background, alpha)
 
 
 def content_features(
