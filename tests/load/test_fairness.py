@@ -48,9 +48,10 @@ def test_interactive_and_small_tenants_are_served_before_a_backlog_drains(
     tmp_path: Path, s3_endpoint: str
 ) -> None:
     Redis.from_url(FAIR_REDIS).flushdb()
+    # A fixed batch window of 2 (floor and ceiling), as in the README's runs.
     small = {"BACKDROP_INTAKE__MAX_SIDE": "64", "BACKDROP_STYLE__ITERATIONS": "3",
              "BACKDROP_QUEUE__BATCH_WINDOW": "2",
-             "BACKDROP_QUEUE__BATCH_WINDOW_MAX": "2"}  # a fixed window of 2, as measured  # fmt: skip
+             "BACKDROP_QUEUE__BATCH_WINDOW_MAX": "2"}  # fmt: skip
     with workers(tmp_path, FAIR_REDIS, s3_endpoint, count=2, **small):
         a, b, c = (_client(FAIR_REDIS, s3_endpoint, name) for name in "abc")
         for tenant in (a, b, c):  # each uses only what it uploaded (one object underneath)

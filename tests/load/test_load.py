@@ -10,6 +10,7 @@ from minio import Minio
 from redis import Redis
 
 from api_contracts.models import JobRequest, JobState, StyleRef
+from jobstore.limits import JobLimits
 from tests.conftest import PHOTOS, STYLES
 from tests.faults.harness import make_client, workers
 
@@ -84,7 +85,7 @@ def test_one_photo_to_20_styles(
            "BACKDROP_QUEUE__STYLE_BATCH": str(style_batch)}  # fmt: skip
     with workers(tmp_path, fresh_db, s3_endpoint, count=2, **env):
         client = make_client(fresh_db, s3_endpoint)
-        client.config.max_styles = 20
+        client.config.limits = JobLimits(max_styles=20)
         photo = client.upload((PHOTOS / "kite_and_cold.jpg").read_bytes())
         paintings = sorted(STYLES.glob("*.jpg"))
         keys = [client.upload(p.read_bytes()) for p in paintings]
