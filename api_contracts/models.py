@@ -136,7 +136,14 @@ class JobOptions(BaseModel):
         description="Adam's rate; L-BFGS's first step, in pixel levels",
     )  # fmt: skip
     optimizer: Literal["adam", "lbfgs"] | None = Field(None, description="the optimizer")
-    init: Literal["content", "noise"] | None = Field(None, description="where it starts from")
+    init: Literal["content", "noise", "preview"] | None = Field(
+        None, description="where it starts from: the photo, noise, or the instant preview"
+    )
+    stop_below: float | None = Field(
+        None, ge=0.0, lt=1.0, allow_inf_nan=False,
+        description="stop once the loss falls by less than this fraction over 10 iterations "
+        "(0: run every iteration)",
+    )  # fmt: skip
     levels: int | None = Field(None, ge=1, le=4, description="coarse-to-fine scales")
     style_scale: float | None = Field(
         None, gt=0.1, le=4.0, allow_inf_nan=False,

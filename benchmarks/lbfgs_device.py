@@ -95,12 +95,12 @@ def _evaluation_ms(image: np.ndarray, style: np.ndarray, params: Any, net: Any) 
 
     from worker.pipeline.objective import objective_for
     from worker.pipeline.style import photo_features
+    from worker.pipeline.style_params import loss_weights
 
     objective = objective_for(net, params.content_layer, params.style_layers)
     size = image.shape[:2]
-    weights = (params.content_weight, params.style_weight, params.tv_weight)
     features = photo_features(image, params, net)[size]
-    targets = objective.targets(features, [[style]], [[1.0]], weights)
+    targets = objective.targets(features, [[style]], [[1.0]], loss=loss_weights(params))
     x = tf.constant(image[None].astype(np.float32))
     times = []
     for _ in range(11):

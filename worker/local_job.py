@@ -47,7 +47,7 @@ class LocalJob:
     # Composite at the photo's own resolution (stylized image and mask upscaled)
     # instead of returning the working-resolution result.
     keep_original_size: bool = False
-    # An image to start the optimization from (encoded bytes), e.g. a preview.
+    # An image to start the optimization from (encoded bytes); over params.init.
     init_image: bytes | None = None
     # preview: the feed-forward network alone; standard: the optimization.
     quality: str = "standard"
@@ -115,18 +115,22 @@ def _stylized(
     settings: Settings, notify: ProgressFn, meta: dict[str, Any],
 ) -> np.ndarray:  # fmt: skip
     styles, regions = paintings
+    mix = preview_mix(job.params.strength)
     if job.quality == "preview":
         notify("preview", None)
         previewer = get_previewer()
         meta["stylizer"] = previewer.name
-        return previewer.stylize_regions(photo, styles, regions, preview_mix(job.params.strength))
-    net = get_feature_net(job.params, settings)
-    meta["feature_net"] = net.name
-    log.info("stylizing with %s", net.name)
+        return previewer.stylize_regions(photo, styles, regions, mix)
     init = None
     if job.init_image is not None:
         init = intake.load_photo(job.init_image, settings.intake_limits())
         meta["init_image"] = True
+    elif job.params.init == "preview":  # the preview step, then the optimization from it
+        notify("preview", None)
+        init = get_previewer().stylize_regions(photo, styles, regions, mix)
+    net = get_feature_net(job.params, settings)
+    meta["feature_net"] = net.name
+    log.info("stylizing with %s", net.name)
     last = None
     round_trip = settings.compute.lbfgs_round_trip(max(1, job.params.iterations // 20))
     steps = stylize(photo, styles, job.params, net, init_image=init, xla=settings.compute.xla,
@@ -135,4 +139,5 @@ def _stylized(
         notify("stylize", last)
     assert last is not None and last.image is not None
     meta["losses"] = last.losses
+    meta["iterations_run"] = last.iteration
     return last.image

@@ -198,3 +198,69 @@ def test_lbfgs_on_a_batch_lowers_every_outputs_loss(photo, starry, net) -> None:
     )
     for first, last in zip(steps[0].losses, steps[-1].losses, strict=True):
         assert last["total"] < 0.7 * first["total"], (first, last)
+
+
+def test_loss_weights_are_named_terms_with_the_strength_gain_applied_once() -> None:
+    from worker.pipeline.style_params import LossWeights, loss_weights, strength_gain
+
+    params = StyleParams(content_weight=3, style_weight=200, tv_weight=2, strength=0.5)
+    gain = strength_gain(0.5)
+    assert loss_weights(params) == LossWeights(content=3.0, style=200 * gain, tv=2 * gain)
+    assert loss_weights(StyleParams()) == LossWeights(content=5.0, style=500.0, tv=1.0)
+    assert loss_weights(params.model_copy(update={"strength": 0.0})).style == 0.0
+
+
+def test_the_warm_start_starts_from_the_preview_given(photo, starry, net) -> None:
+    """init "preview": the optimization starts from the image passed in (the
+    preview the caller already has), not from the photo; and without one it
+    is refused rather than recomputed."""
+    preview = cv2.resize(starry, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_AREA)
+    params = StyleParams(iterations=1, learning_rate=0.01, init="preview")
+    result = _run(photo, [(starry, 1.0)], params, net, init_image=preview)[-1].image
+    to_preview = np.abs(result.astype(float) - preview).mean()
+    assert to_preview < 1.0 and np.abs(result.astype(float) - photo).mean() > 20 * to_preview
+    with pytest.raises(BackdropError) as info:
+        next(stylize(photo, [(starry, 1.0)], params, net))
+    assert info.value.code == "INVALID_REQUEST"
+
+
+def test_each_output_of_a_batch_starts_from_its_own_image(photo, starry, net) -> None:
+    from worker.pipeline.style import stylize_many
+
+    starts = [np.full_like(photo, 40), np.full_like(photo, 220)]
+    params = StyleParams(iterations=1, learning_rate=0.01, init="preview")
+    last = list(stylize_many(photo, [[(starry, 1.0)]] * 2, params, net, init_images=starts))[-1]
+    assert last.images is not None
+    for start, image in zip(starts, last.images, strict=True):
+        assert np.abs(image.astype(float) - start).mean() < 1.0
+
+
+@pytest.mark.parametrize("every", [0, 5])  # L-BFGS on the host, on the device
+def test_the_stopping_rule_stops_a_converged_run_and_never_when_off(
+    photo, starry, net, every
+) -> None:
+    """From a run's own result, the loss barely falls: stop_below ends it after
+    about one window; with stop_below 0 every iteration runs."""
+    base = StyleParams(iterations=40)
+    converged = _run(photo, [(starry, 1.0)], base, net)[-1].image
+    steps = _run(photo, [(starry, 1.0)], base.model_copy(update={"stop_below": 0.05}), net,
+                 init_image=converged, lbfgs_every=every)  # fmt: skip
+    last = steps[-1]
+    assert last.iteration == last.total < base.iterations and last.image is not None
+    assert [s.iteration for s in steps] == list(range(every or 1, last.iteration + 1, every or 1))
+    assert last.image.shape == photo.shape
+    off = _run(photo, [(starry, 1.0)], StyleParams(iterations=25), net, init_image=converged,
+               lbfgs_every=every)  # fmt: skip
+    assert off[-1].iteration == off[-1].total == 25
+
+
+def test_the_stopping_rule_reads_the_fall_over_its_window() -> None:
+    from worker.pipeline.style import _converged
+    from worker.pipeline.style_params import STOP_WINDOW
+
+    falling = [(i, 100.0 * 0.9**i) for i in range(1, 2 * STOP_WINDOW)]  # -10% an iteration
+    flat = [(i, 100.0 - 0.001 * i) for i in range(1, 2 * STOP_WINDOW)]
+    assert not any(_converged(falling[:n], 0.01) for n in range(1, len(falling) + 1))
+    stops = [n for n in range(1, len(flat) + 1) if _converged(flat[:n], 0.01)]
+    assert stops[0] == STOP_WINDOW + 1, "no verdict before a whole window is seen"
+    assert not any(_converged(flat[:n], 0.0) for n in range(1, len(flat) + 1))

@@ -179,6 +179,23 @@ def test_init_image_is_where_the_optimization_starts(tmp_path: Path) -> None:
     assert read_metadata((tmp_path / "init" / "out.png").read_bytes())["init_image"] is True
 
 
+def test_init_preview_starts_from_the_runs_own_preview(tmp_path: Path) -> None:
+    """--init preview: one tiny step from the preview step's image gives about
+    the preview-only picture; from the photo it would not."""
+    args = ["--size", "96", "--mode", "full", "--style", str(STYLES / "waves.jpg")]
+    assert _run(tmp_path / "preview", *args, "--preview-only") == 0
+    warm = ["--init", "preview", "--iterations", "1", "--learning-rate", "0.01"]
+    assert _run(tmp_path / "warm", *args, *warm) == 0
+    assert _run(tmp_path / "photo", *args, *warm[2:]) == 0
+    preview, from_warm, from_photo = (
+        np.asarray(Image.open(tmp_path / d / "out.png").convert("RGB"), np.float32)
+        for d in ("preview", "warm", "photo")
+    )
+    assert np.abs(from_warm - preview).mean() < 2 < np.abs(from_photo - preview).mean()
+    meta = read_metadata((tmp_path / "warm" / "out.png").read_bytes())
+    assert meta["params"]["init"] == "preview" and meta["iterations_run"] == 1
+
+
 def test_preview_only_needs_no_optimization(tmp_path: Path) -> None:
     assert (
         _run(tmp_path, "--style", str(STYLES / "starry.jpg"), "--preview-only", "--size", "128")

@@ -63,3 +63,11 @@ def test_strength_and_stroke_size_are_options_that_change_the_output_key() -> No
     assert len({str(p.params_key()) for p in (base, weak, big)}) == 3
     with pytest.raises(Exception, match="strength"):
         _plan(strength=1.5)
+
+
+def test_the_warm_start_and_stopping_rule_are_options_that_change_the_output_key() -> None:
+    base, warm, stopping = _plan(), _plan(init="preview"), _plan(stop_below=0.01)
+    assert warm.params.init == "preview" and stopping.params.stop_below == 0.01
+    keys = [p.result_key("f") for p in (base, warm, stopping)]
+    assert len(set(keys)) == 3
+    assert len({p.stylized_key("f") for p in (base, warm, stopping)}) == 3

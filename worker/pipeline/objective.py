@@ -8,11 +8,13 @@ fresh trace (seconds on a CPU) for every level of every job.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from worker.pipeline.features import FeatureNet
+from worker.pipeline.style_params import LossWeights
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 _CACHE: dict[tuple[int, str, tuple[str, ...], bool, bool], "Objective"] = {}
@@ -28,13 +30,21 @@ class Targets:
     content: Any  # 1 x h x w x C features of the photo at this level
     grams: tuple[Any, ...]  # per style layer: B x N x C x C, one per painting
     weights: Any  # B x N blend weights, each row summing to 1 (0 for padding)
-    coeffs: Any  # (content, style, tv) loss weights
+    loss: LossWeights  # the weight of each loss term, by name
     # N x h x w: where painting n's statistics are taken (two paintings in one
     # photo); None: every painting over the whole image.
     regions: Any = None
 
+    @cached_property
+    def _loss_args(self) -> tuple[Any, Any, Any]:
+        import tensorflow as tf
+
+        w, f32 = self.loss, tf.float32
+        return tf.constant(w.content, f32), tf.constant(w.style, f32), tf.constant(w.tv, f32)
+
     def args(self) -> tuple[Any, ...]:
-        plain = (self.content, self.grams, self.weights, self.coeffs)
+        """The compiled functions' arguments after the image, in their order."""
+        plain = (self.content, self.grams, self.weights, *self._loss_args)
         return plain if self.regions is None else (*plain, self.regions)
 
 
@@ -66,8 +76,8 @@ class Objective:
             tf.TensorSpec([None, None, width[n], width[n]], tf.float32) for n in style_layers
         )
         matrix, scalar = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.float32)
-        coeffs = tf.TensorSpec([3], tf.float32)
-        targets = [content, grams, matrix, coeffs]
+        # The content, style and tv weights: three scalars, named in _losses.
+        targets = [content, grams, matrix, scalar, scalar, scalar]
         if masked:  # a separate trace: plain jobs keep the cheaper unmasked Grams
             targets.append(tf.TensorSpec([None, None, None], tf.float32))
         # XLA fuses the step's many small ops (a GPU win; compiled per image size).
@@ -89,8 +99,7 @@ class Objective:
 
     def targets(
         self, content_features: np.ndarray, paintings: list[list[np.ndarray]],
-        weights: list[list[float]], coeffs: tuple[float, float, float],
-        regions: np.ndarray | None = None,
+        weights: list[list[float]], *, loss: LossWeights, regions: np.ndarray | None = None,
     ) -> Targets:  # fmt: skip
         """paintings[b] and weights[b]: the blend of output b. Outputs with fewer
         paintings are padded with zero Grams at weight 0."""
@@ -112,19 +121,20 @@ class Objective:
             tf.constant(content_features, tf.float32),
             tuple(stacked(name) for name in self.style_layers),
             tf.constant(padded, tf.float32),
-            tf.constant(coeffs, tf.float32),
+            loss,
             None if regions is None else tf.constant(regions, tf.float32),
         )
 
     def _losses(
-        self, x: Any, content: Any, grams: Any, weights: Any, coeffs: Any, regions: Any = None
-    ) -> dict[str, Any]:
-        """Per image of the batch: B-vectors of each loss term."""
+        self, x: Any, content: Any, grams: Any, weights: Any, content_weight: Any,
+        style_weight: Any, tv_weight: Any, regions: Any = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Per image of the batch: B-vectors of each loss term (weighted)."""
         import tensorflow as tf
 
         feats = self.net(x)
         images = [1, 2, 3]
-        c = coeffs[0] * tf.reduce_mean(tf.square(feats[self.content_layer] - content), images)
+        c = content_weight * tf.reduce_mean(tf.square(feats[self.content_layer] - content), images)
 
         def mine(name: str) -> Any:  # B x 1 x C x C, or B x N x C x C with regions
             return (
@@ -136,8 +146,8 @@ class Objective:
             tf.reduce_sum(weights * tf.reduce_mean(tf.square(mine(name) - target), [2, 3]), axis=1)
             for name, target in zip(self.style_layers, grams, strict=True)
         ]
-        s = coeffs[1] * tf.add_n(per_layer) / len(per_layer)
-        tv = coeffs[2] * (
+        s = style_weight * tf.add_n(per_layer) / len(per_layer)
+        tv = tv_weight * (
             tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]), images)
             + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]), images)
         )

@@ -17,7 +17,7 @@ import numpy as np
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.objective import Objective, Targets, objective_for
-from worker.pipeline.style_params import StyleParams, strength_gain
+from worker.pipeline.style_params import STOP_WINDOW, StyleParams, loss_weights
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
 
@@ -50,6 +50,7 @@ def stylize(
     styles: Styles,
     params: StyleParams,
     net: FeatureNet,
+    *,
     checkpoint_every: int = 0,
     init_image: np.ndarray | None = None,
     xla: bool = False,
@@ -57,12 +58,13 @@ def stylize(
     regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0,
 ) -> Iterator[StyleProgress]:
-    """Yield a StyleProgress per iteration (every `lbfgs_every` iterations with
-    the device L-BFGS); the last one carries the result at the content's size.
-    `features`: the photo's content features per level, when already computed
-    elsewhere. `regions`: see stylize_many."""
-    batch = stylize_many(content, [styles], params, net, checkpoint_every, init_image, xla,
-                         features, regions, lbfgs_every)  # fmt: skip
+    """One output: stylize_many with a batch of one (the same options, by name;
+    `init_image` is that output's entry of `init_images`)."""
+    batch = stylize_many(
+        content, [styles], params, net, checkpoint_every=checkpoint_every,
+        init_images=None if init_image is None else [init_image], xla=xla, features=features,
+        regions=regions, lbfgs_every=lbfgs_every,
+    )  # fmt: skip
     for p in batch:
         image = None if p.images is None else p.images[0]
         yield StyleProgress(p.iteration, p.total, p.level, p.losses[0], image)
@@ -73,8 +75,9 @@ def stylize_many(
     outputs: Sequence[Styles],
     params: StyleParams,
     net: FeatureNet,
+    *,
     checkpoint_every: int = 0,
-    init_image: np.ndarray | None = None,
+    init_images: Sequence[np.ndarray] | None = None,
     xla: bool = False,
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
     regions: Sequence[np.ndarray] | None = None,
@@ -82,6 +85,17 @@ def stylize_many(
 ) -> Iterator[BatchProgress]:
     """Several outputs of one photo optimized as one batch (one VGG pass per step
     for all of them): each output is its own blend of paintings.
+
+    Yields a BatchProgress per iteration (every `lbfgs_every` iterations with
+    the device L-BFGS), images every `checkpoint_every`; the last one carries
+    the results at the content's size, and its `total` is the iterations run
+    (fewer than params.iterations when the stopping rule, params.stop_below,
+    ended a level early).
+
+    `init_images`: where each output starts (any size; e.g. its feed-forward
+    preview, which params.init "preview" requires); None: params.init.
+    `features`: the photo's content features per level, when already computed
+    elsewhere.
 
     `lbfgs_every` > 0: L-BFGS runs on the device, and the host sees the images
     every that many iterations (0: L-BFGS on the host, every iteration).
@@ -105,8 +119,9 @@ def stylize_many(
     # Fewer iterations than levels: the coarsest levels go, every level gets one.
     sizes = level_sizes(content.shape[:2], params.levels)[-params.iterations :]
     budgets = _split(params.iterations, len(sizes))
-    first = _initial_image(content, sizes[0], params, init_image)
-    images = np.stack([first] * len(outputs))
+    images: list[np.ndarray] | np.ndarray = _initial_images(
+        content, sizes[0], params, init_images, len(outputs)
+    )
     masked = regions is not None
     objective = objective_for(net, params.content_layer, params.style_layers, xla, masked)
     if features is None or not set(sizes) <= set(features):
@@ -120,6 +135,7 @@ def stylize_many(
         final = level == len(sizes) - 1
         best = [(np.inf, im) for im in images]
         per: list[dict[str, float]] = []
+        totals: list[tuple[int, float]] = []  # (iterations done, the batch's loss)
         run = _optimize(images, objective, targets, params, budget, lbfgs_every, xla)
         for count, losses, measured, updated in run:
             done += count
@@ -130,13 +146,27 @@ def stylize_many(
                 best = [(p["total"], im) if p["total"] < b[0] else b
                         for p, im, b in zip(per, on, best, strict=True)]  # fmt: skip
             images = updated
+            totals.append((done, sum(p["total"] for p in per)))
+            stop = _converged(totals, params.stop_below)
             show = _crossed(done, count, checkpoint_every)
-            if done < params.iterations:
+            if done < params.iterations and not (final and stop):
                 shown = [_u8(im) for im in images] if show else None
                 yield BatchProgress(done, params.iterations, level, per, shown)
+            if stop:
+                break
         if final:
             results = [_finish(content, b[1], params) for b in best]
-            yield BatchProgress(done, params.iterations, level, per, results)
+            yield BatchProgress(done, done, level, per, results)
+
+
+def _converged(totals: list[tuple[int, float]], below: float) -> bool:
+    """The stopping rule: the loss fell by less than the fraction `below` since
+    the last measurement at least STOP_WINDOW iterations back (0: never)."""
+    if below <= 0:
+        return False
+    done, now = totals[-1]
+    earlier = [loss for d, loss in totals if d <= done - STOP_WINDOW]
+    return bool(earlier) and earlier[-1] > 0 and (earlier[-1] - now) / earlier[-1] < below
 
 
 def _crossed(done: int, count: int, every: int) -> bool:
@@ -208,16 +238,24 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _initial_image(
-    content: np.ndarray, size: tuple[int, int], params: StyleParams, init_image: np.ndarray | None
-) -> np.ndarray:
-    if init_image is not None:
-        return init_image.astype(np.float32)
+def _initial_images(
+    content: np.ndarray, size: tuple[int, int], params: StyleParams,
+    given: Sequence[np.ndarray] | None, count: int,
+) -> list[np.ndarray]:  # fmt: skip
+    """One starting image per output (each resized to the first level later)."""
+    if given is not None:
+        if len(given) != count:
+            raise BackdropError(ErrorCode.INTERNAL, f"{len(given)} initial images for {count}")
+        return [image.astype(np.float32) for image in given]
+    if params.init == "preview":
+        raise BackdropError(
+            ErrorCode.INVALID_REQUEST, "init 'preview' starts from the preview: none was given"
+        )
     if params.init == "noise":
         rng = np.random.default_rng(params.seed)
         noise = rng.normal(127.5, 32.0, size=(*size, 3))
-        return np.clip(noise, 0, 255).astype(np.float32)
-    return content.astype(np.float32)
+        return [np.clip(noise, 0, 255).astype(np.float32)] * count
+    return [content.astype(np.float32)] * count
 
 
 def _u8(image: np.ndarray) -> np.ndarray:
@@ -235,15 +273,14 @@ def _level_targets(
 ) -> Targets:
     paintings = [[_painting_at(p, size, params.style_scale) for p, _ in styles]
                  for styles in outputs]  # fmt: skip
-    gain = strength_gain(params.strength)
-    coeffs = (params.content_weight, params.style_weight * gain, params.tv_weight * gain)
     at_level = None
     if regions is not None:
         shape = (size[1], size[0])
         resized = [cv2.resize(r.astype(np.float32), shape, interpolation=cv2.INTER_AREA)
                    for r in regions]  # fmt: skip
         at_level = np.stack(resized)
-    return objective.targets(features, paintings, weights, coeffs, at_level)
+    return objective.targets(features, paintings, weights, loss=loss_weights(params),
+                             regions=at_level)  # fmt: skip
 
 
 def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float) -> np.ndarray:

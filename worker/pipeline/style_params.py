@@ -16,6 +16,7 @@ rate, and for L-BFGS the first step: how far (in pixel levels) the most-changed
 pixel moves before any curvature is known; 1 left L-BFGS crawling at 512 px.
 """
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -48,6 +49,10 @@ DEFAULT_OPTIMIZER: Literal["adam", "lbfgs"] = "lbfgs"
 # gain 16 they dissolve (Grace Hopper with starry.jpg, 160 px, side by side).
 DEFAULT_STRENGTH = 0.8
 STRENGTH_BASE = 1024.0  # gain rises ~ exponentially: equal steps look like equal steps
+# The stopping rule (stop_below > 0) compares the loss with the loss this many
+# iterations earlier (or the nearest earlier measurement: the device L-BFGS
+# reports every few iterations).
+STOP_WINDOW = 10
 
 
 class StyleParams(BaseModel):
@@ -61,7 +66,9 @@ class StyleParams(BaseModel):
     tv_weight: float = Field(DEFAULT_TV_WEIGHT, ge=0, allow_inf_nan=False)
     learning_rate: float = Field(DEFAULT_LEARNING_RATE, gt=0, allow_inf_nan=False)
     optimizer: Literal["adam", "lbfgs"] = DEFAULT_OPTIMIZER
-    init: Literal["content", "noise"] = "content"
+    # preview: the feed-forward preview computed before the optimization (the
+    # caller passes it in; it is never recomputed here).
+    init: Literal["content", "noise", "preview"] = "content"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     # Coarse-to-fine: level k of n runs at size / 2**(n-1-k); iterations are
     # shared out so that each level gets an equal part.
@@ -72,6 +79,9 @@ class StyleParams(BaseModel):
     style_scale: float = Field(1.0, gt=0.1, le=4.0, allow_inf_nan=False)
     preserve_colors: bool = False
     strength: float = Field(DEFAULT_STRENGTH, ge=0.0, le=1.0, allow_inf_nan=False)
+    # Stop a level early once the total loss fell by less than this fraction
+    # over the last STOP_WINDOW iterations; 0: run every iteration.
+    stop_below: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
 
     @field_validator("content_layer")
     @classmethod
@@ -89,6 +99,21 @@ class StyleParams(BaseModel):
         if unknown:
             raise ValueError(f"unknown VGG layer(s) {unknown}")
         return names
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The objective's three terms, by name, with the strength dial applied."""
+
+    content: float
+    style: float
+    tv: float
+
+
+def loss_weights(params: StyleParams) -> LossWeights:
+    """The one place the strength gain scales the style and tv weights."""
+    gain = strength_gain(params.strength)
+    return LossWeights(params.content_weight, params.style_weight * gain, params.tv_weight * gain)
 
 
 def strength_gain(strength: float) -> float:

@@ -158,9 +158,11 @@ def _optimize(
     features = content_features(services, record, plan, photo)
     if len(group) > 1:  # the other outputs of the batch use the same features
         record.count("content_features_reused", len(group) - 1)
+    # init "preview": each output starts from the preview it already published.
+    starts = [p.preview for p in group] if plan.params.init == "preview" else None
     steps = stylize_many(photo, [p.paintings for p in group], plan.params, net,
-                         checkpoint_every=latest_every(plan), xla=settings.compute.xla,
-                         features=features, regions=group[0].regions,
+                         checkpoint_every=latest_every(plan), init_images=starts,
+                         xla=settings.compute.xla, features=features, regions=group[0].regions,
                          lbfgs_every=settings.compute.lbfgs_round_trip(every))  # fmt: skip
     last: BatchProgress | None = None
     reported = 0
@@ -175,7 +177,8 @@ def _optimize(
             if record.cancelled():
                 raise Cancelled
     assert last is not None and last.images is not None
-    return last.images, {"feature_net": net.name, "batch": len(group)}, last.losses
+    meta = {"feature_net": net.name, "batch": len(group), "iterations_run": last.iteration}
+    return last.images, meta, last.losses
 
 
 def _store(

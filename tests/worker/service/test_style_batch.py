@@ -45,3 +45,29 @@ def test_a_batch_of_one_is_the_single_output_step(svc) -> None:
     assert stylize_batch_step(svc, "single", [0]) == ([0], [])
     assert steps.composite_step(svc, "single", 0)
     assert record.status().counters.get("stylize_batches") is None
+
+
+def test_init_preview_starts_each_output_from_the_preview_it_published(svc, monkeypatch) -> None:
+    """The warm start takes the very preview each output published (one
+    feed-forward pass per output, none recomputed for the optimization)."""
+    from worker.service import stylize_steps
+
+    published, started = [], []
+
+    def publish(*args, **kwargs):
+        published.append(real_publish(*args, **kwargs))
+        return published[-1]
+
+    def optimize(*args, **kwargs):
+        started.append(kwargs["init_images"])
+        return real_many(*args, **kwargs)
+
+    real_publish, real_many = stylize_steps.publish_preview, stylize_steps.stylize_many
+    monkeypatch.setattr(stylize_steps, "publish_preview", publish)
+    monkeypatch.setattr(stylize_steps, "stylize_many", optimize)
+    keys = [upload(svc, STYLES / f"{n}.jpg") for n in ("starry", "waves")]
+    new_job(svc, "warm", styles=[{"key": k} for k in keys],
+            options={"init": "preview", "iterations": 2})  # fmt: skip
+    assert stylize_batch_step(svc, "warm", steps.segment_step(svc, "warm")) == ([0, 1], [])
+    assert len(published) == 2 and len(started) == 1
+    assert all(a is b for a, b in zip(started[0], published, strict=True))
