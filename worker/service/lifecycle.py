@@ -110,6 +110,8 @@ def _dispatch_forever() -> None:
 
 
 def _sweep_forever() -> None:
+    from worker.service.celery_app import app
+    from worker.service.orphans import give_back_orphans
     from worker.service.sweep import release_ended_jobs, restart_job, sweep_stale_jobs
 
     settings = get_settings()
@@ -121,5 +123,7 @@ def _sweep_forever() -> None:
             for job_id in sweep_stale_jobs(svc, q.stale_after_seconds, q.max_requeues, restart_job):
                 log.warning("job %.200s was stale: restarted", job_id)
             release_ended_jobs(svc.redis)
+            for tag in give_back_orphans(app, svc.redis, q.stale_after_seconds):
+                log.warning("message %.100s was taken by no live worker: given back", tag)
         except Exception as exc:  # Redis down: try again next round
             log.warning("sweep skipped: %.300s", exc)
