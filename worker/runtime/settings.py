@@ -113,6 +113,7 @@ class QueueSettings(JobLimits):
     # On SIGTERM (Kubernetes removing a pod), running steps get this long to
     # finish; the rest are cancelled and handed back to their queue for another
     # worker (Celery's soft shutdown: `backdrop worker` maps SIGTERM to it).
+    # Celery waits all of it whenever a step was running when SIGTERM came.
     # A pod's terminationGracePeriodSeconds must exceed it.
     soft_shutdown_seconds: float = Field(30.0, ge=0, le=3600)
     # Each worker renews its capacity this often; it expires after 3 beats.
