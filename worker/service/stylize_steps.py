@@ -8,9 +8,11 @@ progress bar and intermediates, and its image is stored under its own key.
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobState
@@ -153,6 +155,11 @@ def _optimize(
     group: list[Prepared],
 ) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
     settings = services.settings
+    # Celery's soft limit is a signal whose exception TensorFlow's AutoGraph
+    # swallows when it lands while a function is being converted (it then
+    # "runs it as-is" and the step would go on to the hard kill): the loop
+    # below checks the same limit itself, from here, at every report.
+    deadline = time.monotonic() + settings.queue.soft_time_limit
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     features = content_features(services, record, plan, photo)
@@ -167,6 +174,8 @@ def _optimize(
     last: BatchProgress | None = None
     reported = 0
     for last in steps:
+        if time.monotonic() > deadline:
+            raise SoftTimeLimitExceeded()
         if last.images is not None and last.iteration < last.total:
             for p, image in zip(group, last.images, strict=True):
                 publish_latest(services, record, plan, p.index, photo, image, p.style_sha)
