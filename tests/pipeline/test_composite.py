@@ -177,3 +177,19 @@ def test_the_subject_keeps_its_own_pixels_where_alpha_is_sure() -> None:
     assert np.array_equal(edge.fg[sure_fg], scene.photo[sure_fg])
     assert np.array_equal(edge.bg[sure_bg], scene.photo[sure_bg])
     assert not np.array_equal(edge.fg, scene.photo), "the band's colours were estimated"
+
+
+def test_a_matte_that_cannot_be_solved_falls_back_to_the_guided_edge(settings) -> None:
+    """kite_and_cold at 64 px: the person is a few pixels and the band's system
+    does not converge; the picture gets the guided filter's edge, not a failure."""
+    from worker.pipeline.segmentation import subject_mask
+    from worker.runtime.model_cache import get_segmenter
+
+    photo = read_rgb(PHOTOS / "kite_and_cold.jpg")
+    scale = 64 / max(photo.shape[:2])
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    mask = subject_mask(photo, get_segmenter(settings), (15,), size=small.shape[:2])
+    edge = refined_edge(small, mask, CompositeParams(edge="matting"))
+    guided = refined_edge(small, mask, CompositeParams(edge="guided"))
+    assert np.isfinite(edge.alpha).all() and 0 <= edge.alpha.min() <= edge.alpha.max() <= 1
+    assert np.array_equal(edge.alpha, guided.alpha), "the guided edge serves"

@@ -162,13 +162,27 @@ def refined_edge(
     A strip of a larger picture (`side`) must come with its edge: the
     matting is solved on the whole picture (full_resolution.py)."""
     scale = (side or max(photo.shape[:2])) / REFERENCE_SIDE
-    if params.edge == "guided":
-        alpha = refine_mask(mask, photo, max(1, round(params.guided_radius * scale)),
-                            params.guided_eps)  # fmt: skip
-        return Edge(alpha, photo, photo)
+    if params.edge == "matting":
+        edge = _matte_or_none(photo, mask, params)
+        if edge is not None:
+            return edge
+    alpha = refine_mask(mask, photo, max(1, round(params.guided_radius * scale)),
+                        params.guided_eps)  # fmt: skip
+    return Edge(alpha, photo, photo)
+
+
+def _matte_or_none(photo: np.ndarray, mask: np.ndarray, params: CompositeParams) -> Edge | None:
+    """The matte, or None where its solve fails (a degenerate band on a tiny
+    picture: the conjugate gradient does not converge): then the guided
+    filter's edge serves, rather than failing the picture."""
     if mask.shape != photo.shape[:2]:
         mask = cv2.resize(mask, photo.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    return matte_any_size(photo, mask, band_half_width(params, max(photo.shape[:2])))
+    try:
+        with np.errstate(all="ignore"):
+            edge = matte_any_size(photo, mask, band_half_width(params, max(photo.shape[:2])))
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return None
+    return edge if np.isfinite(edge.alpha).all() else None
 
 
 def band_half_width(params: CompositeParams, side: int) -> int:
