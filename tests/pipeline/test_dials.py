@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
 from worker.pipeline.features import load_feature_net
 from worker.pipeline.intake import to_working_size
-from worker.pipeline.measures import content_distance, stroke_frequency, style_distance
+from worker.pipeline.judge import JUDGE_LAYERS, judge
+from worker.pipeline.measures import stroke_frequency
+from worker.pipeline.strength_dial import calibrate, evenness, positions
 from worker.pipeline.style import stylize
 from worker.pipeline.style_params import StyleParams, strength_gain
 
@@ -35,22 +37,42 @@ def test_strength_gain_is_zero_at_zero_one_at_the_default_and_rising() -> None:
     assert all(b > a for a, b in itertools.pairwise(gains))
 
 
-@pytest.mark.parametrize(("photo_name", "painting_name"), PAIRS)
-def test_strength_is_monotonic_style_closer_content_further(net, photo_name, painting_name):
+@pytest.fixture(scope="module")
+def judge_net():
+    return load_feature_net(JUDGE_LAYERS, MODELS)
+
+
+@pytest.mark.parametrize(("photo_name", "painting_name"), PAIRS[:2])
+def test_the_calibrated_dial_moves_evenly_where_the_fixed_curve_jumps(
+    net, judge_net, photo_name, painting_name
+) -> None:
+    """Equal steps of the dial, equal steps of the judge's position (the mean of
+    its style and content progress) on a picture the calibration ran on a copy
+    of; the style distance falls and the content distance rises at every step."""
     photo, painting = _image(PHOTOS, photo_name, 64), _image(STYLES, painting_name, 64)
-    layers, base = StyleParams().style_layers, StyleParams(iterations=50)
-    style, content = [], []
-    for s in STRENGTHS:
-        image = list(stylize(photo, [(painting, 1.0)], base.model_copy(update={"strength": s}),
-                             net))[-1].image  # fmt: skip
-        if s == 0:
-            assert np.array_equal(image, photo), "strength 0 gives the photo back unchanged"
-        style.append(style_distance(net, image, painting, layers))
-        content.append(content_distance(net, image, photo, base.content_layer))
-    # Near the top the style term is all but minimized: allow 2% of noise there.
-    assert all(b < a * 1.02 for a, b in itertools.pairwise(style)), style
-    assert style[-1] < style[1] < style[0] / 10, style
+    params, styles = StyleParams(iterations=30), [(painting, 1.0)]
+    curve = calibrate(photo, styles, params, net, judge_net)
+
+    def places(gains: list[float]) -> tuple[list[float], list]:
+        images = [photo]
+        for gain in gains[1:]:
+            images.append(list(stylize(photo, styles, params, net, gain=gain))[-1].image)
+        verdicts = [judge(judge_net, photo, styles, image) for image in images]
+        return positions([v.style for v in verdicts], [v.content for v in verdicts]), verdicts
+
+    fixed, _ = places([strength_gain(s) for s in STRENGTHS])
+    even, verdicts = places([curve.gain_at(s) for s in STRENGTHS])
+    assert evenness(even) >= 0.6 > evenness(fixed), (even, fixed)
+    style, content = [v.style for v in verdicts], [v.content for v in verdicts]
+    assert all(b < a for a, b in itertools.pairwise(style)), style
     assert all(b > a for a, b in itertools.pairwise(content)), content
+
+
+def test_strength_zero_is_the_photo_itself(net) -> None:
+    photo, painting = _image(PHOTOS, "grace_hopper.png", 48), _image(STYLES, "starry.jpg", 48)
+    params = StyleParams(iterations=5, strength=0.0)
+    image = list(stylize(photo, [(painting, 1.0)], params, net))[-1].image
+    assert np.array_equal(image, photo), "strength 0 gives the photo back unchanged"
 
 
 def test_larger_style_scale_gives_larger_strokes(net) -> None:

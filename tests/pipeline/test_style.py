@@ -205,9 +205,13 @@ def test_loss_weights_are_named_terms_with_the_strength_gain_applied_once() -> N
 
     params = StyleParams(content_weight=3, style_weight=200, tv_weight=2, strength=0.5)
     gain = strength_gain(0.5)
-    assert loss_weights(params) == LossWeights(content=3.0, style=200 * gain, tv=2 * gain)
+    assert loss_weights(params) == LossWeights(content=3.0, style=200, tv=2, gains=(gain,))
     assert loss_weights(StyleParams()) == LossWeights(content=5.0, style=500.0, tv=1.0)
-    assert loss_weights(params.model_copy(update={"strength": 0.0})).style == 0.0
+    assert loss_weights(params.model_copy(update={"strength": 0.0})).gains == (0.0,)
+    # A calibrated dial gives each output of a batch its own gain.
+    assert loss_weights(params, [0.5, 2.0], count=2).gains == (0.5, 2.0)
+    with pytest.raises(ValueError):
+        loss_weights(params, [0.5], count=2)
 
 
 def test_the_warm_start_starts_from_the_preview_given(photo, starry, net) -> None:

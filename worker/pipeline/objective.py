@@ -36,11 +36,12 @@ class Targets:
     regions: Any = None
 
     @cached_property
-    def _loss_args(self) -> tuple[Any, Any, Any]:
+    def _loss_args(self) -> tuple[Any, Any, Any, Any]:
         import tensorflow as tf
 
         w, f32 = self.loss, tf.float32
-        return tf.constant(w.content, f32), tf.constant(w.style, f32), tf.constant(w.tv, f32)
+        return (tf.constant(w.content, f32), tf.constant(w.style, f32), tf.constant(w.tv, f32),
+                tf.constant(w.gains, f32))  # fmt: skip
 
     def args(self) -> tuple[Any, ...]:
         """The compiled functions' arguments after the image, in their order."""
@@ -76,8 +77,10 @@ class Objective:
             tf.TensorSpec([None, None, width[n], width[n]], tf.float32) for n in style_layers
         )
         matrix, scalar = tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.float32)
-        # The content, style and tv weights: three scalars, named in _losses.
-        targets = [content, grams, matrix, scalar, scalar, scalar]
+        # The content, style and tv weights (three scalars, named in _losses)
+        # and the B outputs' strength gains.
+        gains = tf.TensorSpec([None], tf.float32)
+        targets = [content, grams, matrix, scalar, scalar, scalar, gains]
         if masked:  # a separate trace: plain jobs keep the cheaper unmasked Grams
             targets.append(tf.TensorSpec([None, None, None], tf.float32))
         # XLA fuses the step's many small ops (a GPU win; compiled per image size).
@@ -127,7 +130,7 @@ class Objective:
 
     def _losses(
         self, x: Any, content: Any, grams: Any, weights: Any, content_weight: Any,
-        style_weight: Any, tv_weight: Any, regions: Any = None,
+        style_weight: Any, tv_weight: Any, gains: Any, regions: Any = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Per image of the batch: B-vectors of each loss term (weighted)."""
         import tensorflow as tf
@@ -146,8 +149,8 @@ class Objective:
             tf.reduce_sum(weights * tf.reduce_mean(tf.square(mine(name) - target), [2, 3]), axis=1)
             for name, target in zip(self.style_layers, grams, strict=True)
         ]
-        s = style_weight * tf.add_n(per_layer) / len(per_layer)
-        tv = tv_weight * (
+        s = style_weight * gains * tf.add_n(per_layer) / len(per_layer)
+        tv = tv_weight * gains * (
             tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]), images)
             + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]), images)
         )

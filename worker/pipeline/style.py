@@ -17,7 +17,7 @@ import numpy as np
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.objective import Objective, Targets, objective_for
-from worker.pipeline.style_params import STOP_WINDOW, StyleParams, loss_weights
+from worker.pipeline.style_params import STOP_WINDOW, LossWeights, StyleParams, loss_weights
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
 
@@ -57,13 +57,14 @@ def stylize(
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
     regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0,
+    gain: float | None = None,
 ) -> Iterator[StyleProgress]:
     """One output: stylize_many with a batch of one (the same options, by name;
-    `init_image` is that output's entry of `init_images`)."""
+    `init_image` and `gain` are that output's entries of `init_images` and `gains`)."""
     batch = stylize_many(
         content, [styles], params, net, checkpoint_every=checkpoint_every,
         init_images=None if init_image is None else [init_image], xla=xla, features=features,
-        regions=regions, lbfgs_every=lbfgs_every,
+        regions=regions, lbfgs_every=lbfgs_every, gains=None if gain is None else [gain],
     )  # fmt: skip
     for p in batch:
         image = None if p.images is None else p.images[0]
@@ -82,6 +83,7 @@ def stylize_many(
     features: Mapping[tuple[int, int], np.ndarray] | None = None,
     regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0,
+    gains: Sequence[float] | None = None,
 ) -> Iterator[BatchProgress]:
     """Several outputs of one photo optimized as one batch (one VGG pass per step
     for all of them): each output is its own blend of paintings.
@@ -95,7 +97,8 @@ def stylize_many(
     `init_images`: where each output starts (any size; e.g. its feed-forward
     preview, which params.init "preview" requires); None: params.init.
     `features`: the photo's content features per level, when already computed
-    elsewhere.
+    elsewhere. `gains`: each output's strength gain, from its paintings' dial
+    (worker.pipeline.strength_dial); None: params.strength on the plain curve.
 
     `lbfgs_every` > 0: L-BFGS runs on the device, and the host sees the images
     every that many iterations (0: L-BFGS on the host, every iteration).
@@ -122,6 +125,7 @@ def stylize_many(
     images: list[np.ndarray] | np.ndarray = _initial_images(
         content, sizes[0], params, init_images, len(outputs)
     )
+    loss = loss_weights(params, gains, len(outputs))
     masked = regions is not None
     objective = objective_for(net, params.content_layer, params.style_layers, xla, masked)
     if features is None or not set(sizes) <= set(features):
@@ -131,7 +135,7 @@ def stylize_many(
         images = np.stack([cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
                            for im in images])  # fmt: skip
         targets = _level_targets(features[size], size, outputs, weights, params, objective,
-                                 regions)  # fmt: skip
+                                 loss, regions)  # fmt: skip
         final = level == len(sizes) - 1
         best = [(np.inf, im) for im in images]
         per: list[dict[str, float]] = []
@@ -269,6 +273,7 @@ def _level_targets(
     weights: list[list[float]],
     params: StyleParams,
     objective: Objective,
+    loss: LossWeights | None = None,
     regions: Sequence[np.ndarray] | None = None,
 ) -> Targets:
     paintings = [[_painting_at(p, size, params.style_scale) for p, _ in styles]
@@ -279,8 +284,8 @@ def _level_targets(
         resized = [cv2.resize(r.astype(np.float32), shape, interpolation=cv2.INTER_AREA)
                    for r in regions]  # fmt: skip
         at_level = np.stack(resized)
-    return objective.targets(features, paintings, weights, loss=loss_weights(params),
-                             regions=at_level)  # fmt: skip
+    loss = loss or loss_weights(params, count=len(outputs))
+    return objective.targets(features, paintings, weights, loss=loss, regions=at_level)
 
 
 def _painting_at(painting: np.ndarray, size: tuple[int, ...], style_scale: float) -> np.ndarray:

@@ -16,6 +16,7 @@ rate, and for L-BFGS the first step: how far (in pixel levels) the most-changed
 pixel moves before any curvature is known; 1 left L-BFGS crawling at 512 px.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -103,17 +104,25 @@ class StyleParams(BaseModel):
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The objective's three terms, by name, with the strength dial applied."""
+    """The objective's three terms, by name, and each output's strength gain,
+    which scales its style and tv terms (one output may be stronger than the
+    next: the dial is calibrated per painting)."""
 
     content: float
     style: float
     tv: float
+    gains: tuple[float, ...] = (1.0,)
 
 
-def loss_weights(params: StyleParams) -> LossWeights:
-    """The one place the strength gain scales the style and tv weights."""
-    gain = strength_gain(params.strength)
-    return LossWeights(params.content_weight, params.style_weight * gain, params.tv_weight * gain)
+def loss_weights(
+    params: StyleParams, gains: Sequence[float] | None = None, count: int = 1
+) -> LossWeights:
+    """The one place the strength gain is resolved: each output's calibrated
+    gain when given (worker.pipeline.strength_dial), else the plain curve."""
+    resolved = (strength_gain(params.strength),) * count if gains is None else tuple(gains)
+    if len(resolved) != count:
+        raise ValueError(f"{len(resolved)} gains for {count} outputs")
+    return LossWeights(params.content_weight, params.style_weight, params.tv_weight, resolved)
 
 
 def strength_gain(strength: float) -> float:
