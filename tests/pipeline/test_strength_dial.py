@@ -19,9 +19,9 @@ from worker.pipeline.strength_dial import (
 )
 from worker.pipeline.style_params import strength_gain
 
-# Measured at 64 px on Grace Hopper with starry.jpg (benchmarks.strength_dial).
+# Of the shape measured on Grace Hopper with starry.jpg (benchmarks.strength_dial).
 CURVE = DialCurve(gains=(0.0, *LADDER),
-                  positions=(0.0, 0.06, 0.17, 0.38, 0.56, 0.69, 0.84, 1.0))  # fmt: skip
+                  positions=(0.0, 0.03, 0.06, 0.09, 0.2, 0.4, 0.66, 0.74, 0.8, 1.0))  # fmt: skip
 
 
 def test_the_dial_maps_each_measured_position_back_to_its_gain() -> None:
@@ -33,9 +33,9 @@ def test_the_dial_maps_each_measured_position_back_to_its_gain() -> None:
 def test_the_gain_rises_with_strength_and_interpolates_in_log_gain() -> None:
     gains = [CURVE.gain_at(s) for s in np.linspace(0, 1, 101)]
     assert all(b > a for a, b in itertools.pairwise(gains))
-    middle = CURVE.gain_at((0.56 + 0.69) / 2)  # halfway between two ladder points
-    assert middle == pytest.approx(np.sqrt(LADDER[3] * LADDER[4]))
-    assert CURVE.gain_at(0.03) == pytest.approx(LADDER[0] / 2), "linear below the first"
+    middle = CURVE.gain_at((0.4 + 0.66) / 2)  # halfway between two ladder points
+    assert middle == pytest.approx(np.sqrt(LADDER[4] * LADDER[5]))
+    assert CURVE.gain_at(0.015) == pytest.approx(LADDER[0] / 2), "linear below the first"
 
 
 def test_a_flat_or_backward_stretch_still_gives_a_rising_gain() -> None:
