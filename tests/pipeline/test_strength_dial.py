@@ -64,10 +64,21 @@ def test_evenness_is_the_smallest_step_over_the_largest() -> None:
     assert evenness([0, 0.6, 0.5, 0.8, 1]) == 0.0, "a step backwards is no evenness"
 
 
-def test_the_ends_of_the_dial_need_no_calibration() -> None:
+def test_strength_zero_needs_no_calibration_and_one_is_the_furthest_picture() -> None:
     def never() -> DialCurve:
-        raise AssertionError("calibrated for an end of the dial")
+        raise AssertionError("calibrated for the photo itself")
 
-    assert gain_for(0.0, never) == 0.0 and gain_for(1.0, never) == MAX_GAIN
-    assert gain_for(0.5, None) == strength_gain(0.5), "the fixed curve"
+    assert gain_for(0.0, never) == 0.0
+    assert gain_for(1.0, None) == MAX_GAIN and gain_for(0.5, None) == strength_gain(0.5)
     assert gain_for(0.5, lambda: CURVE) == CURVE.gain_at(0.5)
+    # A strong painting whose middle gains went further than the top one.
+    early = DialCurve(
+        gains=(0.0, *LADDER), positions=(0, 0.4, 0.76, 1, 1, 0.7, 0.97, 0.99, 0.99, 1)
+    )
+    assert gain_for(1.0, lambda: early) == pytest.approx(LADDER[2])
+
+
+def test_positions_run_to_the_furthest_picture_not_the_last() -> None:
+    style = [100.0, 1.0, 10.0]  # the middle picture is nearest the painting
+    content = [0.0, 40.0, 20.0]  # and furthest from the photo
+    assert positions(style, content) == pytest.approx([0.0, 1.0, 0.5 * (0.5 + 0.5)])

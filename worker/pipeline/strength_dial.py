@@ -41,7 +41,7 @@ DIAL_SIDE = 128  # measured: a dial made at 64 px ran slow at 128 px at the low 
 # The job's own iterations up to this many: a dial made with fewer iterations
 # than the job's ran ahead of it at the low gains (measured: 40 against 60).
 DIAL_ITERATIONS = 100
-DIAL_VERSION = 1  # in every key a calibrated gain shaped
+DIAL_VERSION = 2  # in every key a calibrated gain shaped
 
 
 class DialCurve(BaseModel):
@@ -77,10 +77,13 @@ class DialCurve(BaseModel):
 
 def positions(style: Sequence[float], content: Sequence[float]) -> list[float]:
     """Each picture's place from the judge's distances, the first being the
-    photo's own and the last the strongest picture's."""
+    photo's own: 1 is the furthest along both (the strength 1 of a dial)."""
     s = np.log(np.maximum(np.asarray(style, np.float64), 1e-12))
     c = np.asarray(content, np.float64)
-    style_span, content_span = s[0] - s[-1], c[-1] - c[0]
+    # Spans to the furthest picture, not to the last: with a strong painting
+    # (strokes.jpg on the dog photo) a middle gain's picture went further than
+    # MAX_GAIN's, whose doubled tv weight smooths the strokes away.
+    style_span, content_span = s[0] - s.min(), c.max() - c[0]
     style_progress = (s[0] - s) / style_span if style_span > 0 else np.ones_like(s)
     content_progress = (c - c[0]) / content_span if content_span > 0 else np.ones_like(c)
     both = 0.5 * (np.clip(style_progress, 0, 1) + np.clip(content_progress, 0, 1))
@@ -141,13 +144,11 @@ def _resize(image: np.ndarray, scale: float, shape: tuple[int, ...] | None = Non
 
 
 def gain_for(strength: float, curve: Callable[[], DialCurve] | None) -> float:
-    """The gain of one output: the dial's ends need no calibration (the photo;
-    MAX_GAIN), between them the calibrated curve, made only then; None: the
-    fixed curve."""
+    """The gain of one output: strength 0 is the photo (no calibration), above
+    it the calibrated curve, whose 1 is the ladder's furthest picture (MAX_GAIN
+    for most paintings); None: the fixed curve."""
     if strength <= 0:
         return 0.0
-    if strength >= 1:
-        return MAX_GAIN
     return strength_gain(strength) if curve is None else curve().gain_at(strength)
 
 
