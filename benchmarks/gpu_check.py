@@ -8,7 +8,9 @@ On a machine where TensorFlow sees a CUDA GPU (install with `make install-gpu`):
    and 1024 px, in float32 / mixed_float16 / mixed_bfloat16, with and without
    XLA, for batches of 1, 4 and 8 styles;
 3. time to quality at 512 px (benchmarks.time_to_quality);
-4. styles per hour per GPU for the default recipe (one 512 px job's seconds).
+4. styles per hour per GPU for the default recipe (one 512 px job's seconds);
+5. painting detail at full resolution (quality high, output original): a
+   512 px result painted at 2048 px, seconds and peak GPU memory.
 It writes benchmarks/results/gpu_check.json and prints one table.
 
 On a CPU-only machine it says so in one line and exits 0. `--smoke` runs the
@@ -38,10 +40,11 @@ class Plan:
     iterations: int
     ttq: tuple[int, int]  # size, reference iterations
     job_side: int
+    paint: tuple[int, int, int, int]  # working side, paint side, iterations, tile pixels
 
 
-FULL = Plan((256, 512, 1024), (1, 4, 8), 20, (512, 300), 512)
-SMOKE = Plan((48,), (1, 2), 2, (48, 4), 48)
+FULL = Plan((256, 512, 1024), (1, 4, 8), 20, (512, 300), 512, (512, 2048, 60, 2048 * 2048))
+SMOKE = Plan((48,), (1, 2), 2, (48, 4), 48, (48, 96, 2, 48 * 48))
 
 
 def visible_gpus() -> list[str]:
@@ -68,6 +71,7 @@ def run(smoke: bool) -> dict[str, Any]:
     report["steps"] = steps
     report["time_to_quality"] = time_to_quality(*plan.ttq)
     report["styles_per_hour"] = styles_per_hour(plan.job_side, smoke)
+    report["paint_full"] = paint_time(*plan.paint)
     return report
 
 
@@ -132,6 +136,53 @@ def styles_per_hour(side: int, smoke: bool) -> dict[str, Any]:
             "styles_per_hour": round(3600 / seconds)}  # fmt: skip
 
 
+def paint_time(working: int, side: int, iterations: int, tile_pixels: int) -> dict[str, Any]:
+    """A working-size picture painted at `side` px as the stylize step paints
+    it (settings' compute, paint_full's tiles); the photo itself stands in for
+    the stylized image (the time does not depend on it). Timed after a
+    2-iteration warm-up (traces, XLA's compilation per size)."""
+    from worker.pipeline.paint_full import paint_full, paint_levels, tile_boxes
+    from worker.runtime.settings import Settings
+
+    settings = Settings()
+    compute, overlap = settings.compute, min(64, side // 8)
+    size = {"max_side": side, "tile_pixels": tile_pixels, "tile_overlap": overlap}
+    paint = settings.paint_full.model_copy(update=size)
+    net = feature_net(compute.precision)
+    photo = load_scaled("photos/kite_and_cold.jpg", side)
+    start = load_scaled("photos/kite_and_cold.jpg", working)
+    painting = load_scaled("styles/starry.jpg", 512)
+    every = compute.lbfgs_round_trip(compute.lbfgs_every)
+
+    def run(n: int) -> None:
+        paint_full(photo, start, [(painting, 1.0)], settings.style,
+                   paint.model_copy(update={"iterations": n}), net, lbfgs_every=every,
+                   xla=compute.xla)  # fmt: skip
+
+    run(2)
+    _gpu_peak(reset=True)
+    began = time.perf_counter()
+    run(iterations)
+    seconds = time.perf_counter() - began
+    h, w = photo.shape[:2]
+    tiles = [len(tile_boxes((round(h * s / side), round(w * s / side)), paint))
+             for s in paint_levels(working, side)]  # fmt: skip
+    return {"working": working, "side": side, "iterations": iterations, "tiles": tiles,
+            "seconds": round(seconds, 2), "peak_gpu_mib": _gpu_peak()}  # fmt: skip
+
+
+def _gpu_peak(reset: bool = False) -> int | None:
+    """The first GPU's peak memory in MiB since the last reset (None: no GPU)."""
+    import tensorflow as tf
+
+    if not tf.config.list_logical_devices("GPU"):
+        return None
+    peak = int(tf.config.experimental.get_memory_info("GPU:0")["peak"]) // 2**20
+    if reset:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    return peak
+
+
 def table(report: dict[str, Any]) -> str:
     lines = [f"machine: {report['machine']}; GPUs: {report['gpus'] or 'none'}"]
     lines.append(f"gpu tests: {report['gpu_tests']}")
@@ -143,6 +194,7 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"{s['size']:>5} {s['precision']:<15} {s['xla']!s:<5} {s['batch']:>5} {cost}")
     lines.append(f"time to quality: {json.dumps(report['time_to_quality'])}")
     lines.append(f"styles per hour per GPU: {json.dumps(report['styles_per_hour'])}")
+    lines.append(f"paint at full resolution: {json.dumps(report['paint_full'])}")
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from worker.pipeline import intake
 from worker.pipeline.full_resolution import composite_full
+from worker.pipeline.paint_full import paint_full
 from worker.pipeline.segmentation import (
     require_subject,
     segmentation_input,
@@ -26,9 +27,10 @@ from worker.pipeline.stages import (
     paint_regions,
     refined_edge,
 )
+from worker.pipeline.strength_dial import DialCurve, calibrate, gain_for
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams, preview_mix
-from worker.runtime.model_cache import get_feature_net, get_previewer, get_segmenter
+from worker.runtime.model_cache import get_feature_net, get_judge_net, get_previewer, get_segmenter
 from worker.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,11 +98,15 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
         alpha = mask if edge is None else edge.alpha
         slots, regions = paint_regions(job.mode, subject, styles, alpha)
         stylized = _stylized(job, photo, (slots, regions), settings, notify, meta)
+    guide = photo  # what the stylized image is upsampled against: the photo at its size
+    if stylized is not None and job.quality == "high" and job.keep_original_size:
+        notify("paint", None)
+        guide, stylized = _painted(job, (full, photo), stylized, (slots, regions), settings, meta)
 
     notify("composite", None)
     if job.keep_original_size and full.shape != photo.shape:
         # The queue's `output: original` path: edge-aware, strip by strip.
-        alpha8, result = composite_full(full, photo, mask, stylized, job.mode, settings.composite)
+        alpha8, result = composite_full(full, guide, mask, stylized, job.mode, settings.composite)
         photo, alpha = full, alpha8.astype(np.float32) / 255.0
     else:
         alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite,
@@ -131,13 +137,44 @@ def _stylized(
     net = get_feature_net(job.params, settings)
     meta["feature_net"] = net.name
     log.info("stylizing with %s", net.name)
+
+    def dial() -> DialCurve:  # the strength dial calibrated on this photo and painting
+        notify("dial", None)
+        start = init if job.params.init == "preview" else None
+        return calibrate(photo, styles, job.params, net, get_judge_net(settings),
+                         regions=regions, init_image=start)  # fmt: skip
+
+    gain = gain_for(job.params.strength, None if settings.compute.dial == "fixed" else dial)
+    meta["gain"] = gain
     last = None
     round_trip = settings.compute.lbfgs_round_trip(max(1, job.params.iterations // 20))
     steps = stylize(photo, styles, job.params, net, init_image=init, xla=settings.compute.xla,
-                    regions=regions, lbfgs_every=round_trip)  # fmt: skip
+                    regions=regions, lbfgs_every=round_trip, gain=gain)  # fmt: skip
     for last in steps:
         notify("stylize", last)
     assert last is not None and last.image is not None
     meta["losses"] = last.losses
     meta["iterations_run"] = last.iteration
     return last.image
+
+
+def _painted(
+    job: LocalJob, photos: tuple[np.ndarray, np.ndarray], stylized: np.ndarray,
+    paintings: tuple[list[Painting], list[np.ndarray] | None], settings: Settings,
+    meta: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Painting detail at up to paint_full.max_side px, as the queue's stylize
+    step adds for quality high: (the photo at that size, the painted image).
+    `photos`: the upload and the working photo."""
+    full, photo = photos
+    paint = settings.paint_full
+    guide = intake.to_working_size(full, paint.max_side)
+    net = get_feature_net(job.params, settings)
+    every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
+    gain = meta.get("gain")  # the strength gain the working size used
+    image = paint_full(guide, stylized, paintings[0], job.params, paint, net,
+                       regions=paintings[1], lbfgs_every=every, xla=settings.compute.xla,
+                       gain=None if gain is None else float(gain))  # fmt: skip
+    meta["painted_shape"] = list(image.shape[:2])
+    # Nothing painted (the working size is not below paint_full.max_side): as before.
+    return (guide, image) if image.shape == guide.shape else (photo, image)

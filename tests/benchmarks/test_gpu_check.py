@@ -32,4 +32,7 @@ def test_the_gpu_measurements_run_on_the_cpu_at_tiny_sizes(tmp_path: Path) -> No
     assert all(s.get("ms_per_step", 0) > 0 for s in report["steps"]), report["steps"]
     assert report["time_to_quality"]["reference"]["L_ref"] > 0
     assert report["styles_per_hour"]["styles_per_hour"] > 0
+    paint = report["paint_full"]
+    assert paint["seconds"] > 0 and paint["tiles"][-1] > 1, "painted above working size, tiled"
     assert "ms/step" in done.stdout and "styles per hour" in done.stdout
+    assert "paint at full resolution" in done.stdout

@@ -71,3 +71,28 @@ def test_the_warm_start_and_stopping_rule_are_options_that_change_the_output_key
     keys = [p.result_key("f") for p in (base, warm, stopping)]
     assert len(set(keys)) == 3
     assert len({p.stylized_key("f") for p in (base, warm, stopping)}) == 3
+
+
+def test_only_quality_high_with_output_original_paints_at_full_resolution() -> None:
+    painted = _plan(quality="high", output="original")
+    assert painted.paint == Settings().paint_full
+    others = [_plan(), _plan(output="original"), _plan(quality="high"),
+              _plan(quality="preview", output="original")]  # fmt: skip
+    assert all(p.paint is None and "paint" not in p.params_key() for p in others), "keys as before"
+    # The painted image is never the working-size one: its keys differ.
+    unpainted = painted.model_copy(update={"paint": None})
+    assert painted.stylized_key("f") != unpainted.stylized_key("f")
+    assert painted.result_key("f") != unpainted.result_key("f")
+
+
+PAINT_CHANGES = [("max_side", 1024), ("iterations", 30), ("tile_pixels", 1024 * 1024),
+                 ("tile_overlap", 32)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value"), PAINT_CHANGES)
+def test_every_paint_setting_shapes_the_painted_keys(field: str, value: int) -> None:
+    base = _plan(quality="high", output="original")
+    assert base.paint is not None
+    changed = base.model_copy(update={"paint": base.paint.model_copy(update={field: value})})
+    for name in ("stylized_key", "result_key"):
+        assert getattr(changed, name)("f") != getattr(base, name)("f"), name

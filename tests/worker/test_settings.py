@@ -51,3 +51,13 @@ def test_development_allows_minio_defaults() -> None:
 def test_time_limits_must_nest_inside_the_visibility_timeout() -> None:
     with pytest.raises(ValidationError):
         Settings(queue={"soft_time_limit": 100, "hard_time_limit": 200, "visibility_timeout": 150})
+
+
+def test_full_resolution_painting_is_set_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("BACKDROP_PAINT_FULL__MAX_SIDE", "1024")
+    monkeypatch.setenv("BACKDROP_PAINT_FULL__TILE_PIXELS", str(512 * 512))
+    paint = Settings().paint_full
+    assert (paint.max_side, paint.tile_pixels) == (1024, 512 * 512)
+    monkeypatch.setenv("BACKDROP_PAINT_FULL__TILE_PIXELS", "1024")  # below (4 x overlap)^2
+    with pytest.raises(ValidationError, match="tile_pixels"):
+        Settings()

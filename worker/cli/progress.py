@@ -6,7 +6,7 @@ from tqdm import tqdm
 
 from worker.pipeline.style import StyleProgress
 
-STAGES = ("intake", "segment", "stylize", "composite")
+STAGES = ("intake", "segment", "dial", "stylize", "composite")
 
 
 class StageBars:

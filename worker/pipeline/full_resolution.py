@@ -75,6 +75,13 @@ def composite_full(
 Model = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def upsample_stylized(working: np.ndarray, stylized: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """`stylized` (at the size of `working`) brought to the size of `photo`
+    as composite_full brings it, in one piece (worker.pipeline.paint_full)."""
+    h, w = photo.shape[:2]
+    return _apply_model(_upsampling_model(working, stylized), (h, w), 0, h, photo)
+
+
 def _upsampling_model(working: np.ndarray, stylized: np.ndarray) -> Model:
     """Per channel a and b at working size, with stylized ~ a * luma + b
     locally, and the residual the model leaves."""

@@ -150,9 +150,13 @@ class Objective:
             for name, target in zip(self.style_layers, grams, strict=True)
         ]
         s = style_weight * gains * tf.add_n(per_layer) / len(per_layer)
-        tv = tv_weight * gains * (
-            tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]), images)
-            + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]), images)
+        tv = (
+            tv_weight
+            * gains
+            * (
+                tf.reduce_mean(tf.square(x[:, 1:] - x[:, :-1]), images)
+                + tf.reduce_mean(tf.square(x[:, :, 1:] - x[:, :, :-1]), images)
+            )
         )
         return {"content": c, "style": s, "tv": tv, "total": c + s + tv}
 

@@ -60,6 +60,8 @@ def warm_models(settings: Settings) -> None:
     """Load DeepLab and VGG now (a worker child at start), not on a first task."""
     get_segmenter(settings)
     get_feature_net(settings.style, settings)
+    if settings.compute.dial == "calibrated":
+        get_judge_net(settings)
     warm_matting()
 
 
@@ -73,3 +75,11 @@ def warm_matting() -> float:
     seconds = time.perf_counter() - started
     log.info("matting warmed up in %.1f s", seconds)
     return seconds
+
+
+def get_judge_net(settings: Settings) -> FeatureNet:
+    """The judge's layers (the strength dial's calibration), in float32 whatever
+    the optimization's precision: its distances are compared across a ladder."""
+    from worker.pipeline.judge import JUDGE_LAYERS
+
+    return load_feature_net(JUDGE_LAYERS, settings.models_dir)

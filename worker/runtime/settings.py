@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.limits import JobLimits
 from worker.pipeline.intake import IntakeLimits
+from worker.pipeline.paint_full import PaintParams
 from worker.pipeline.stages import CompositeParams
 from worker.pipeline.style_params import StyleParams
 
@@ -50,6 +51,11 @@ class ComputeSettings(BaseModel):
     # NumPy version. The device version is faster on this CPU too (README).
     lbfgs: Literal["device", "host"] = "device"
     lbfgs_every: int = Field(10, ge=1, le=1000)
+    # The strength dial: "calibrated" per output on its own photo and paintings
+    # (worker.pipeline.strength_dial: a ladder of small optimizations, about a
+    # second on a GPU, stored and reused), or "fixed", one curve for every
+    # painting (uneven; for tests of the queue alone).
+    dial: Literal["calibrated", "fixed"] = "calibrated"
 
     def lbfgs_round_trip(self, progress_every: int) -> int:
         """Iterations between host round trips; 0: L-BFGS on the host."""
@@ -170,6 +176,9 @@ class Settings(BaseSettings):
     segmentation: SegmentationSettings = SegmentationSettings()
     style: StyleParams = StyleParams()
     composite: CompositeParams = CompositeParams()
+    # quality high with output original: painting detail at full resolution
+    # (BACKDROP_PAINT_FULL__MAX_SIDE, __ITERATIONS, __TILE_PIXELS, __TILE_OVERLAP).
+    paint_full: PaintParams = PaintParams()
     compute: ComputeSettings = ComputeSettings()
     redis: RedisSettings = RedisSettings()
     storage: StorageSettings = StorageSettings()

@@ -50,6 +50,12 @@ def stylized_key(photo_sha: str, style_sha: str, shaping: dict[str, Any]) -> str
     return f"stylized/{_digest('stylized', parts)}.png"
 
 
+def dial_key(photo_sha: str, style_sha: str, shaping: dict[str, Any]) -> str:
+    """An output's strength dial calibrated on its photo and paintings (JSON)."""
+    parts = {"photo": photo_sha, "style": style_sha, **shaping}
+    return f"dials/{_digest('dial', parts)}.json"
+
+
 def result_key(photo_sha: str, style_sha: str | None, shaping: dict[str, Any]) -> str:
     parts = {"photo": photo_sha, "style": style_sha, **shaping}
     return f"results/{_digest('result', parts)}.png"

@@ -12,8 +12,11 @@ from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobOptions, JobRequest, StyleRef
 from jobstore.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.intake import IntakeLimits
+from worker.pipeline.judge import JUDGE_LAYERS
+from worker.pipeline.paint_full import PaintParams
 from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
+from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION
 from worker.pipeline.style_params import StyleParams, preview_mix
 from worker.runtime.settings import Settings
 from worker.service import keys
@@ -34,25 +37,32 @@ class JobPlan(BaseModel):
     quality: str
     output: Literal["working", "original"] = "working"
     params: StyleParams
+    # quality high with output original: the stylized image is painted on at
+    # up to paint.max_side px (worker.pipeline.paint_full); None: everywhere else.
+    paint: PaintParams | None = None
     composite: CompositeParams
     segmenter: str
     min_subject_fraction: float
     limits: IntakeLimits
+    # The strength dial (ComputeSettings.dial): calibrated per output, or fixed.
+    dial: Literal["calibrated", "fixed"] = "calibrated"
 
     @classmethod
     def resolve(cls, request: JobRequest, settings: Settings, photo_sha: str) -> "JobPlan":
-        mode_of(request.mode)  # an unknown mode is refused here, before any work
+        mode = mode_of(request.mode)  # an unknown mode is refused here, before any work
         _check_limits(request, settings)
-        size = min(request.options.size or settings.intake.max_side, settings.intake.max_side)
+        opts = request.options
+        size = min(opts.size or settings.intake.max_side, settings.intake.max_side)
+        paints = mode.stylizes and (opts.quality, opts.output) == ("high", "original")
         return cls(
             photo_key=request.photo_key, photo_sha=photo_sha, mode=request.mode,
             subjects=request.subjects, styles=request.styles, outputs=request.outputs(),
             subject_style=request.subject_style,
-            size=size, quality=request.options.quality, output=request.options.output,
-            params=style_params_for(request.options, settings),
+            size=size, quality=opts.quality, output=opts.output,
+            params=style_params_for(opts, settings), paint=settings.paint_full if paints else None,
             composite=settings.composite, segmenter=settings.segmentation.backend,
             min_subject_fraction=settings.segmentation.min_subject_fraction,
-            limits=settings.intake_limits(size),
+            limits=settings.intake_limits(size), dial=settings.compute.dial,
         )  # fmt: skip
 
     @property
@@ -76,7 +86,31 @@ class JobPlan(BaseModel):
         preview quality the feed-forward network and its strength mix."""
         if self.quality == "preview":
             return {"quality": "preview", **self.preview_params()}
-        return {"quality": self.quality, **self.params.model_dump(mode="json")}
+        key = {"quality": self.quality, **self.params.model_dump(mode="json"),
+               "dial": self.dial_recipe()}  # fmt: skip
+        if self.paint is not None:  # absent otherwise: every other job keeps its keys
+            key["paint"] = self.paint.model_dump(mode="json")
+        return key
+
+    def dial_recipe(self) -> dict[str, Any]:
+        """What shaped an output's strength gain besides its photo and paintings."""
+        if self.dial == "fixed":
+            return {"dial": "fixed"}
+        return {"dial": "calibrated", "version": DIAL_VERSION, "side": DIAL_SIDE,
+                "iterations": DIAL_ITERATIONS, "judge": list(JUDGE_LAYERS)}  # fmt: skip
+
+    def dial_key(self, style_sha: str) -> str:
+        """One output's calibrated dial: shared by every strength of the same
+        photo, paintings and recipe (the strength only reads it), except where
+        the warm start's preview depends on the strength."""
+        recipe = self.params.model_dump(mode="json", exclude={"strength"})
+        if self.params.init == "preview":
+            recipe["preview"] = self.preview_params()
+        shaping = {"size": self.size, "limits": asdict(self.limits), "params": recipe,
+                   "dial": self.dial_recipe()}  # fmt: skip
+        if self.stage.two_paintings:
+            shaping["scene"] = self._scene()
+        return keys.dial_key(self.photo_sha, style_sha, shaping)
 
     def preview_params(self) -> dict[str, Any]:
         return {"previewer": PREVIEWER_NAME, "mix": preview_mix(self.params.strength)}
@@ -94,6 +128,11 @@ class JobPlan(BaseModel):
     # Deterministic keys: a hash of the input bytes and of the plan really used.
     def working_photo_key(self) -> str:
         return keys.working_photo_key(self.photo_sha, self.size)
+
+    def paint_photo_key(self) -> str:
+        """The photo at the paint size: to_working_size at paint.max_side."""
+        assert self.paint is not None
+        return keys.working_photo_key(self.photo_sha, self.paint.max_side)
 
     def mask_key(self) -> str | None:
         if not self.stage.segments:

@@ -24,6 +24,7 @@ from worker.runtime.model_cache import get_segmenter
 from worker.service import artifacts, finish, keys, stylize_steps
 from worker.service.context import Cancelled, Services, open_record
 from worker.service.fault_points import pause_at
+from worker.service.paint_step import paint_photo
 from worker.service.plan import JobPlan, load_plan, store_plan
 
 
@@ -101,7 +102,11 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     if plan.output == "original":  # the CPU pool's memory-bounded full-size path
         full = intake.decode_image(artifacts.photo_bytes(services, plan.photo_key), plan.limits)
         mask = artifacts.subject_mask_of(services, plan, photo.shape)
-        _, result = composite_full(full, photo, mask, stylized, plan.mode, plan.composite)
+        # An image painted above the working size (quality high) is upsampled
+        # guided by the photo at its own size.
+        painted = stylized is not None and stylized.shape != photo.shape
+        guide = paint_photo(services, plan) if painted else photo
+        _, result = composite_full(full, guide, mask, stylized, plan.mode, plan.composite)
     else:  # the edge the preview and intermediates were composited with
         edge = artifacts.subject_edge(services, plan, photo)
         _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,

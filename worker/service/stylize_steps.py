@@ -25,7 +25,9 @@ from worker.pipeline.style import BatchProgress, photo_features, stylize_many
 from worker.runtime.model_cache import get_feature_net, get_previewer
 from worker.service import artifacts, keys
 from worker.service.context import Cancelled, Services, open_record
+from worker.service.dial import output_gain
 from worker.service.fault_points import pause_at
+from worker.service.paint_step import paint_all
 from worker.service.plan import JobPlan, load_plan
 from worker.service.progressive import latest_every, publish_latest, publish_preview
 
@@ -42,6 +44,7 @@ class Prepared:
     paintings: list[Painting]
     regions: list[np.ndarray] | None
     preview: np.ndarray
+    gain: float  # its strength through its paintings' dial (worker.service.dial)
 
 
 @dataclass
@@ -131,7 +134,10 @@ def _prepare(
         return None
     slots, regions = paintings_of(services, plan, photo, styles, subject_style)
     preview = publish_preview(services, record, plan, index, photo, slots, regions, style_sha)
-    return Prepared(index, style_sha, slots, regions, preview)
+    if plan.quality == "preview":  # the feed-forward picture has no gain to resolve
+        return Prepared(index, style_sha, slots, regions, preview, 0.0)
+    gain = output_gain(services, plan, photo, style_sha, slots, regions, preview)
+    return Prepared(index, style_sha, slots, regions, preview, gain)
 
 
 def _optimize_together(
@@ -142,24 +148,28 @@ def _optimize_together(
     painted in regions (two paintings) each have their own region count."""
     groups = [todo] if todo[0].regions is None else [[p] for p in todo]
     for group in groups:
-        images, meta, losses = _optimize(services, record, plan, photo, group)
+        # Celery's soft limit is a signal whose exception TensorFlow's AutoGraph
+        # swallows when it lands while a function is being converted (it then
+        # "runs it as-is" and the step would go on to the hard kill): the loops
+        # check the same limit themselves, at every report.
+        deadline = time.monotonic() + services.settings.queue.soft_time_limit
+        images, meta, losses = _optimize(services, record, plan, photo, group, deadline)
+        if plan.paint is not None:  # quality high, output original: detail at full size
+            images = paint_all(services, record, plan, group, images, (STYLIZE_SHARE, deadline))
+            meta["painted_shape"] = list(images[0].shape[:2])
         pause_at(services, "stylized", record.job_id)
         for p, image, own in zip(group, images, losses, strict=True):
-            _store(services, record, plan, p, image, {**meta, "losses": own}, "stylize")
+            _store(services, record, plan, p, image, {**meta, "losses": own, "gain": p.gain},
+                   "stylize")  # fmt: skip
         if len(group) > 1:
             record.count("stylize_batches")
 
 
 def _optimize(
     services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray,
-    group: list[Prepared],
+    group: list[Prepared], deadline: float,
 ) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
     settings = services.settings
-    # Celery's soft limit is a signal whose exception TensorFlow's AutoGraph
-    # swallows when it lands while a function is being converted (it then
-    # "runs it as-is" and the step would go on to the hard kill): the loop
-    # below checks the same limit itself, from here, at every report.
-    deadline = time.monotonic() + settings.queue.soft_time_limit
     net = get_feature_net(plan.params, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     features = content_features(services, record, plan, photo)
@@ -170,7 +180,8 @@ def _optimize(
     steps = stylize_many(photo, [p.paintings for p in group], plan.params, net,
                          checkpoint_every=latest_every(plan), init_images=starts,
                          xla=settings.compute.xla, features=features, regions=group[0].regions,
-                         lbfgs_every=settings.compute.lbfgs_round_trip(every))  # fmt: skip
+                         lbfgs_every=settings.compute.lbfgs_round_trip(every),
+                         gains=[p.gain for p in group])  # fmt: skip
     last: BatchProgress | None = None
     reported = 0
     for last in steps:

@@ -21,6 +21,7 @@ def small_settings(**changes: object) -> Settings:
     settings = Settings(models_dir=MODELS, allow_download=False)
     settings.intake.max_side = 96
     settings.style = settings.style.model_copy(update={"iterations": 3})
+    settings.compute.dial = "fixed"  # test_dial.py turns the calibrated dial on
     for name, value in changes.items():
         setattr(settings, name, value)
     return settings

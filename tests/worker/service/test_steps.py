@@ -112,6 +112,26 @@ def test_output_original_gives_the_uploads_size(svc) -> None:
     assert result.shape == (600, 512, 3), "grace_hopper.png's own size, not the working 96 px"
 
 
+def test_quality_high_with_output_original_paints_above_the_working_size(svc) -> None:
+    """The stylize step stores the image painted at the paint size (in tiles
+    here), the composite step brings it to the upload's size."""
+    from worker.pipeline.paint_full import PaintParams
+
+    paint = PaintParams(max_side=192, iterations=2, tile_pixels=96 * 96, tile_overlap=16)
+    painting = Services(small_settings(paint_full=paint), svc.store, svc.redis)
+    record = new_job(painting, "painted", options={"output": "original", "quality": "high"})
+    _run_job(painting, "painted")
+    status = record.status()
+    assert status.state == JobState.SUCCEEDED, status
+    plan = load_plan(record)
+    assert plan.paint == paint
+    work = painting.settings.storage.work_bucket
+    stylized = decode_png(painting.store.get(work, plan.stylized_key(record.field("style_sha", 0))))
+    assert stylized.shape == (192, 164, 3), "painted at 192 px, above the working 96 px"
+    png = painting.store.get(painting.settings.storage.results_bucket, status.styles[0].result_key)
+    assert decode_png(png).shape == (600, 512, 3)
+
+
 def test_dual_mode_through_the_steps_paints_each_region_in_its_own_painting(svc) -> None:
     from worker.pipeline.features import load_feature_net
     from worker.pipeline.measures import style_distance

@@ -1,0 +1,72 @@
+"""The warm start from the real feed-forward preview and the run-on stopping
+rule, on a real photo and painting at 64 px (nothing here is timed)."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import PHOTOS, STYLES, read_rgb
+from worker.pipeline.intake import to_working_size
+from worker.pipeline.style import stylize
+from worker.pipeline.style_params import STOP_WINDOW, StyleParams, preview_mix
+from worker.runtime.model_cache import get_feature_net, get_previewer
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
+
+
+@pytest.fixture(scope="module")
+def starry() -> np.ndarray:
+    return to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
+
+
+@pytest.fixture(scope="module")
+def preview(photo, starry) -> np.ndarray:
+    """The service's preview: the previewer at the default strength's mix."""
+    return get_previewer().stylize(photo, [(starry, 1.0)], preview_mix(StyleParams().strength))
+
+
+@pytest.fixture(scope="module")
+def net():
+    from tests.conftest import MODELS
+    from worker.runtime.settings import Settings
+
+    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+
+
+def _losses(photo, starry, params, net, **kwargs) -> list[float]:
+    return [s.losses["total"] for s in stylize(photo, [(starry, 1.0)], params, net, **kwargs)]
+
+
+def test_the_warm_start_used_begins_at_the_previews_loss(photo, starry, preview, net) -> None:
+    """The first loss is measured on the starting picture: from the preview
+    it is a fraction of the photo's (about 1/4 here: the preview already has
+    the painting's textures), and one tiny step ends next to the preview.
+    Were the preview passed but not used, both would start at the photo."""
+    warm = StyleParams(iterations=1, learning_rate=0.01, init="preview")
+    steps = list(stylize(photo, [(starry, 1.0)], warm, net, init_image=preview))
+    cold = _losses(photo, starry, StyleParams(iterations=1), net)
+    assert steps[0].losses["total"] < 0.5 * cold[0], (steps[0].losses, cold)
+    image = steps[-1].image
+    assert image is not None
+    assert np.abs(image.astype(float) - preview).mean() < 1.0
+    assert np.abs(image.astype(float) - photo).mean() > 10
+
+
+def test_the_run_on_rule_ends_a_real_run_before_its_cap_on_the_capped_runs_path(
+    photo, starry, preview, net
+) -> None:
+    """From the preview, a high cap with stop_below stops once the loss
+    stalls, well past the first window (it still fell fast there); without
+    stop_below the same start runs to its cap, along the same path: the rule
+    only ends a run (benchmarks.quality_pairs reads its recipes off that)."""
+    run_on = StyleParams(iterations=400, stop_below=0.02, init="preview")
+    stopped = _losses(photo, starry, run_on, net, init_image=preview)
+    n = len(stopped)
+    assert 2 * STOP_WINDOW < n < run_on.iterations
+    capped = run_on.model_copy(update={"stop_below": 0.0, "iterations": n + 10})
+    full = _losses(photo, starry, capped, net, init_image=preview)
+    assert len(full) == n + 10
+    assert np.allclose(full[:n], stopped, rtol=1e-3)
+    assert min(full) < min(stopped), "it would have gone on falling, slowly"
