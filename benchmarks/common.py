@@ -70,11 +70,11 @@ def load_scaled(name: str, side: int) -> Any:
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
 
 
-def feature_net(precision: str = "float32") -> Any:
-    """The default recipe's VGG from the shared models, in `precision`."""
+def feature_net(precision: str = "float32", layers: tuple[str, ...] | None = None) -> Any:
+    """The default recipe's VGG (or these layers) from the shared models, in `precision`."""
     from tests.conftest import MODELS
     from worker.pipeline.features import load_feature_net
     from worker.pipeline.style_params import StyleParams
 
     p = StyleParams()
-    return load_feature_net((p.content_layer, *p.style_layers), MODELS, precision)
+    return load_feature_net(layers or (p.content_layer, *p.style_layers), MODELS, precision)

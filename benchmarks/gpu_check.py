@@ -10,7 +10,10 @@ On a machine where TensorFlow sees a CUDA GPU (install with `make install-gpu`):
 3. time to quality at 512 px (benchmarks.time_to_quality);
 4. styles per hour per GPU for the default recipe (one 512 px job's seconds);
 5. painting detail at full resolution (quality high, output original): a
-   512 px result painted at 2048 px, seconds and peak GPU memory.
+   512 px result painted at 2048 px, seconds and peak GPU memory;
+6. the strength dial: its calibration's seconds (128 px, the job's 100
+   iterations, 9 gains) and its evenness on the 512 px job it was made for,
+   over three photo/painting pairs (the CPU benchmark measures it at 128 px).
 It writes benchmarks/results/gpu_check.json and prints one table.
 
 On a CPU-only machine it says so in one line and exits 0. `--smoke` runs the
@@ -41,10 +44,14 @@ class Plan:
     ttq: tuple[int, int]  # size, reference iterations
     job_side: int
     paint: tuple[int, int, int, int]  # working side, paint side, iterations, tile pixels
+    dial: tuple[int, int, int]  # job side, calibration side, iterations
 
 
-FULL = Plan((256, 512, 1024), (1, 4, 8), 20, (512, 300), 512, (512, 2048, 60, 2048 * 2048))
-SMOKE = Plan((48,), (1, 2), 2, (48, 4), 48, (48, 96, 2, 48 * 48))
+FULL = Plan((256, 512, 1024), (1, 4, 8), 20, (512, 300), 512, (512, 2048, 60, 2048 * 2048),
+            (512, 128, 100))  # fmt: skip
+SMOKE = Plan((48,), (1, 2), 2, (48, 4), 48, (48, 96, 2, 48 * 48), (48, 32, 2))
+DIAL_PAIRS = (("grace_hopper.png", "starry.jpg"), ("parrot.jpg", "waves.jpg"),
+              ("dog_segmentation.png", "strokes.jpg"))  # fmt: skip
 
 
 def visible_gpus() -> list[str]:
@@ -72,6 +79,7 @@ def run(smoke: bool) -> dict[str, Any]:
     report["time_to_quality"] = time_to_quality(*plan.ttq)
     report["styles_per_hour"] = styles_per_hour(plan.job_side, smoke)
     report["paint_full"] = paint_time(*plan.paint)
+    report["dial"] = [dial_check(*pair, *plan.dial) for pair in DIAL_PAIRS]
     return report
 
 
@@ -183,6 +191,39 @@ def _gpu_peak(reset: bool = False) -> int | None:
     return peak
 
 
+def dial_check(photo_name: str, painting_name: str, side: int, dial_side: int,
+               iterations: int) -> dict[str, Any]:  # fmt: skip
+    """The dial calibrated as the stylize step does, then the job's picture at
+    strengths 0, 0.25, 0.5, 0.75 and 1: seconds to calibrate, and evenness."""
+    from worker.pipeline.judge import JUDGE_LAYERS, judge
+    from worker.pipeline.strength_dial import calibrate, evenness, gain_for, positions
+    from worker.pipeline.style import stylize
+    from worker.runtime.settings import Settings
+
+    settings = Settings()
+    params = settings.style.model_copy(update={"iterations": iterations})
+    net, judge_net = feature_net(settings.compute.precision), feature_net("float32", JUDGE_LAYERS)
+    photo = load_scaled(f"photos/{photo_name}", side)
+    styles = [(load_scaled(f"styles/{painting_name}", side), 1.0)]
+    every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
+    start = time.perf_counter()
+    curve = calibrate(photo, styles, params, net, judge_net, side=dial_side)
+    seconds = time.perf_counter() - start
+    pictures = [photo]
+    for s in (0.25, 0.5, 0.75, 1.0):
+        run = stylize(photo, styles, params, net, lbfgs_every=every,
+                      gain=gain_for(s, lambda: curve))  # fmt: skip
+        pictures.append(list(run)[-1].image)
+    verdicts = [judge(judge_net, photo, styles, p) for p in pictures]
+    places = positions([v.style for v in verdicts], [v.content for v in verdicts])
+    return {
+        "pair": f"{photo_name} + {painting_name}",
+        "calibration_s": round(seconds, 2),
+        "positions": [round(p, 3) for p in places],
+        "evenness": round(evenness(places), 3),
+    }
+
+
 def table(report: dict[str, Any]) -> str:
     lines = [f"machine: {report['machine']}; GPUs: {report['gpus'] or 'none'}"]
     lines.append(f"gpu tests: {report['gpu_tests']}")
@@ -195,6 +236,7 @@ def table(report: dict[str, Any]) -> str:
     lines.append(f"time to quality: {json.dumps(report['time_to_quality'])}")
     lines.append(f"styles per hour per GPU: {json.dumps(report['styles_per_hour'])}")
     lines.append(f"paint at full resolution: {json.dumps(report['paint_full'])}")
+    lines += [f"strength dial: {json.dumps(d)}" for d in report["dial"]]
     return "\n".join(lines)
 
 

@@ -36,3 +36,5 @@ def test_the_gpu_measurements_run_on_the_cpu_at_tiny_sizes(tmp_path: Path) -> No
     assert paint["seconds"] > 0 and paint["tiles"][-1] > 1, "painted above working size, tiled"
     assert "ms/step" in done.stdout and "styles per hour" in done.stdout
     assert "paint at full resolution" in done.stdout
+    assert len(report["dial"]) == 3 and all(d["calibration_s"] > 0 for d in report["dial"])
+    assert all(len(d["positions"]) == 5 for d in report["dial"]) and "strength dial" in done.stdout
