@@ -54,6 +54,7 @@ def test_the_warm_start_used_begins_at_the_previews_loss(photo, starry, preview,
     assert np.abs(image.astype(float) - photo).mean() > 10
 
 
+@pytest.mark.slow
 def test_the_run_on_rule_ends_a_real_run_before_its_cap_on_the_capped_runs_path(
     photo, starry, preview, net
 ) -> None:

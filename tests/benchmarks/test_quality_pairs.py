@@ -1,0 +1,43 @@
+"""benchmarks.quality_pairs reads every recipe off two long runs: check that
+reading on made-up curves (no optimization, nothing timed)."""
+
+import numpy as np
+
+from benchmarks.quality_pairs import BEFORE, Recipe, Run, read_recipe, recipes, stopped_at
+from worker.pipeline.style_params import STOP_WINDOW
+
+
+def _run(losses: list[float]) -> Run:
+    """One picture per iteration, filled with its index, one second apart."""
+    images = [np.full((2, 2, 3), k, np.uint8) for k in range(len(losses) + 1)]
+    return Run([float(k) for k in range(1, len(losses) + 1)], losses, images)
+
+
+FALLING = [1000.0 * 0.8**k + 100.0 for k in range(60)]  # falls fast, then stalls
+
+
+def test_a_recipe_stops_where_the_stopping_rule_would_and_returns_its_best_picture() -> None:
+    run = _run(FALLING)
+    n = stopped_at(FALLING, 0.01)
+    assert STOP_WINDOW < n < len(FALLING)
+    numbers, image = read_recipe(run, Recipe("content", 50, 0.01), 90.0, 100.0, 0.0)
+    assert numbers["iterations"] == n and numbers["reach_iterations"] is None
+    assert numbers["ratio"] is None and numbers["final_loss"] == round(FALLING[n - 1], 1)
+    # losses[k] was measured on the picture after k updates: the last one measured.
+    assert image[0, 0, 0] == n - 1
+
+
+def test_reaching_the_reference_loss_counts_the_extra_seconds_and_the_cap() -> None:
+    run = _run(FALLING)
+    l_ref = FALLING[20]
+    numbers, _ = read_recipe(run, Recipe("preview", 40, 0.0), l_ref, 105.0, 0.5)
+    assert numbers["reach_iterations"] == 21 and numbers["reach_s"] == 21.5
+    assert numbers["ratio"] == round(105.0 / 21.5, 2) and numbers["iterations"] == 40
+    capped, _ = read_recipe(run, Recipe("preview", 10, 0.0), l_ref, 105.0, 0.5)
+    assert capped["reach_s"] is None and capped["iterations"] == 10
+
+
+def test_the_recipes_include_todays_default_and_never_pass_the_runs_length() -> None:
+    assert BEFORE in recipes(400)
+    assert max(r.cap for r in recipes(150)) == 150
+    assert {r.init for r in recipes(400)} == {"content", "preview"}
