@@ -4,6 +4,7 @@ import pytest
 
 from api_contracts.errors import BackdropError
 from api_contracts.models import JobRequest, StyleRef
+from worker.pipeline.paint_full import PAINT_VERSION
 from worker.runtime.settings import Settings
 from worker.service.plan import JobPlan
 
@@ -83,6 +84,8 @@ def test_only_quality_high_with_output_original_paints_at_full_resolution() -> N
     unpainted = painted.model_copy(update={"paint": None})
     assert painted.stylized_key("f") != unpainted.stylized_key("f")
     assert painted.result_key("f") != unpainted.result_key("f")
+    # Pictures painted by an older rule (the painting not enlarged) are not served.
+    assert painted.params_key()["paint"]["version"] == PAINT_VERSION >= 2
 
 
 PAINT_CHANGES = [("max_side", 1024), ("iterations", 30), ("tile_pixels", 1024 * 1024),

@@ -8,10 +8,13 @@ working size), where the image is upsampled edge-aware as composite_full
 does (so the start is no softer than a resize) and refined by a share of
 `iterations` of the same objective, the photo at that size as content.
 
-The painting's size at a level: style_scale x the level's side, as at the
-working size, but never enlarged past its own pixels (nor more than the working
-size already enlarged it): a painting blurred up to 2048 px has no detail to
-give, and its statistics are those of the upsampled start.
+The painting keeps its size relative to the photo at every level
+(style_scale x the level's side, as at the working size), enlarged bicubically
+past its own pixels where it must be (stylize's area resize would enlarge it
+in blocks, hard edges no painting has). Measured (benchmarks/paint_full.py):
+kept at its own 512 px, the strokes at 1024 px were half the size, a fine
+noise that lost the people of a 12 MP crop; enlarged with the picture, it
+keeps the working size's look and still sharpens it.
 
 Above `tile_pixels` a level is optimized in overlapping tiles, one after the
 other, each against the whole painting's Gram matrices (a Gram matrix is
@@ -32,6 +35,9 @@ from worker.pipeline.style import Styles, stylize
 from worker.pipeline.style_params import StyleParams
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+# In every painted image's key: 2 when the painting began to be enlarged with
+# the picture (version 1 kept it at its own pixels and painted a fine noise).
+PAINT_VERSION = 2
 
 
 class PaintParams(BaseModel):
@@ -83,20 +89,27 @@ def paint_levels(working_side: int, side: int) -> list[int]:
     return levels
 
 
-def painting_side(native: int, style_scale: float, side: int, working_side: int) -> int:
-    """The painting's long side at a level: as at the working size, but never
-    enlarged past its own pixels, or past what the working size used."""
-    return round(min(style_scale * side, max(native, style_scale * working_side)))
+def paintings_at(styles: Styles, side: int, cap: int | None = None) -> Styles:
+    """Each painting with its long side `side` (at most `cap`: a benchmark's
+    variant), bicubic when enlarged, area-averaged when shrunk."""
+    out = []
+    for painting, weight in styles:
+        scale = min(side, cap or side) / max(painting.shape[:2])
+        how = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+        out.append((cv2.resize(painting, None, fx=scale, fy=scale, interpolation=how), weight))
+    return out
 
 
 def paint_full(
     photo: np.ndarray, stylized: np.ndarray, styles: Styles, params: StyleParams,
     paint: PaintParams, net: FeatureNet, *, regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0, xla: bool = False, gain: float | None = None,
+    painting_cap: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """paint_steps run to the end: the painted image at the size of `photo`."""
     steps = paint_steps(photo, stylized, styles, params, paint, net, regions=regions,
-                        lbfgs_every=lbfgs_every, xla=xla, gain=gain)  # fmt: skip
+                        lbfgs_every=lbfgs_every, xla=xla, gain=gain,
+                        painting_cap=painting_cap)  # fmt: skip
     while True:
         try:
             next(steps)
@@ -108,7 +121,6 @@ def paint_full(
 class _Run:
     """What every level and tile of one painting shares."""
 
-    styles: Styles
     paint: PaintParams
     net: FeatureNet
     lbfgs_every: int
@@ -122,7 +134,7 @@ class _Level:
     content: np.ndarray  # the photo at this level's size
     start: np.ndarray  # the last level's image, upsampled edge-aware
     params: StyleParams  # this level's share of the iterations, one scale
-    painting: int  # the painting's long side
+    paintings: Styles  # at their size for this level
     regions: list[np.ndarray] | None
 
 
@@ -130,24 +142,25 @@ def paint_steps(
     photo: np.ndarray, stylized: np.ndarray, styles: Styles, params: StyleParams,
     paint: PaintParams, net: FeatureNet, *, regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0, xla: bool = False, gain: float | None = None,
+    painting_cap: int | None = None,
 ) -> Steps:  # fmt: skip
     """Yield progress while `stylized` (working size) is painted at the size of
     `photo` (the photo at the paint size); return the painted image. `regions`
-    (at any size) and `gain` as stylize's: those the working size used."""
+    (at any size) and `gain` as stylize's: those the working size used.
+    `painting_cap`: the paintings' long side at most this (benchmarks only)."""
     image, working = stylized, max(stylized.shape[:2])
     sides = paint_levels(working, max(photo.shape[:2]))
     shapes = [_shape_at(photo.shape, s) for s in sides]
     counts = _split(paint.iterations, len(sides))[::-1]  # any extra to the finest
     total = sum(n * len(tile_boxes(sh, paint)) for n, sh in zip(counts, shapes, strict=True))
-    run = _Run(styles, paint, net, lbfgs_every, xla, gain, total)
-    native = min(max(p.shape[:2]) for p, _ in styles)
+    run = _Run(paint, net, lbfgs_every, xla, gain, total)
     done = 0
     for side, shape, count in zip(sides, shapes, counts, strict=True):
         content = _resized(photo, shape)
         level = _Level(
             content, upsample_stylized(_resized(photo, image.shape), image, content),
             params.model_copy(update={"iterations": count, "levels": 1}),
-            painting_side(native, params.style_scale, side, working),
+            paintings_at(styles, round(params.style_scale * side), painting_cap),
             None if regions is None else [_resized(r, shape) for r in regions],
         )  # fmt: skip
         image = yield from _refine(level, run, done)
@@ -169,11 +182,11 @@ def _refine(level: _Level, run: _Run, done: int) -> Steps:
         tile = (slice(y0, y1), slice(x0, x1))
         # stylize sizes the painting as style_scale x the tile's long side; the
         # copy skips validation: at 2048 px the scale may fall below the dial's 0.1.
-        side = level.painting / max(y1 - y0, x1 - x0)
+        side = max(level.paintings[0][0].shape[:2]) / max(y1 - y0, x1 - x0)
         params = level.params.model_copy(update={"style_scale": side})
         regions = None if level.regions is None else [r[tile] for r in level.regions]
         last = None
-        for last in stylize(level.content[tile], run.styles, params, run.net,
+        for last in stylize(level.content[tile], level.paintings, params, run.net,
                             init_image=blend.over(level.start)[tile], xla=run.xla,
                             regions=regions, lbfgs_every=run.lbfgs_every,
                             gain=run.gain):  # fmt: skip

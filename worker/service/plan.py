@@ -13,7 +13,7 @@ from api_contracts.models import JobOptions, JobRequest, StyleRef
 from jobstore.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.judge import JUDGE_LAYERS
-from worker.pipeline.paint_full import PaintParams
+from worker.pipeline.paint_full import PAINT_VERSION, PaintParams
 from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION
@@ -89,7 +89,7 @@ class JobPlan(BaseModel):
         key = {"quality": self.quality, **self.params.model_dump(mode="json"),
                "dial": self.dial_recipe()}  # fmt: skip
         if self.paint is not None:  # absent otherwise: every other job keeps its keys
-            key["paint"] = self.paint.model_dump(mode="json")
+            key["paint"] = {**self.paint.model_dump(mode="json"), "version": PAINT_VERSION}
         return key
 
     def dial_recipe(self) -> dict[str, Any]:
