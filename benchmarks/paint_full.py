@@ -18,9 +18,9 @@ Last (alone with --no-pairs), the contact sheet docs/full_resolution_paint.jpg:
 kite_and_cold.jpg enlarged to 4000 x 3000 (12 MP), stylized at the working
 size, painted at --sheet-side, and composited by composite_full from each; a
 640 px crop of the 12 MP results side by side, with a third panel painted
-with the painting kept at its own pixels (the rule not taken), each measured
-at the paint size (against the painting as the rule sizes it, and at its own
-pixels) and on the 12 MP crop (against it at its own pixels).
+with the painting enlarged with the picture (the rule not taken), each
+measured at the paint size (against the painting as the rule sizes it, and
+enlarged) and on the 12 MP crop (against it at its own pixels).
 
 On a 2-core CPU the sizes are small (working 256 -> paint 512, the sheet
 256 -> 1024; the service paints 512 -> 2048): `make gpu-check` times that.
@@ -60,11 +60,12 @@ def _measures(judge_net: Any, photo: np.ndarray, painting: np.ndarray,
             "judge_content": round(j.content, 1)}  # fmt: skip
 
 
-def _as_painted(painting: np.ndarray, side: int, cap: int | None = None) -> np.ndarray:
+def _as_painted(painting: np.ndarray, side: int, working: int) -> np.ndarray:
     """The painting at the size the paint path gives it at the paint size."""
-    from worker.pipeline.paint_full import paintings_at
+    from worker.pipeline.paint_full import painting_side, paintings_at
 
-    return np.asarray(paintings_at([(painting, 1.0)], side, cap)[0][0])
+    at = painting_side(max(painting.shape[:2]), 1.0, side, working)
+    return np.asarray(paintings_at([(painting, 1.0)], at)[0][0])
 
 
 def _peak_mb() -> int:
@@ -88,10 +89,10 @@ def _painted(net: Any, photo: np.ndarray, stylized: np.ndarray, painting: np.nda
     from worker.pipeline.paint_full import PaintParams, paint_full
     from worker.pipeline.style_params import StyleParams
 
-    cap = paint.pop("painting_cap", None)
+    enlarge = paint.pop("enlarge_paintings", False)
     started = time.perf_counter()
     image = paint_full(photo, stylized, [(painting, 1.0)], StyleParams(), PaintParams(**paint),
-                       net, lbfgs_every=10, painting_cap=cap)  # fmt: skip
+                       net, lbfgs_every=10, enlarge_paintings=enlarge)  # fmt: skip
     return image, round(time.perf_counter() - started, 1)
 
 
@@ -107,7 +108,7 @@ def pair(nets: tuple[Any, Any], photo_name: str, painting_name: str,
     stylized = _stylized(net, small, painting, args.iterations)
     upsampled = upsample_stylized(small, stylized, photo)
     painted, seconds = _painted(net, photo, stylized, painting, iterations=args.refine)
-    target = _as_painted(painting, args.side)
+    target = _as_painted(painting, args.side, args.working)
     result = {"pair": f"{photo_name} + {painting_name}", "shape": list(photo.shape[:2]),
               "upsampled": _measures(judge_net, photo, target, upsampled),
               "painted": _measures(judge_net, photo, target, painted),
@@ -127,7 +128,7 @@ def tiled(nets: tuple[Any, Any], pictures: dict[str, np.ndarray],
     budget = {"tile_pixels": pixels, "tile_overlap": min(32, int(pixels**0.5) // 4)}
     image, seconds = _painted(nets[0], photo, pictures["stylized"], pictures["painting"],
                               iterations=args.refine, **budget)  # fmt: skip
-    target = _as_painted(pictures["painting"], args.side)
+    target = _as_painted(pictures["painting"], args.side, args.working)
     blur = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 2)  # noqa: E731
     apart = float(np.abs(blur(image) - blur(painted)).mean())
     return {"tiles": len(tile_boxes(photo.shape, PaintParams(**budget))), "seconds": seconds,
@@ -156,8 +157,8 @@ def summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def sheet(nets: tuple[Any, Any], args: argparse.Namespace) -> dict[str, Any]:
     """A 12 MP photo stylized at the working size and painted at --sheet-side
-    (the painting enlarged with the picture, the rule; and kept at its own
-    pixels): measured at the paint size and on a crop of each 12 MP
+    (the painting kept at its own pixels, the rule; and enlarged with the
+    picture): measured at the paint size and on a crop of each 12 MP
     composite, the crops side by side."""
     from worker.pipeline.full_resolution import upsample_stylized
     from worker.pipeline.intake import to_working_size
@@ -169,23 +170,21 @@ def sheet(nets: tuple[Any, Any], args: argparse.Namespace) -> dict[str, Any]:
     side, painting = args.sheet_side, _rgb("styles", "starry.jpg")
     small, photo = to_working_size(upload, args.working), to_working_size(upload, side)
     stylized = _stylized(net, small, painting, args.iterations)
-    native = max(painting.shape[:2])
     images = {"upsampled": upsample_stylized(small, stylized, photo)}
     images["painted"], seconds = _painted(net, photo, stylized, painting, iterations=args.refine)
-    images["own_pixels"], _ = _painted(net, photo, stylized, painting, iterations=args.refine,
-                                       painting_cap=native)  # fmt: skip
-    enlarged = _as_painted(painting, side)
+    images["enlarged"], _ = _painted(net, photo, stylized, painting, iterations=args.refine,
+                                     enlarge_paintings=True)  # fmt: skip
+    own, enlarged = _as_painted(painting, side, args.working), _as_painted(painting, side, side)
     report: dict[str, Any] = {"side": side, "paint_seconds": seconds, "peak_rss_mb": _peak_mb()}
     for name, image in images.items():
-        report[name] = {**_measures(judge_net, photo, enlarged, image),
-                        "judge_style_vs_own_pixels":
-                        _measures(judge_net, photo, painting, image)["judge_style"]}  # fmt: skip
+        report[name] = {**_measures(judge_net, photo, own, image), "judge_style_vs_enlarged":
+                        _measures(judge_net, photo, enlarged, image)["judge_style"]}  # fmt: skip
     crops = _crops_12mp(upload, (small, stylized), (photo, images), report)
     report["crop_12mp"] = {name: _measures(judge_net, upload[CROP], painting, crop)
                            for name, crop in crops.items()}  # fmt: skip
     labels = {"upsampled": f"upsampled from {args.working} px",
               "painted": f"painted at {side} px",
-              "own_pixels": f"painting kept at {native} px"}  # fmt: skip
+              "enlarged": f"painting enlarged to {side} px"}  # fmt: skip
     picture = contact_sheet([(labels[name], crop) for name, crop in crops.items()], height=640)
     cv2.imwrite(str(SHEET), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 88])  # fmt: skip
@@ -210,7 +209,7 @@ def _crops_12mp(upload: np.ndarray, working: tuple[np.ndarray, np.ndarray],
     _, full = composite_full(upload, working[0], mask, working[1], "full", CompositeParams())
     report["composite_12mp_seconds"] = round(time.perf_counter() - started, 1)
     crops = {"upsampled": full[CROP]}
-    for name in ("painted", "own_pixels"):
+    for name in ("painted", "enlarged"):
         _, full = composite_full(upload, photo, mask, images[name], "full", CompositeParams())
         crops[name] = full[CROP]
     return crops

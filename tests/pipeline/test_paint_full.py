@@ -20,6 +20,7 @@ from worker.pipeline.paint_full import (
     paint_levels,
     paint_side,
     paint_steps,
+    painting_side,
     paintings_at,
     tile_boxes,
 )
@@ -51,9 +52,10 @@ def _scene(net, photo_name: str, painting_name: str, working: int, side: int):
     return photo, stylized, painting, small
 
 
-def _as_painted(painting: np.ndarray, side: int) -> np.ndarray:
+def _as_painted(painting: np.ndarray, side: int, working: int) -> np.ndarray:
     """The painting as the judge sees it: at the size the paint path used."""
-    return paintings_at([(painting, 1.0)], side)[0][0]
+    at = painting_side(max(painting.shape[:2]), 1.0, side, working)
+    return paintings_at([(painting, 1.0)], at)[0][0]
 
 
 def test_the_paint_size_and_levels() -> None:
@@ -65,15 +67,21 @@ def test_the_paint_size_and_levels() -> None:
     assert paint_levels(512, 512) == [] and paint_levels(512, 400) == []
 
 
-def test_the_painting_keeps_its_size_relative_to_the_picture_and_enlarges_smoothly() -> None:
+def test_the_painting_is_never_enlarged_past_its_own_pixels() -> None:
+    assert painting_side(512, 1.0, 128, 64) == 128, "below its own size: as at working size"
+    assert painting_side(512, 1.0, 2048, 512) == 512, "not blurred up to 2048"
+    assert painting_side(128, 1.0, 2048, 512) == 512, "no more than the working size did"
+    assert painting_side(512, 2.0, 2048, 512) == 1024, "the stroke-size dial still holds"
+
+
+def test_a_painting_is_enlarged_smoothly_where_it_must_be() -> None:
     painting = read_rgb(STYLES / "starry.jpg")  # 512 px
     (small, _), (large, _) = (paintings_at([(painting, 1.0)], s)[0] for s in (128, 2048))
     assert max(small.shape[:2]) == 128 and max(large.shape[:2]) == 2048
     # Not in 4 x 4 blocks (the area resize's enlargement): no edge on the block grid.
     steps = np.abs(np.diff(large.astype(float), axis=1)).mean(axis=(0, 2))
     assert steps[3::4].mean() < 1.5 * steps.mean(), "smooth, not blocky"
-    capped = paintings_at([(painting, 1.0)], 2048, cap=512)[0][0]
-    assert np.array_equal(capped, painting), "the benchmark's variant: its own pixels"
+    assert np.array_equal(paintings_at([(painting, 1.0)], 512)[0][0], painting)
 
 
 @pytest.mark.parametrize("shape", [(107, 160), (2048, 1536), (3000, 4000)])
@@ -121,7 +129,7 @@ def test_a_full_resolution_path_that_paints_above_the_working_size(
     painted = paint_full(photo, stylized, [(painting, 1.0)], PARAMS,
                          PaintParams(iterations=10), net)  # fmt: skip
     assert painted.shape == photo.shape
-    at_size = _as_painted(painting, 128)
+    at_size = _as_painted(painting, 128, 64)
     up = judge(judge_net, photo, [(at_size, 1.0)], upsampled)
     done = judge(judge_net, photo, [(at_size, 1.0)], painted)
     assert done.style < 0.5 * up.style, (done, up)
@@ -165,7 +173,7 @@ def test_tiles_paint_without_a_seam_and_like_the_whole(net, judge_net) -> None:
     # once blurred. (The judge scores tiles of this 160 px picture above the
     # whole: each half matches the painting alone, VGG's deep layers see their
     # borders; at the GPU's 2048 px a tile is most of the picture.)
-    at_size = _as_painted(painting, 160)
+    at_size = _as_painted(painting, 160, 80)
     scores = [judge(judge_net, photo, [(at_size, 1.0)], im).style
               for im in (upsampled, whole, tiled)]  # fmt: skip
     assert scores[2] < 0.5 * scores[0], scores

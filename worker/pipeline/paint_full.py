@@ -8,13 +8,14 @@ working size), where the image is upsampled edge-aware as composite_full
 does (so the start is no softer than a resize) and refined by a share of
 `iterations` of the same objective, the photo at that size as content.
 
-The painting keeps its size relative to the photo at every level
-(style_scale x the level's side, as at the working size), enlarged bicubically
-past its own pixels where it must be (stylize's area resize would enlarge it
-in blocks, hard edges no painting has). Measured (benchmarks/paint_full.py):
-kept at its own 512 px, the strokes at 1024 px were half the size, a fine
-noise that lost the people of a 12 MP crop; enlarged with the picture, it
-keeps the working size's look and still sharpens it.
+The painting's size at a level: style_scale x the level's side, as at the
+working size, but never enlarged past its own pixels (nor more than the working
+size already enlarged it); where it is enlarged, bicubically (an area resize
+enlarges in blocks, edges no painting has). Measured on a 12 MP photo painted
+at 1024 px (benchmarks/paint_full.py, the contact sheet): kept at its own
+512 px the strokes are the painting's own, twice the stroke frequency of the
+painting enlarged with the picture, which paints its blur (judge style
+distance to the painting 8 against 220).
 
 Above `tile_pixels` a level is optimized in overlapping tiles, one after the
 other, each against the whole painting's Gram matrices (a Gram matrix is
@@ -35,8 +36,8 @@ from worker.pipeline.style import Styles, stylize
 from worker.pipeline.style_params import StyleParams
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
-# In every painted image's key: 2 when the painting began to be enlarged with
-# the picture (version 1 kept it at its own pixels and painted a fine noise).
+# In every painted image's key: 2 since a painting smaller than a level needs
+# is enlarged bicubically (version 1: in blocks, by an area resize).
 PAINT_VERSION = 2
 
 
@@ -89,12 +90,18 @@ def paint_levels(working_side: int, side: int) -> list[int]:
     return levels
 
 
-def paintings_at(styles: Styles, side: int, cap: int | None = None) -> Styles:
-    """Each painting with its long side `side` (at most `cap`: a benchmark's
-    variant), bicubic when enlarged, area-averaged when shrunk."""
+def painting_side(native: int, style_scale: float, side: int, working_side: int) -> int:
+    """The painting's long side at a level: as at the working size, but never
+    enlarged past its own pixels, or past what the working size used."""
+    return round(min(style_scale * side, max(native, style_scale * working_side)))
+
+
+def paintings_at(styles: Styles, side: int) -> Styles:
+    """Each painting with its long side `side`, bicubic when enlarged,
+    area-averaged when shrunk."""
     out = []
     for painting, weight in styles:
-        scale = min(side, cap or side) / max(painting.shape[:2])
+        scale = side / max(painting.shape[:2])
         how = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
         out.append((cv2.resize(painting, None, fx=scale, fy=scale, interpolation=how), weight))
     return out
@@ -104,12 +111,12 @@ def paint_full(
     photo: np.ndarray, stylized: np.ndarray, styles: Styles, params: StyleParams,
     paint: PaintParams, net: FeatureNet, *, regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0, xla: bool = False, gain: float | None = None,
-    painting_cap: int | None = None,
+    enlarge_paintings: bool = False,
 ) -> np.ndarray:  # fmt: skip
     """paint_steps run to the end: the painted image at the size of `photo`."""
     steps = paint_steps(photo, stylized, styles, params, paint, net, regions=regions,
                         lbfgs_every=lbfgs_every, xla=xla, gain=gain,
-                        painting_cap=painting_cap)  # fmt: skip
+                        enlarge_paintings=enlarge_paintings)  # fmt: skip
     while True:
         try:
             next(steps)
@@ -142,25 +149,28 @@ def paint_steps(
     photo: np.ndarray, stylized: np.ndarray, styles: Styles, params: StyleParams,
     paint: PaintParams, net: FeatureNet, *, regions: Sequence[np.ndarray] | None = None,
     lbfgs_every: int = 0, xla: bool = False, gain: float | None = None,
-    painting_cap: int | None = None,
+    enlarge_paintings: bool = False,
 ) -> Steps:  # fmt: skip
     """Yield progress while `stylized` (working size) is painted at the size of
     `photo` (the photo at the paint size); return the painted image. `regions`
     (at any size) and `gain` as stylize's: those the working size used.
-    `painting_cap`: the paintings' long side at most this (benchmarks only)."""
+    `enlarge_paintings`: the rule not taken, the paintings enlarged with the
+    picture (style_scale x each level's side; benchmarks only)."""
     image, working = stylized, max(stylized.shape[:2])
     sides = paint_levels(working, max(photo.shape[:2]))
     shapes = [_shape_at(photo.shape, s) for s in sides]
     counts = _split(paint.iterations, len(sides))[::-1]  # any extra to the finest
     total = sum(n * len(tile_boxes(sh, paint)) for n, sh in zip(counts, shapes, strict=True))
     run = _Run(paint, net, lbfgs_every, xla, gain, total)
+    native = min(max(p.shape[:2]) for p, _ in styles)
     done = 0
     for side, shape, count in zip(sides, shapes, counts, strict=True):
         content = _resized(photo, shape)
         level = _Level(
             content, upsample_stylized(_resized(photo, image.shape), image, content),
             params.model_copy(update={"iterations": count, "levels": 1}),
-            paintings_at(styles, round(params.style_scale * side), painting_cap),
+            paintings_at(styles, round(params.style_scale * side) if enlarge_paintings
+                         else painting_side(native, params.style_scale, side, working)),
             None if regions is None else [_resized(r, shape) for r in regions],
         )  # fmt: skip
         image = yield from _refine(level, run, done)
