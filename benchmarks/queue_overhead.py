@@ -46,6 +46,9 @@ def measure(client: Any, size: int, iterations: int, repeats: int) -> dict[str, 
 
     settings = Settings(models_dir=MODELS, allow_download=False)
     settings.intake.max_side = size
+    # The same work on both paths: service_stack's worker runs the fixed dial
+    # (tests.services), so run_local must not calibrate one for every new photo.
+    settings.compute.dial = "fixed"
 
     def local(seed: int) -> float:
         params = settings.style.model_copy(update={"iterations": iterations, "seed": seed})

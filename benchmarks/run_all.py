@@ -36,7 +36,7 @@ from benchmarks.common import RESULTS, machine, write_json
 
 def suite(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
     """The full runs; in quick mode the same code on tiny images and counts."""
-    small, large = (96, 128) if quick else (256, 512)
+    small, large = (64, 96) if quick else (256, 512)
     return {
         "step_throughput": lambda: step_throughput.run([small, large], 2 if quick else 5),
         "time_to_quality_256": lambda: ttq.run(small, 20 if quick else 1000),
@@ -44,7 +44,7 @@ def suite(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "preview_latency_512": lambda: preview_latency.run(large, 2 if quick else 5),
         "fan_out_256": lambda: fan_out.run(small, 5 if quick else 100),
         "queue_overhead_256": lambda: queue_overhead.run(small, 5 if quick else 20,
-                                                         2 if quick else 5),
+                                                         1 if quick else 5),
         "full_resolution": lambda: full_resolution.run(["12MP"] if quick else ["12MP", "48MP"]),
         "gateway_latency": lambda: gateway_latency.run(10 if quick else 100),
     }  # fmt: skip

@@ -144,11 +144,15 @@ class WorkerProcess:
             time.sleep(0.3)
         raise RuntimeError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """A test's teardown: SIGTERM, then SIGKILL after `grace` seconds. An
+        idle worker is gone in about a second; one still optimizing a job the
+        test is done with would hold its warm shutdown for the whole step
+        (tests of graceful shutdown send SIGTERM themselves and wait)."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()

@@ -28,7 +28,8 @@ def test_the_gpu_measurements_run_on_the_cpu_at_tiny_sizes(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_check_smoke.json").read_text())
     cells = {(s["precision"], s["xla"], s["batch"]) for s in report["steps"]}
-    assert len(cells) == 3 * 2 * 2, "every precision, with and without XLA, each batch"
+    assert len(cells) == 3 * 2, "every precision, with and without XLA"
+    assert all(batch == 2 for _, _, batch in cells), "the batched path"
     assert all(s.get("ms_per_step", 0) > 0 for s in report["steps"]), report["steps"]
     assert report["time_to_quality"]["reference"]["L_ref"] > 0
     assert report["styles_per_hour"]["styles_per_hour"] > 0
@@ -36,5 +37,7 @@ def test_the_gpu_measurements_run_on_the_cpu_at_tiny_sizes(tmp_path: Path) -> No
     assert paint["seconds"] > 0 and paint["tiles"][-1] > 1, "painted above working size, tiled"
     assert "ms/step" in done.stdout and "styles per hour" in done.stdout
     assert "paint at full resolution" in done.stdout
+    assert set(report["section_seconds"]) == {"steps", "time_to_quality", "styles_per_hour",
+                                              "paint_full", "dial"}  # fmt: skip
     assert len(report["dial"]) == 3 and all(d["calibration_s"] > 0 for d in report["dial"])
     assert all(len(d["positions"]) == 5 for d in report["dial"]) and "strength dial" in done.stdout

@@ -46,7 +46,7 @@ def test_worker_child_killed_mid_optimization_job_finishes_elsewhere(
 ) -> None:
     with workers(tmp_path, own_redis.url, s3_endpoint, count=2):
         client = make_client(own_redis.url, s3_endpoint)
-        job_id = _submit(client, iterations=300, seed=101)
+        job_id = _submit(client, iterations=150, seed=101)
         _wait_progress(client, job_id, 10)
         where = JobRecord(client.redis, job_id).redis.hget(f"backdrop:job:{job_id}", "s0.worker")
         os.kill(int(where.decode().rsplit(":", 1)[1]), signal.SIGKILL)

@@ -53,7 +53,7 @@ def test_a_message_a_live_worker_holds_is_left_alone(
 ) -> None:
     with workers(tmp_path, own_redis.url, s3_endpoint):
         client = make_client(own_redis.url, s3_endpoint)
-        job_id = _submit(client, iterations=300, seed=131)
+        job_id = _submit(client, iterations=100, seed=131)
         _wait_progress(client, job_id, 10)
         app = create_app(Settings(redis={"url": own_redis.url}))
         assert give_back_orphans(app, client.redis, older_than=0) == [], "the worker holds it"

@@ -14,6 +14,7 @@ from PIL import Image
 from tests.conftest import MODELS, PHOTOS, SHARED, STYLES
 from worker.cli import main
 from worker.pipeline.png import read_metadata
+from worker.pipeline.style_params import strength_gain
 from worker.runtime.models import REGISTRY
 
 FAST = ["--size", "96", "--iterations", "4", "--levels", "1"]
@@ -24,6 +25,9 @@ def _shared_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKDROP_MODELS_DIR", str(MODELS))
     monkeypatch.setenv("BACKDROP_SAMPLES_DIR", str(SHARED / "images"))
     monkeypatch.setenv("BACKDROP_ALLOW_DOWNLOAD", "false")
+    # The fixed strength curve, except in the newcomer's run below: the
+    # calibration (nine small optimizations per run) is tested there once.
+    monkeypatch.setenv("BACKDROP_COMPUTE__DIAL", "fixed")
 
 
 def _run(tmp_path: Path, *args: str, photo: Path = PHOTOS / "grace_hopper.png") -> int:
@@ -37,9 +41,11 @@ def test_run_writes_result_mask_sheet_and_metadata(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "worker.cli", "run", str(PHOTOS / "grace_hopper.png"),
            "--style", f"{STYLES / 'starry.jpg'}:2", "--style", str(STYLES / "waves.jpg"),
            "--out", str(out), *FAST]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    env = {k: v for k, v in os.environ.items() if k != "BACKDROP_COMPUTE__DIAL"}  # the default
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert "stylize" in done.stderr, "a progress bar per stage is drawn on stderr"
+    assert "dial" in done.stderr, "the strength dial is calibrated on this photo and paintings"
     photo = np.asarray(Image.open(PHOTOS / "grace_hopper.png").convert("RGB"))
     with Image.open(out) as result:
         assert result.format == "PNG" and result.size == (82, 96)  # 512x600 -> longest 96
@@ -50,6 +56,7 @@ def test_run_writes_result_mask_sheet_and_metadata(tmp_path: Path) -> None:
     meta = read_metadata(out.read_bytes())
     assert meta["feature_net"] == "vgg16-hed-bsds500"
     assert meta["segmenter"].startswith("tflite:deeplabv3")
+    assert float(meta["gain"]) != strength_gain(0.8), "the calibrated gain, not the fixed curve's"
     assert json.loads((tmp_path / "hopper.json").read_text())["params"]["iterations"] == 4
     assert photo.shape == (600, 512, 3)
 
