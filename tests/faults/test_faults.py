@@ -62,7 +62,7 @@ def test_graceful_shutdown_finishes_the_running_task_and_loses_nothing(
     client = make_client(own_redis.url, s3_endpoint)
     # Celery's soft shutdown waits all of this once a step is running: long
     # enough for the step, short enough for the test.
-    patient = {"BACKDROP_QUEUE__SOFT_SHUTDOWN_SECONDS": "40"}
+    patient = {"BACKDROP_QUEUE__SOFT_SHUTDOWN_SECONDS": "15"}
     with workers(tmp_path / "a", own_redis.url, s3_endpoint, **patient) as (first,):
         job_id = _submit(client, iterations=60, seed=102)
         _wait_progress(client, job_id, 10)
