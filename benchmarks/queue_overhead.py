@@ -28,6 +28,7 @@ def run(size: int, iterations: int, repeats: int) -> dict[str, Any]:
 def measure(client: Any, size: int, iterations: int, repeats: int) -> dict[str, Any]:
     from api_contracts.models import JobRequest, StyleRef
     from tests.conftest import MODELS, STYLES
+    from tests.services import WORKER_DIAL
     from worker.local_job import LocalJob, run_local
     from worker.runtime.settings import Settings
 
@@ -46,9 +47,9 @@ def measure(client: Any, size: int, iterations: int, repeats: int) -> dict[str, 
 
     settings = Settings(models_dir=MODELS, allow_download=False)
     settings.intake.max_side = size
-    # The same work on both paths: service_stack's worker runs the fixed dial
-    # (tests.services), so run_local must not calibrate one for every new photo.
-    settings.compute.dial = "fixed"
+    # The same work on both paths: run_local uses service_stack's worker's dial
+    # (it would otherwise calibrate one for every new photo, the worker not).
+    settings.compute.dial = WORKER_DIAL
 
     def local(seed: int) -> float:
         params = settings.style.model_copy(update={"iterations": iterations, "seed": seed})

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from redis import Redis
@@ -20,6 +20,8 @@ from tests.conftest import MODELS, REPO
 REDIS_URL = os.environ.get("BACKDROP_TEST_REDIS", "redis://127.0.0.1:6379/15")
 ACCESS, SECRET = "backdrop-test", "backdrop-test-secret"
 WEBHOOK_SECRET = "whsec-test-0123456789"
+# The strength dial of the test and benchmark workers (see service_env).
+WORKER_DIAL: Final = "fixed"
 
 
 def free_port() -> int:
@@ -91,7 +93,7 @@ def service_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
         # The queue's tests: the one strength curve (the calibrated dial costs
         # 7 small optimizations an output; tests/worker/service/test_dial.py
         # runs it through the same steps in-process).
-        "BACKDROP_COMPUTE__DIAL": "fixed",
+        "BACKDROP_COMPUTE__DIAL": WORKER_DIAL,
         "BACKDROP_QUEUE__RETRY_BACKOFF_SECONDS": "0.2",
         "BACKDROP_WEBHOOKS__SECRET": WEBHOOK_SECRET,
         "BACKDROP_WEBHOOKS__BACKOFF_SECONDS": "0.3",
