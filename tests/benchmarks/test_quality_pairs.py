@@ -41,3 +41,26 @@ def test_the_recipes_include_todays_default_and_never_pass_the_runs_length() -> 
     assert BEFORE in recipes(400)
     assert max(r.cap for r in recipes(150)) == 150
     assert {r.init for r in recipes(400)} == {"content", "preview"}
+
+
+def test_the_benchmark_times_the_services_device_lbfgs_with_each_loss_on_its_picture() -> None:
+    """A real 64 px run: the L-BFGS arm runs on the device (as the service),
+    every iteration seen, each loss the one of the picture stored with it;
+    were it the host version, the first picture would be the photo's."""
+    from benchmarks.quality_pairs import optimize
+    from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
+    from worker.pipeline.intake import to_working_size
+    from worker.pipeline.style_params import StyleParams
+    from worker.runtime.model_cache import get_feature_net
+    from worker.runtime.settings import Settings
+
+    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
+    painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
+    run = optimize(photo, painting, StyleParams(iterations=4), net)
+    assert len(run.losses) == len(run.images) == len(run.seconds) == 4
+    assert run.losses == sorted(run.losses, reverse=True), "each iteration lowers the loss"
+    assert np.abs(run.images[0].astype(float) - photo).mean() > 0.5, "after the first update"
+    adam = optimize(photo, painting, StyleParams(iterations=3, optimizer="adam"), net)
+    # The reference keeps its start and its result only: its losses are measured before each step.
+    assert len(adam.images) == 2 and np.array_equal(adam.images[0], photo)
