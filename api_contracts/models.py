@@ -136,8 +136,10 @@ class JobOptions(BaseModel):
         description="Adam's rate; L-BFGS's first step, in pixel levels",
     )  # fmt: skip
     optimizer: Literal["adam", "lbfgs"] | None = Field(None, description="the optimizer")
-    init: Literal["content", "noise", "preview"] | None = Field(
-        None, description="where it starts from: the photo, noise, or the instant preview"
+    init: Literal["content", "noise", "preview", "palette"] | None = Field(
+        None,
+        description="where it starts from: the photo, noise, the instant preview, or the "
+        "photo recoloured to the painting's palette",
     )
     stop_below: float | None = Field(
         None, ge=0.0, lt=1.0, allow_inf_nan=False,

@@ -40,7 +40,7 @@ def test_reaching_the_reference_loss_counts_the_extra_seconds_and_the_cap() -> N
 def test_the_recipes_include_todays_default_and_never_pass_the_runs_length() -> None:
     assert BEFORE in recipes(400)
     assert max(r.cap for r in recipes(150)) == 150
-    assert {r.init for r in recipes(400)} == {"content", "preview"}
+    assert {r.init for r in recipes(400)} == {"content", "preview", "palette"}
 
 
 def test_the_benchmark_times_the_services_device_lbfgs_with_each_loss_on_its_picture() -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.objective import Objective, Targets, objective_for
+from worker.pipeline.palette import palette_start
 from worker.pipeline.style_params import STOP_WINDOW, LossWeights, StyleParams, loss_weights
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
@@ -123,7 +124,7 @@ def stylize_many(
     sizes = level_sizes(content.shape[:2], params.levels)[-params.iterations :]
     budgets = _split(params.iterations, len(sizes))
     images: list[np.ndarray] | np.ndarray = _initial_images(
-        content, sizes[0], params, init_images, len(outputs)
+        content, sizes[0], params, init_images, outputs
     )
     loss = loss_weights(params, gains, len(outputs))
     masked = regions is not None
@@ -244,9 +245,10 @@ def _split(total: int, parts: int) -> list[int]:
 
 def _initial_images(
     content: np.ndarray, size: tuple[int, int], params: StyleParams,
-    given: Sequence[np.ndarray] | None, count: int,
+    given: Sequence[np.ndarray] | None, outputs: Sequence[Styles],
 ) -> list[np.ndarray]:  # fmt: skip
     """One starting image per output (each resized to the first level later)."""
+    count = len(outputs)
     if given is not None:
         if len(given) != count:
             raise BackdropError(ErrorCode.INTERNAL, f"{len(given)} initial images for {count}")
@@ -259,6 +261,8 @@ def _initial_images(
         rng = np.random.default_rng(params.seed)
         noise = rng.normal(127.5, 32.0, size=(*size, 3))
         return [np.clip(noise, 0, 255).astype(np.float32)] * count
+    if params.init == "palette":  # the photo in each output's paintings' colours
+        return [palette_start(content, styles) for styles in outputs]
     return [content.astype(np.float32)] * count
 
 

@@ -68,8 +68,9 @@ class StyleParams(BaseModel):
     learning_rate: float = Field(DEFAULT_LEARNING_RATE, gt=0, allow_inf_nan=False)
     optimizer: Literal["adam", "lbfgs"] = DEFAULT_OPTIMIZER
     # preview: the feed-forward preview computed before the optimization (the
-    # caller passes it in; it is never recomputed here).
-    init: Literal["content", "noise", "preview"] = "content"
+    # caller passes it in; it is never recomputed here). palette: the photo
+    # recoloured to the paintings' colour mean and covariance (worker.pipeline.palette).
+    init: Literal["content", "noise", "preview", "palette"] = "content"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     # Coarse-to-fine: level k of n runs at size / 2**(n-1-k); iterations are
     # shared out so that each level gets an equal part.
