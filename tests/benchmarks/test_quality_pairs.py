@@ -8,8 +8,9 @@ from worker.pipeline.style_params import STOP_WINDOW
 
 
 def _run(losses: list[float]) -> Run:
-    """One picture per iteration, filled with its index, one second apart."""
-    images = [np.full((2, 2, 3), k, np.uint8) for k in range(len(losses) + 1)]
+    """One picture per loss (images[k] is the one losses[k] was measured on, as
+    optimize stores them), filled with its index, one second apart."""
+    images = [np.full((2, 2, 3), k, np.uint8) for k in range(len(losses))]
     return Run([float(k) for k in range(1, len(losses) + 1)], losses, images)
 
 
@@ -23,7 +24,7 @@ def test_a_recipe_stops_where_the_stopping_rule_would_and_returns_its_best_pictu
     numbers, image = read_recipe(run, Recipe("content", 50, 0.01), 90.0, 100.0, 0.0)
     assert numbers["iterations"] == n and numbers["reach_iterations"] is None
     assert numbers["ratio"] is None and numbers["final_loss"] == round(FALLING[n - 1], 1)
-    # losses[k] was measured on the picture after k updates: the last one measured.
+    # The best picture of the run's first n: the last one (the loss only falls).
     assert image[0, 0, 0] == n - 1
 
 

@@ -76,3 +76,29 @@ def test_stylize_starts_from_the_palette(photo, starry) -> None:
     assert palette_loss < 0.5 * photo_loss, (palette_loss, photo_loss)
     start = palette_start(small, [(painting, 1.0)])
     assert np.abs(palette_image.astype(float) - start).mean() < 1.0
+
+
+def test_two_paintings_in_one_photo_start_each_region_in_its_own_palette(
+    photo, starry, waves
+) -> None:
+    """mode dual: the subject's region starts in its painting's colours and
+    the rest in the other's (not a mix of both over the whole photo)."""
+    from tests.conftest import MODELS
+    from worker.runtime.model_cache import get_feature_net
+    from worker.runtime.settings import Settings
+
+    small = to_working_size(photo, 64)
+    left = np.zeros(small.shape[:2], np.float32)
+    left[:, : small.shape[1] // 2] = 1.0
+    paintings = [(to_working_size(starry, 96), 1.0), (to_working_size(waves, 96), 1.0)]
+    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    params = StyleParams(iterations=1, learning_rate=0.01, init="palette")
+    steps = list(stylize(small, paintings, params, net, regions=[left, 1.0 - left]))
+    image = steps[-1].image
+    assert image is not None
+    half = small.shape[1] // 2
+    for painting, side in ((paintings[0], slice(0, half)), (paintings[1], slice(half, None))):
+        own = palette_start(small, [painting])[:, side]
+        assert np.abs(image[:, side].astype(float) - own).mean() < 1.0
+    mixed = palette_start(small, paintings)
+    assert np.abs(image.astype(float) - mixed).mean() > 5.0, "not the blend's one palette"

@@ -124,7 +124,7 @@ def stylize_many(
     sizes = level_sizes(content.shape[:2], params.levels)[-params.iterations :]
     budgets = _split(params.iterations, len(sizes))
     images: list[np.ndarray] | np.ndarray = _initial_images(
-        content, sizes[0], params, init_images, outputs
+        content, sizes[0], params, init_images, outputs, regions
     )
     loss = loss_weights(params, gains, len(outputs))
     masked = regions is not None
@@ -246,6 +246,7 @@ def _split(total: int, parts: int) -> list[int]:
 def _initial_images(
     content: np.ndarray, size: tuple[int, int], params: StyleParams,
     given: Sequence[np.ndarray] | None, outputs: Sequence[Styles],
+    regions: Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:  # fmt: skip
     """One starting image per output (each resized to the first level later)."""
     count = len(outputs)
@@ -262,8 +263,22 @@ def _initial_images(
         noise = rng.normal(127.5, 32.0, size=(*size, 3))
         return [np.clip(noise, 0, 255).astype(np.float32)] * count
     if params.init == "palette":  # the photo in each output's paintings' colours
+        if regions is not None:  # each region in its own painting's colours
+            return [_regional_palette(content, styles, regions) for styles in outputs]
         return [palette_start(content, styles) for styles in outputs]
     return [content.astype(np.float32)] * count
+
+
+def _regional_palette(
+    content: np.ndarray, styles: Styles, regions: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Two paintings in one photo: painting n's palette where region n is."""
+    starts = [palette_start(content, [(painting, 1.0)]) for painting, _ in styles]
+    weights = np.stack([r.astype(np.float32) for r in regions])[..., None]
+    total = weights.sum(axis=0)
+    blended = (weights * np.stack(starts)).sum(axis=0) / np.maximum(total, 1e-6)
+    # Where no region is (masks that do not cover the photo): the blend's palette.
+    return np.where(total > 1e-6, blended, palette_start(content, styles)).astype(np.float32)
 
 
 def _u8(image: np.ndarray) -> np.ndarray:
