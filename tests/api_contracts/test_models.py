@@ -64,6 +64,17 @@ def test_unknown_fields_and_versions_are_refused() -> None:
         JobRequest.model_validate({"version": 2, "photo_key": "p", "styles": [{"key": "a"}]})
 
 
+@pytest.mark.parametrize("init", ["Palette", "palette ", "../palette", "x" * 10_000, 1])
+def test_the_start_is_one_of_a_closed_set(init: object) -> None:
+    """init names code paths: anything but the four names is refused."""
+    styles = [{"key": "a"}]
+    ok = JobRequest.model_validate({"photo_key": "p", "styles": styles,
+                                    "options": {"init": "palette"}})  # fmt: skip
+    assert ok.options.init == "palette"
+    with pytest.raises(ValidationError):
+        JobRequest.model_validate({"photo_key": "p", "styles": styles, "options": {"init": init}})
+
+
 @given(st.text(max_size=80))
 def test_object_keys_never_escape(key: str) -> None:
     try:

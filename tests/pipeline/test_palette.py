@@ -26,6 +26,15 @@ def waves() -> np.ndarray:
     return to_working_size(read_rgb(STYLES / "waves.jpg"), 128)
 
 
+@pytest.fixture(scope="module")
+def net():
+    from tests.conftest import MODELS
+    from worker.runtime.model_cache import get_feature_net
+    from worker.runtime.settings import Settings
+
+    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+
+
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = image.reshape(-1, 3).astype(np.float64)
     return x.mean(axis=0), np.cov(x.T)
@@ -54,16 +63,11 @@ def test_a_blend_takes_its_paintings_colours_by_weight(photo, starry, waves) -> 
     assert np.abs(_stats(half)[0] - expected).max() < 3.0
 
 
-def test_stylize_starts_from_the_palette(photo, starry) -> None:
+def test_stylize_starts_from_the_palette(photo, starry, net) -> None:
     """The first loss is measured on the start: lower from the palette than
     from the photo (its colour statistics already match), and the picture
     after one tiny step is the palette start's, not the photo's."""
-    from tests.conftest import MODELS
-    from worker.runtime.model_cache import get_feature_net
-    from worker.runtime.settings import Settings
-
     small, painting = to_working_size(photo, 64), to_working_size(starry, 96)
-    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
 
     def first(init: str) -> tuple[float, np.ndarray]:
         params = StyleParams(iterations=1, learning_rate=0.01, init=init)
@@ -79,19 +83,14 @@ def test_stylize_starts_from_the_palette(photo, starry) -> None:
 
 
 def test_two_paintings_in_one_photo_start_each_region_in_its_own_palette(
-    photo, starry, waves
+    photo, starry, waves, net
 ) -> None:
     """mode dual: the subject's region starts in its painting's colours and
     the rest in the other's (not a mix of both over the whole photo)."""
-    from tests.conftest import MODELS
-    from worker.runtime.model_cache import get_feature_net
-    from worker.runtime.settings import Settings
-
     small = to_working_size(photo, 64)
     left = np.zeros(small.shape[:2], np.float32)
     left[:, : small.shape[1] // 2] = 1.0
     paintings = [(to_working_size(starry, 96), 1.0), (to_working_size(waves, 96), 1.0)]
-    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
     params = StyleParams(iterations=1, learning_rate=0.01, init="palette")
     steps = list(stylize(small, paintings, params, net, regions=[left, 1.0 - left]))
     image = steps[-1].image

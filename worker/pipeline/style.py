@@ -277,8 +277,10 @@ def _regional_palette(
     weights = np.stack([r.astype(np.float32) for r in regions])[..., None]
     total = weights.sum(axis=0)
     blended = (weights * np.stack(starts)).sum(axis=0) / np.maximum(total, 1e-6)
-    # Where no region is (masks that do not cover the photo): the blend's palette.
-    return np.where(total > 1e-6, blended, palette_start(content, styles)).astype(np.float32)
+    uncovered = total <= 1e-6
+    if uncovered.any():  # masks that leave pixels out (dual's alpha and 1 - alpha never do)
+        blended = np.where(uncovered, palette_start(content, styles), blended)
+    return blended.astype(np.float32)
 
 
 def _u8(image: np.ndarray) -> np.ndarray:
