@@ -4,6 +4,7 @@ import pytest
 
 from api_contracts.errors import BackdropError
 from api_contracts.models import JobRequest, StyleRef
+from worker.pipeline.matting import MATTE_VERSION
 from worker.pipeline.paint_full import PAINT_VERSION
 from worker.runtime.settings import Settings
 from worker.service.plan import JobPlan
@@ -99,3 +100,16 @@ def test_every_paint_setting_shapes_the_painted_keys(field: str, value: int) -> 
     changed = base.model_copy(update={"paint": base.paint.model_copy(update={field: value})})
     for name in ("stylized_key", "result_key"):
         assert getattr(changed, name)("f") != getattr(base, name)("f"), name
+
+
+def test_edges_and_pictures_made_by_an_older_matte_are_not_served(monkeypatch) -> None:
+    """The matting's regularization changed (MATTE_VERSION 2): the same mask and
+    compositing settings must name another edge and other pictures."""
+    import worker.service.plan as plan_module
+
+    plan = _plan()
+    now = (plan.edge_key(), plan.result_key("f"), plan.preview_key("f"))
+    assert plan.composite_key()["matte"] == MATTE_VERSION >= 2
+    monkeypatch.setattr(plan_module, "MATTE_VERSION", MATTE_VERSION - 1)
+    before = (plan.edge_key(), plan.result_key("f"), plan.preview_key("f"))
+    assert all(a != b for a, b in zip(now, before, strict=True))

@@ -13,6 +13,7 @@ from api_contracts.models import JobOptions, JobRequest, StyleRef
 from jobstore.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.judge import JUDGE_LAYERS
+from worker.pipeline.matting import MATTE_VERSION
 from worker.pipeline.paint_full import PAINT_VERSION, PaintParams
 from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
@@ -122,8 +123,13 @@ class JobPlan(BaseModel):
         return {
             "size": self.size, "limits": asdict(self.limits), "mode": self.mode,
             "subjects": sorted(self.subjects), "segmenter": self.segmenter,
-            "composite": self.composite.model_dump(mode="json"),
+            "composite": self.composite_key(),
         }  # fmt: skip
+
+    def composite_key(self) -> dict[str, Any]:
+        """The compositing parameters and the matte's version: one setting
+        makes another edge when the matting itself changes."""
+        return {**self.composite.model_dump(mode="json"), "matte": MATTE_VERSION}
 
     # Deterministic keys: a hash of the input bytes and of the plan really used.
     def working_photo_key(self) -> str:
@@ -141,7 +147,7 @@ class JobPlan(BaseModel):
 
     def edge_key(self) -> str | None:
         mask = self.mask_key()
-        return None if mask is None else keys.edge_key(mask, self.composite.model_dump(mode="json"))
+        return None if mask is None else keys.edge_key(mask, self.composite_key())
 
     def stylized_key(self, style_sha: str) -> str:
         # One painting's stylized image is shared by the modes (background,
