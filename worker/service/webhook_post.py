@@ -1,11 +1,16 @@
 """One signed POST of a webhook body, and how it ended (an outcome, never a
 parsed message): the address is checked first, the connection goes to the
 checked address (no second DNS lookup), no proxy, no redirect followed, and
-both the connection and the answer have a time limit."""
+the whole attempt has one deadline: a socket's timeout bounds each read
+only, so a receiver that sends its answer a byte at a time (or its TLS
+handshake) would otherwise hold a delivery thread as long as it likes, past
+the claim's lease, and the delivery would be sent twice."""
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,15 +43,22 @@ class PostResult:
 def post_signed(
     url: str, body: bytes, event_id: str, secret: str, settings: Settings
 ) -> PostResult:
+    w = settings.webhooks
+    deadline = Deadline(w.connect_timeout_seconds + w.timeout_seconds)
     try:
         address = check_destination(url, settings)
-        status = _post(url, address, body, event_id, secret, settings)
+        status = _post(url, address, body, event_id, secret, settings, deadline)
     except WebhookRefused as exc:
         return PostResult(DeliveryOutcome.REFUSED, error=str(exc)[:300])
     except TimeoutError as exc:  # socket.timeout is TimeoutError
         return PostResult(DeliveryOutcome.TIMEOUT, error=_detail(exc))
     except (OSError, ssl.SSLError, http.client.HTTPException, ValueError) as exc:
+        if deadline.fired:  # the watchdog cut the connection: a timeout, not a refusal
+            late = f"no answer within {deadline.seconds:g} s"
+            return PostResult(DeliveryOutcome.TIMEOUT, error=late)
         return PostResult(DeliveryOutcome.CONNECT_ERROR, error=_detail(exc))
+    finally:
+        deadline.cancel()
     if 200 <= status < 300:
         return PostResult(DeliveryOutcome.DELIVERED, status)
     return PostResult(DeliveryOutcome.HTTP_ERROR, status, f"HTTP {status}")
@@ -56,8 +68,46 @@ def _detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
+class Deadline:
+    """Cuts the attempt's socket when its time is up, wherever the attempt is
+    (connecting, the TLS handshake, sending, reading the answer): the blocked
+    call then fails, and `fired` says why."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.fired = seconds, False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """The socket to cut (the latest one given); cut at once if late."""
+        with self._lock:
+            self._sock = sock
+            late = self.fired
+        if late:
+            _cut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired, sock = True, self._sock
+        if sock is not None:
+            _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    # The plain socket's shutdown even for TLS: SSLSocket.shutdown would drop
+    # the TLS state under a read that another thread is blocked in.
+    with contextlib.suppress(OSError):  # already closed or never connected
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 def _post(url: str, address: str, body: bytes, event_id: str, secret: str,
-          settings: Settings) -> int:  # fmt: skip
+          settings: Settings, deadline: Deadline) -> int:  # fmt: skip
     """POST to the checked address (the URL's host only names it, for TLS and
     the Host header). The receiver's status."""
     parts = urlsplit(url)
@@ -67,12 +117,16 @@ def _post(url: str, address: str, body: bytes, event_id: str, secret: str,
     connection = _pinned(https)(parts.hostname or "", port, timeout=w.timeout_seconds)
     connection.pinned_address = address  # type: ignore[attr-defined]
     connection.connect_timeout = min(w.connect_timeout_seconds, w.timeout_seconds)  # type: ignore[attr-defined]
+    connection.deadline = deadline  # type: ignore[attr-defined]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body),
                EVENT_ID_HEADER: event_id, "User-Agent": "backdrop-webhooks/2"}  # fmt: skip
     try:
         connection.request("POST", path, body=body, headers=headers)
-        return int(connection.getresponse().status)
+        status = int(connection.getresponse().status)
+        if deadline.fired:  # cut mid-headers, http.client takes the end for their end
+            raise TimeoutError(f"no whole answer within {deadline.seconds:g} s")
+        return status
     finally:
         connection.close()
 
@@ -83,14 +137,20 @@ def _pinned(https: bool) -> type[http.client.HTTPConnection]:
     class Pinned(base):  # type: ignore[valid-type,misc]
         pinned_address = ""
         connect_timeout = 5.0
+        deadline: Deadline
 
         def connect(self) -> None:
             # The TCP connection goes to the checked address; for https the
             # certificate is still checked against the host name (SNI).
             sock = socket.create_connection((self.pinned_address, self.port), self.connect_timeout)
             sock.settimeout(self.timeout)
+            self.deadline.watch(sock)
             self.sock = sock
-            if https:
-                self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
+            if https:  # the handshake after the watch: wrapping takes the plain socket's place
+                tls = self._context.wrap_socket(sock, server_hostname=self.host,
+                                                do_handshake_on_connect=False)  # fmt: skip
+                self.deadline.watch(tls)
+                self.sock = tls
+                tls.do_handshake()
 
     return Pinned

@@ -1,0 +1,63 @@
+"""One webhook attempt has one deadline, whatever the receiver does: a
+socket's timeout bounds each read only, so an answer sent a byte at a time
+would hold a delivery thread past its claim's lease (and be sent twice)."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from api_contracts.models import DeliveryOutcome
+from tests.integration.receivers import Receiver, TricklingReceiver
+from worker.runtime.settings import Settings
+from worker.service.webhook_post import post_signed
+
+# Connect 0.5 s + answer 0.5 s: the attempt's deadline is 1 s; the receivers
+# below trickle for 8 s, so an attempt that waited for them would be DELIVERED.
+QUICK = {"webhooks": {"timeout_seconds": 0.5, "connect_timeout_seconds": 0.5}}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(**QUICK)  # development: loopback receivers are allowed
+
+
+def _post(url: str, settings: Settings) -> object:
+    return post_signed(url, b'{"event": "test"}', "ev-1", "a-test-secret", settings)
+
+
+@pytest.fixture
+def trickling_headers() -> Iterator[TricklingReceiver]:
+    receiver = TricklingReceiver(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    yield receiver
+    receiver.close()
+
+
+def test_an_answer_sent_a_byte_at_a_time_times_out(
+    trickling_headers: TricklingReceiver, settings: Settings
+) -> None:
+    result = _post(f"http://127.0.0.1:{trickling_headers.port}/hook", settings)
+    # Its status line said 200: only the deadline tells it was never whole.
+    assert result.outcome == DeliveryOutcome.TIMEOUT, result  # type: ignore[attr-defined]
+    assert "within 1 s" in (result.error or "")  # type: ignore[attr-defined]
+
+
+def test_a_tls_handshake_sent_a_byte_at_a_time_times_out(settings: Settings) -> None:
+    """CPython bounds one handshake call by the socket's timeout already; this
+    holds the attempt to its deadline should the handshake move elsewhere."""
+    # A TLS record header (handshake, 16 KiB long), then its body a byte at a time.
+    receiver = TricklingReceiver(b"\x16\x03\x03\x40\x00")
+    try:
+        result = _post(f"https://127.0.0.1:{receiver.port}/hook", settings)
+    finally:
+        receiver.close()
+    assert result.outcome == DeliveryOutcome.TIMEOUT, result  # type: ignore[attr-defined]
+
+
+def test_a_prompt_receiver_is_delivered_once(settings: Settings) -> None:
+    receiver = Receiver(lambda n: (204, 0.0))
+    try:
+        result = _post(receiver.url, settings)
+    finally:
+        receiver.close()
+    assert result.outcome == DeliveryOutcome.DELIVERED and result.status == 204  # type: ignore[attr-defined]
+    assert len(receiver.calls) == 1
