@@ -2,10 +2,12 @@
 
     .venv/bin/python -m benchmarks.pictures [--size 256] [--iterations 100]
 
-docs/dual.jpg: photo | mask | two paintings in one photo; docs/strength.jpg:
-strength 0, 0.25, 0.5, 0.75, 1; docs/stroke_size.jpg: style_scale 0.5, 1, 2;
-docs/full_resolution.jpg: a crop of the working-size result upscaled beside
-the same crop of the full-resolution result.
+docs/dual.jpg: photo | mask | two paintings in one photo; docs/stroke_size.jpg:
+style_scale 0.5, 1, 2; docs/full_resolution.jpg: a crop of the working-size
+result upscaled beside the same crop of the full-resolution result. The
+strength strip, docs/strength.jpg, is benchmarks.strength_dial's grid (a row on
+the fixed curve and a row calibrated, per painting; benchmarks/results/
+strength_dial_128.grid.jpg), so it is not drawn here.
 """
 
 import argparse
@@ -35,7 +37,7 @@ def main() -> None:
     photo = (PHOTOS / "grace_hopper.png").read_bytes()
     starry, waves = ((STYLES / n).read_bytes() for n in ("starry.jpg", "waves.jpg"))
     base = settings.style.model_copy(update={"iterations": args.iterations})
-    bar = tqdm(total=11, desc="pictures", unit="run")
+    bar = tqdm(total=6, desc="pictures", unit="run")
 
     def run(**fields: object) -> np.ndarray:
         params = base.model_copy(update=fields.pop("params", {}))  # type: ignore[arg-type]
@@ -49,9 +51,6 @@ def main() -> None:
     bar.update()
     _save("dual.jpg", contact_sheet([("photo", dual.photo), ("mask", dual.mask),
                                      ("subject: waves, rest: starry", dual.result)]))  # fmt: skip
-    strengths = [(f"strength {s}", run(mode="full", params={"strength": s}))
-                 for s in (0.0, 0.25, 0.5, 0.75, 1.0)]  # fmt: skip
-    _save("strength.jpg", contact_sheet(strengths))
     scales = [(f"style_scale {k}", run(mode="full", params={"style_scale": k}))
               for k in (0.5, 1.0, 2.0)]  # fmt: skip
     _save("stroke_size.jpg", contact_sheet(scales))
