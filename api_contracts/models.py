@@ -32,7 +32,7 @@ _HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 
 def check_object_key(key: str) -> str:
     """Object keys are relative, without '..' or empty segments: never a path escape."""
-    if not _KEY.match(key) or ".." in key.split("/") or "//" in key or key.endswith("/"):
+    if not _KEY.fullmatch(key) or ".." in key.split("/") or "//" in key or key.endswith("/"):
         raise ValueError(f"invalid object key {key!r}")
     return key
 
@@ -86,7 +86,7 @@ class StyleRef(BaseModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, name: str | None) -> str | None:
-        if name is not None and not _NAME.match(name):
+        if name is not None and not _NAME.fullmatch(name):
             raise ValueError("style names are 1-64 of a-z, 0-9, '_' and '-'")
         return name
 

@@ -58,7 +58,7 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
 
 def valid_job_id(job_id: object) -> bool:
     """A job id as the client makes them (no ':' that would reach a side key)."""
-    return isinstance(job_id, str) and bool(_JOB_ID.match(job_id))
+    return isinstance(job_id, str) and bool(_JOB_ID.fullmatch(job_id))
 
 
 def now() -> str:

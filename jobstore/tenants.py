@@ -62,7 +62,7 @@ class Tenants:
         self.redis = redis
 
     def add(self, name: str, limits: Limits) -> Issued:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise BackdropError(ErrorCode.INVALID_REQUEST, "a tenant name is [a-z0-9_-], 1-63")
         if name == DEFAULT_TENANT:  # keyless in-house code's jobs: a key for it would read them
             raise BackdropError(

@@ -84,6 +84,18 @@ def test_object_keys_never_escape(key: str) -> None:
     parts = checked.split("/")
     assert not checked.startswith("/") and ".." not in parts and "" not in parts
     assert ":" not in checked and "\\" not in checked
+    assert checked.isprintable() and " " not in checked  # no newline at the end either
+
+
+def test_a_trailing_newline_is_refused_in_keys_names_and_job_ids() -> None:
+    """`$` matches before a final newline: every check must hold to the end."""
+    from jobstore.records import valid_job_id
+
+    with pytest.raises(ValueError):
+        check_object_key("uploads/abc\n")
+    with pytest.raises(ValidationError):
+        JobRequest.model_validate({"photo_key": "p", "styles": [{"name": "starry\n"}]})
+    assert not valid_job_id("abc\n") and valid_job_id("abc")
 
 
 @given(
