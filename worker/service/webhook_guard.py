@@ -11,6 +11,7 @@ checked here, never to a second resolution (DNS rebinding).
 """
 
 import ipaddress
+import logging
 import socket
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in t
 # IPv4 address inside cannot be located; never a public receiver.
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, still routed inside some sites
+log = logging.getLogger(__name__)
 
 
 class WebhookRefused(Exception):
@@ -47,13 +49,35 @@ def check_destination(url: str, settings: Settings) -> str:
         infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
                                    proto=socket.IPPROTO_TCP)  # fmt: skip
     except OSError as exc:
-        raise WebhookRefused(f"cannot resolve {host!r}: {exc}") from None
+        log.info("webhook host %r does not resolve: %s", host, exc)
+        raise WebhookRefused(_not_public(host)) from None
     addresses = [str(info[4][0]) for info in infos]
-    for address in addresses:
-        check_address(address, production)
     if not addresses:
-        raise WebhookRefused(f"no address for {host!r}")
+        raise WebhookRefused(_not_public(host))
+    for address in addresses:
+        try:
+            check_address(address, production)
+        except WebhookRefused:
+            if _is_literal(host):  # the tenant's own address: saying it tells nothing
+                raise
+            log.info("webhook host %r resolves to %s: refused", host, address)
+            raise WebhookRefused(_not_public(host)) from None
     return addresses[0]
+
+
+def _not_public(host: str) -> str:
+    """One answer for a name that does not resolve and one that resolves
+    inside: the tenant sees it, and two answers would let a tenant map our
+    network's names (which exist, and where they point)."""
+    return f"host {host!r} does not resolve to a public address"
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def check_address(text: str, production: bool) -> None:

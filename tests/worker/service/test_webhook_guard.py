@@ -1,5 +1,7 @@
 """The address check of every webhook attempt: no request forgery."""
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from worker.runtime.settings import Settings
@@ -92,3 +94,19 @@ def test_a_malformed_address_from_an_old_record_is_refused_not_crashed() -> None
     for url in ("https://127.0.0.1:99999/", "https://[::1/"):
         with pytest.raises(WebhookRefused, match="malformed"):
             check_destination(url, Settings())
+
+
+def test_a_refused_name_tells_the_tenant_nothing_about_our_network() -> None:
+    """A name that resolves inside and one that does not resolve get the same
+    answer, with no address in it: the answer reaches the tenant's status."""
+    production = Settings(**PRODUCTION)
+    answers = []
+    for url in ("https://localhost/hook", "https://no-such-host.invalid/hook"):
+        with pytest.raises(WebhookRefused) as refused:
+            check_destination(url, production)
+        answers.append(str(refused.value).replace(urlsplit(url).hostname or "", "HOST"))
+    assert answers[0] == answers[1]
+    assert "127.0.0.1" not in answers[0] and "::1" not in answers[0]
+    # An address the tenant typed itself is named back: it tells nothing new.
+    with pytest.raises(WebhookRefused, match=r"10\.0\.0\.7"):
+        check_destination("https://10.0.0.7/hook", production)
