@@ -2,12 +2,15 @@
 TrustedClient and the caller's tenant. They hang off `app.state`, so a test
 builds an app with its own settings and calls it in-process or over HTTP."""
 
+from collections import Counter
+from collections.abc import Callable
 from functools import cached_property
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
+from api_contracts.errors import BackdropError, ErrorCode
 from gateway.settings import GatewaySettings
 from jobstore.tenants import Tenants
 from jobstore.trusted_client import TrustedClient
@@ -19,6 +22,7 @@ class Services:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
+        self.streams = StreamSlots(settings.gateway.events_per_tenant)
 
     @cached_property
     def client(self) -> TrustedClient:
@@ -27,6 +31,37 @@ class Services:
     def authenticate(self, api_key: str | None) -> str:
         """The key's tenant; 401 without a known key, 403 for a revoked one."""
         return Tenants(self.client.redis).authenticate(api_key).name
+
+
+class StreamSlots:
+    """Open event streams per tenant in this process (the event loop's thread
+    only: taken by the route, given back when the stream ends)."""
+
+    def __init__(self, per_tenant: int) -> None:
+        self.per_tenant = per_tenant
+        self.open: Counter[str] = Counter()
+
+    def take(self, tenant: str) -> Callable[[], None]:
+        """A slot, or 429; the returned call gives it back (once, however often called)."""
+        if self.open[tenant] >= self.per_tenant:
+            raise BackdropError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"at most {self.per_tenant} open event streams per tenant: poll "
+                "GET /v1/jobs/{job_id} or give a callback_url",
+                retry_after=5,
+            )
+        self.open[tenant] += 1
+        held = [True]  # emptied by the first give_back
+
+        def give_back() -> None:
+            if not held:
+                return
+            held.clear()
+            self.open[tenant] -= 1
+            if self.open[tenant] <= 0:
+                del self.open[tenant]
+
+        return give_back
 
 
 def services_of(request: Request) -> Services:

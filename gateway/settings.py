@@ -28,6 +28,11 @@ class GatewayPart(BaseModel):
     events_poll_seconds: float = Field(0.5, gt=0)
     events_auth_seconds: float = Field(5.0, gt=0)
     events_timeout_seconds: float = Field(3600.0, gt=0)
+    # Open event streams one tenant may hold on one gateway process; past it
+    # 429 (poll the status or give a callback_url). Each stream reads its job
+    # every events_poll_seconds: unbounded, one tenant's streams filled a core
+    # (about 340 on a 16-output job) and every tenant's requests waited.
+    events_per_tenant: int = Field(32, ge=1, le=100_000)
 
 
 class GatewaySettings(BaseSettings):

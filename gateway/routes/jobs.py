@@ -1,5 +1,6 @@
 """Submit, watch (status, server-sent events) and cancel jobs."""
 
+import weakref
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
@@ -40,6 +41,11 @@ async def events(
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     first = await run_in_threadpool(services.client.status, job_id, caller)  # 404 before the stream
-    stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key))
+    give_back = services.streams.take(caller)  # 429 past the tenant's open streams
+    stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key),
+                          give_back)  # fmt: skip
+    # The stream gives its slot back when it ends; a stream that never started
+    # (its caller left before the first byte) runs no finally: when it is dropped.
+    weakref.finalize(stream, give_back)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})  # fmt: skip

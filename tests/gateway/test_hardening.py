@@ -1,8 +1,10 @@
 """Finding 9 of issue 18: security headers on the page and the API, no CDN
-scripts in production (/docs off), the tenant name `default` reserved, and a
-revoked key's open event streams ended (real gateway processes, Redis, S3 server)."""
+scripts in production (/docs off), the tenant name `default` reserved, a
+revoked key's open event streams ended, and a tenant's open streams bounded
+(real gateway processes, Redis, S3 server)."""
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -16,18 +18,21 @@ from redis import Redis
 from api_contracts.errors import BackdropError
 from jobstore.tenants import Limits, Tenants
 from tests.conftest import PHOTOS, REPO
-from tests.gateway.raw_http import own_gateway
+from tests.gateway.raw_http import connect, own_gateway
 from tests.services import service_env, tenant_key
 
 pytestmark = pytest.mark.integration
 AUTH_SECONDS = 0.5
+STREAMS_PER_TENANT = 2
 
 
 @pytest.fixture(scope="module")
 def gateway_url(s3_endpoint: str, redis_client: Redis, tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("hardening") / "gateway.log"
-    with own_gateway(s3_endpoint, log, BACKDROP_GATEWAY__EVENTS_AUTH_SECONDS=str(AUTH_SECONDS),
-                     BACKDROP_GATEWAY__EVENTS_POLL_SECONDS="0.1") as (url, _):  # fmt: skip
+    env = {"BACKDROP_GATEWAY__EVENTS_AUTH_SECONDS": str(AUTH_SECONDS),
+           "BACKDROP_GATEWAY__EVENTS_POLL_SECONDS": "0.1",
+           "BACKDROP_GATEWAY__EVENTS_PER_TENANT": str(STREAMS_PER_TENANT)}  # fmt: skip
+    with own_gateway(s3_endpoint, log, **env) as (url, _):
         yield url
 
 
@@ -105,3 +110,58 @@ def test_a_revoked_keys_event_stream_ends(gateway_url: str, redis_client: Redis)
     assert kinds[0] == "progress" and kinds[-1] == "error"
     assert json.loads(last)["error"]["code"] == "FORBIDDEN"
     assert seconds < AUTH_SECONDS + 2, f"{seconds:.1f} s"
+
+
+def _queued_job(http: httpx.Client) -> str:
+    photo = http.post("/v1/photos", content=(PHOTOS / "grace_hopper.png").read_bytes())
+    job = http.post("/v1/jobs", json={"photo_key": photo.json()["key"], "mode": "portrait"})
+    assert job.status_code == 202, job.text  # no worker here: it stays queued
+    return str(job.json()["job_id"])
+
+
+def _open_stream(url: str, job_id: str, key: str) -> tuple[int, socket.socket]:
+    """A raw connection that asked for the job's events: the status, and the
+    socket (kept open; closing it is a caller hanging up). A 200 has sent its
+    first event before this returns."""
+    lines = [
+        f"GET /v1/jobs/{job_id}/events HTTP/1.1",
+        "Host: gateway",
+        f"Authorization: Bearer {key}",
+    ]
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    sock = connect(url, head)
+    data = b""
+    while b"\r\n\r\n" not in data or (data.startswith(b"HTTP/1.1 200") and b"event: " not in data):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return int(data.split(b" ", 2)[1]), sock
+
+
+def test_one_tenants_open_event_streams_are_bounded(gateway_url: str, redis_client: Redis) -> None:
+    """Each open stream reads its job twice a second: unbounded, one tenant's
+    few hundred filled the gateway's core. Past the bound: 429, others unhurt,
+    and a stream whose caller hangs up gives its place back."""
+    keys = {t: tenant_key(redis_client, t) for t in ("streams-a", "streams-b")}
+    jobs = {}
+    for tenant, key in keys.items():
+        with httpx.Client(base_url=gateway_url, timeout=30,
+                          headers={"Authorization": f"Bearer {key}"}) as http:  # fmt: skip
+            jobs[tenant] = _queued_job(http)
+    a = ("streams-a", jobs["streams-a"], keys["streams-a"])
+    held = [_open_stream(gateway_url, a[1], a[2]) for _ in range(STREAMS_PER_TENANT)]
+    assert [status for status, _ in held] == [200] * STREAMS_PER_TENANT
+    status, refused = _open_stream(gateway_url, a[1], a[2])
+    refused.close()
+    assert status == 429
+    other, sock = _open_stream(gateway_url, jobs["streams-b"], keys["streams-b"])
+    sock.close()
+    assert other == 200, "another tenant is not held back"
+    held.pop()[1].close()  # a caller hangs up: its place comes back
+    deadline = time.monotonic() + 10
+    while (again := _open_stream(gateway_url, a[1], a[2]))[0] == 429:
+        again[1].close()
+        assert time.monotonic() < deadline, "the closed stream's place never came back"
+        time.sleep(0.1)
+    for _, sock in [*held, again]:
+        sock.close()
