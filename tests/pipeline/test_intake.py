@@ -105,3 +105,38 @@ def _small_jpeg() -> bytes:
         buffer = io.BytesIO()
         image.convert("RGB").resize((64, 75)).save(buffer, format="JPEG")
     return buffer.getvalue()
+
+
+# A few hundred KB of PNG can be 16 MP of pixels: decoding it must not take
+# many times the RGB result's own 3 bytes a pixel (a float64 16-bit path and
+# three RGBA copies took 19-25 bytes a pixel, now 6-8; at the
+# 50 MP limit, 1.3 GB of a worker per photo or painting).
+BYTES_PER_PIXEL_BOUND = 14.0
+_MEASURE = """
+import resource, sys
+from pathlib import Path
+from worker.pipeline.intake import IntakeLimits, decode_image
+data = Path(sys.argv[1]).read_bytes()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rgb = decode_image(data, IntakeLimits(max_pixels=50_000_000, max_bytes=50_000_000))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / rgb[..., 0].size)
+"""
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA"])
+def test_a_small_file_of_many_pixels_decodes_in_bounded_memory(mode: str, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    side = 4000
+    image = (Image.fromarray(np.zeros((side, side), np.uint16)) if mode == "I;16"
+             else Image.new("RGBA", (side, side), (0, 0, 0, 0)))  # fmt: skip
+    path = tmp_path / "many_pixels.png"
+    image.save(path, "PNG")
+    assert path.stat().st_size < 200_000  # what the attacker uploads
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], cwd=REPO, timeout=120,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    per_pixel = float(done.stdout.split()[-1])
+    assert per_pixel < BYTES_PER_PIXEL_BOUND, f"{per_pixel:.1f} bytes a pixel"
