@@ -22,7 +22,11 @@ class Services:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.streams = StreamSlots(settings.gateway.events_per_tenant)
+        part = settings.gateway
+        self.streams = TenantSlots(part.events_per_tenant, "open event streams",
+                                   "poll GET /v1/jobs/{job_id} or give a callback_url")  # fmt: skip
+        self.uploading = TenantSlots(part.uploads_in_flight_per_tenant, "uploads at once",
+                                     "wait for one to finish")  # fmt: skip
 
     @cached_property
     def client(self) -> TrustedClient:
@@ -33,12 +37,13 @@ class Services:
         return Tenants(self.client.redis).authenticate(api_key).name
 
 
-class StreamSlots:
-    """Open event streams per tenant in this process (the event loop's thread
-    only: taken by the route, given back when the stream ends)."""
+class TenantSlots:
+    """What one tenant holds at once in this process (open event streams,
+    uploads being read): the event loop's thread only, taken by a route and
+    given back when its stream or request ends."""
 
-    def __init__(self, per_tenant: int) -> None:
-        self.per_tenant = per_tenant
+    def __init__(self, per_tenant: int, what: str, instead: str) -> None:
+        self.per_tenant, self.what, self.instead = per_tenant, what, instead
         self.open: Counter[str] = Counter()
 
     def take(self, tenant: str) -> Callable[[], None]:
@@ -46,8 +51,7 @@ class StreamSlots:
         if self.open[tenant] >= self.per_tenant:
             raise BackdropError(
                 ErrorCode.QUOTA_EXCEEDED,
-                f"at most {self.per_tenant} open event streams per tenant: poll "
-                "GET /v1/jobs/{job_id} or give a callback_url",
+                f"at most {self.per_tenant} {self.what} per tenant: {self.instead}",
                 retry_after=5,
             )
         self.open[tenant] += 1

@@ -33,6 +33,9 @@ class GatewayPart(BaseModel):
     # every events_poll_seconds: unbounded, one tenant's streams filled a core
     # (about 340 on a 16-output job) and every tenant's requests waited.
     events_per_tenant: int = Field(32, ge=1, le=100_000)
+    # Uploads one tenant may have the gateway reading at once (each is held
+    # whole, up to max_upload_bytes, before it is stored); past it 429.
+    uploads_in_flight_per_tenant: int = Field(4, ge=1, le=1000)
 
 
 class GatewaySettings(BaseSettings):

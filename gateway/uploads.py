@@ -1,5 +1,5 @@
 """What the gateway checks of an upload before storing it: its size while it
-streams in (413 past the limit, never held whole) and its first bytes, so a
+streams in (413 past the limit: held whole only up to it) and its first bytes, so a
 text file named .jpg is refused at once, in words, and not minutes later by a
 worker. Decoding stays with the workers (the gateway holds no image library)."""
 

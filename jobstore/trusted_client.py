@@ -111,6 +111,12 @@ class TrustedClient:
             self.uploads.claim(owner, key)
         return key
 
+    def check_upload_room(self, tenant: str | None = None) -> None:
+        """QUOTA_EXCEEDED if the tenant could not upload now (nothing taken)."""
+        owner = tenant or self.tenant
+        if owner and owner != DEFAULT_TENANT:
+            self.uploads.check_room(owner, Tenants(self.redis).limits(owner).uploads_per_hour)
+
     @cached_property
     def uploads(self) -> Uploads:
         return Uploads(self.redis, self.config.upload_ttl_days * 24 * 3600)

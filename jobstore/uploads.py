@@ -25,6 +25,13 @@ def request_uploads(request: JobRequest) -> list[str]:
     return [request.photo_key, *(r.key for r in refs if r.key)]
 
 
+def _hour_full(per_hour: int, hour: int) -> BackdropError:
+    retry = (hour + 1) * HOUR - int(time.time()) + 1
+    return BackdropError(ErrorCode.QUOTA_EXCEEDED,
+                         f"{per_hour} uploads an hour; try again in {retry} s",
+                         retry_after=retry)  # fmt: skip
+
+
 class Uploads:
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self.redis = redis
@@ -43,10 +50,18 @@ class Uploads:
             pipe.expire(key, HOUR + 60)
             count = pipe.execute()[0]
         if int(count) > per_hour:
-            retry = (hour + 1) * HOUR - int(time.time()) + 1
-            raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
-                                f"{per_hour} uploads an hour; try again in {retry} s",
-                                retry_after=retry)  # fmt: skip
+            raise _hour_full(per_hour, hour)
+
+    def check_room(self, tenant: str, per_hour: int) -> None:
+        """QUOTA_EXCEEDED when the tenant's hour is already full, taking
+        nothing: asked before an upload's body is read, so a tenant past its
+        quota cannot make the gateway read body after body."""
+        if per_hour <= 0:
+            return
+        hour = int(time.time()) // HOUR
+        count = int(self.redis.get(f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}") or 0)
+        if count >= per_hour:
+            raise _hour_full(per_hour, hour)
 
     def claim(self, tenant: str, key: str) -> None:
         """The tenant may use `key` from now until the upload expires (an

@@ -1,10 +1,12 @@
 """Photos and paintings: the raw image as the body, stored under its hash."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from gateway.dependencies import Caller, Client, Settings
+from gateway.dependencies import Caller, Services, services_of
 from gateway.errors import ERRORS
 from gateway.guard import GuardedRoute
 from gateway.uploads import read_image
@@ -17,9 +19,20 @@ class Uploaded(BaseModel):
     bytes: int
 
 
-async def upload(request: Request, caller: Caller, client: Client, settings: Settings) -> Uploaded:
-    data = await read_image(request, settings.gateway.max_upload_bytes)
-    key = await run_in_threadpool(client.upload, data, caller)  # only the caller may use it
+async def upload(
+    request: Request, caller: Caller, services: Annotated[Services, Depends(services_of)]
+) -> Uploaded:
+    # Before a byte of the body is read: the tenant's hour has room (429; the
+    # slot itself is taken when the upload is stored) and it has fewer than
+    # uploads_in_flight_per_tenant being read (each is held whole until stored).
+    client = services.client
+    await run_in_threadpool(client.check_upload_room, caller)
+    give_back = services.uploading.take(caller)
+    try:
+        data = await read_image(request, services.settings.gateway.max_upload_bytes)
+        key = await run_in_threadpool(client.upload, data, caller)  # only the caller may use it
+    finally:
+        give_back()
     return Uploaded(key=key, bytes=len(data))
 
 

@@ -3,6 +3,7 @@ size cap and a deadline, and headers that trickle in are cut off (a real
 gateway process, real Redis and S3 server; HTTP by hand over sockets)."""
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -111,3 +112,62 @@ def test_headers_that_trickle_in_are_cut_off(gateway) -> None:
     with sock:
         answer, seconds = read_all(sock, timeout=HEADER_SECONDS + 8)
     assert answer == b"" and seconds < HEADER_SECONDS + 3, (seconds, answer[:200])
+
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"  # the gateway checks the signature; workers decode
+
+
+def _head_status(sock: socket.socket, timeout: float = 5.0) -> int:
+    """The status of the answer's head, waiting at most `timeout` for it."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return int(data.split()[1])
+
+
+def _upload_head(url: str, key: str, length: int = 10_000_000) -> socket.socket:
+    return connect(url, post_head("/v1/photos", length, Authorization=f"Bearer {key}"))
+
+
+def test_an_upload_past_the_hours_quota_is_429_before_its_body(gateway, redis_client) -> None:
+    """The hour's quota was taken only when the upload was stored: a tenant
+    past it made the gateway read 25 MB after 25 MB, only to refuse each."""
+    url, _ = gateway
+    key = tenant_key(redis_client, "hour-full", uploads_per_hour=1)
+    first = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(64), timeout=30,
+                       headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert first.status_code == 201, first.text
+    with _upload_head(url, key) as sock:  # 10 MB announced, not a byte of it sent
+        assert _head_status(sock) == 429
+
+
+def test_one_tenants_uploads_at_once_are_bounded(gateway, redis_client) -> None:
+    """Each upload is held whole until stored: one tenant's many parallel 25 MB
+    bodies were gigabytes of gateway. Past the bound 429 before the body;
+    another tenant is not held back, and a finished upload frees its place."""
+    url, _ = gateway
+    key, other = tenant_key(redis_client, "many-uploads"), tenant_key(redis_client, "one-upload")
+    held = [_upload_head(url, key) for _ in range(4)]  # the default bound
+    try:
+        for sock in held:
+            push(sock, 64 * 1024, seconds=1)  # being read: each holds its place
+        time.sleep(0.5)
+        with _upload_head(url, key) as sock:
+            assert _head_status(sock) == 429
+        small = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(64), timeout=30,
+                           headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+        assert small.status_code == 201, small.text
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the closed uploads' places come back
+        again = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(65), timeout=30,
+                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        if again.status_code != 429 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert again.status_code == 201, again.text

@@ -5,11 +5,11 @@ finalizer both report it), and tenants do not share places."""
 import pytest
 
 from api_contracts.errors import BackdropError, ErrorCode
-from gateway.dependencies import StreamSlots
+from gateway.dependencies import TenantSlots
 
 
 def test_a_place_is_given_back_once_and_tenants_do_not_share() -> None:
-    slots = StreamSlots(1)
+    slots = TenantSlots(1, "open event streams", "poll")
     back = slots.take("a")
     slots.take("b")()  # another tenant's place, taken and given back
     with pytest.raises(BackdropError) as refused:
