@@ -19,8 +19,7 @@ from redis import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_contracts.names import QUEUE_CPU, QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_NOTIFY
-from jobstore.admission import PRIORITIES, inflight_key
-from jobstore.redis_keys import FAIR_PREFIX
+from jobstore.admission import PRIORITIES, held_total, inflight_key
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
 QUEUES = (QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_CPU, QUEUE_NOTIFY)
@@ -45,8 +44,7 @@ class QueueDepth(Collector):
                                    "Jobs sent to the workers and not ended, by priority",
                                    labels=["priority"])  # fmt: skip
         for priority in PRIORITIES:
-            pending = redis.scan_iter(match=f"{FAIR_PREFIX}{priority}:pending:*", _type="LIST")
-            held.add_metric([priority], sum(int(redis.llen(k)) for k in pending))
+            held.add_metric([priority], held_total(redis, priority))
             flight.add_metric([priority], int(redis.scard(inflight_key(priority))))
         yield held
         yield flight

@@ -189,3 +189,14 @@ def publish_windows(redis: Redis, interactive: int, batch: int) -> None:
 
 def held_count(redis: Redis, priority: Priority, tenant: str) -> int:
     return int(redis.llen(f"{FAIR_PREFIX}{priority}:pending:{tenant}"))
+
+
+def held_total(redis: Redis, priority: Priority) -> int:
+    """Jobs held at `priority`, over the tenants in its ring (every tenant with
+    held jobs is there): read by /metrics, which anyone who reaches the
+    gateway may call, so never a scan of the keyspace (it grows with jobs)."""
+    tenants = {text(t) for t in redis.lrange(f"{FAIR_PREFIX}{priority}:ring", 0, -1)}
+    with redis.pipeline(transaction=False) as pipe:
+        for tenant in tenants:
+            pipe.llen(f"{FAIR_PREFIX}{priority}:pending:{tenant}")
+        return sum(int(n) for n in pipe.execute())

@@ -11,7 +11,7 @@ from redis import Redis
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobError, JobRequest, JobState, StyleRef
 from api_contracts.names import QUEUE_GPU, QUEUE_GPU_BATCH
-from jobstore.admission import held_count, publish_windows
+from jobstore.admission import held_count, held_total, publish_windows
 from jobstore.records import JobRecord
 from jobstore.tenants import Limits, Tenants
 from jobstore.trusted_client import TrustedClient, TrustedClientConfig
@@ -122,11 +122,13 @@ def test_tenants_take_turns_and_batch_goes_to_its_own_queue(redis: Redis) -> Non
     b_job = b.submit(_request(priority="batch")).job_id
     assert _sent(redis, QUEUE_GPU_BATCH) == a_jobs[:2], "the window: 2 batch jobs in flight"
     assert held_count(redis, "batch", "a") == 4 and held_count(redis, "batch", "b") == 1
+    assert held_total(redis, "batch") == 5 and held_total(redis, "interactive") == 0  # /metrics
     assert JobRecord(redis, a_jobs[2]).field("held") == "1"
     for done in a_jobs[:2]:  # two of A's jobs end; each end frees a place
         JobRecord(redis, done).finish(JobState.SUCCEEDED, open_outputs=JobState.SUCCEEDED)
         a.pump()
     assert _sent(redis, QUEUE_GPU_BATCH) == [*a_jobs[:3], b_job], "B's job went after one of A's"
+    assert held_total(redis, "batch") == 3, "B's ring place is gone with its last held job"
     interactive = b.submit(_request()).job_id
     assert _sent(redis, QUEUE_GPU) == [interactive], "interactive has its own window"
 
