@@ -242,9 +242,18 @@ function wireDrop() {
   drop.addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) choosePhoto(e.dataTransfer.files[0]); });
 }
 
+const KEY_QUESTION = "This link carries a different API key from the one this browser keeps. "
+  + "Photos you upload would go to that key's owner. Use the link's key?";
+
 async function start() {
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("key");
-  if (fromLink) { localStorage.setItem("backdrop-key", fromLink); history.replaceState(null, "", location.pathname); }
+  if (fromLink) {
+    // The key decides whose account gets the photos: a link from someone else
+    // must not swap theirs in for the one this browser keeps without asking.
+    const kept = localStorage.getItem("backdrop-key");
+    if (!kept || kept === fromLink || confirm(KEY_QUESTION)) localStorage.setItem("backdrop-key", fromLink);
+    history.replaceState(null, "", location.pathname);
+  }
   $("api-key").value = localStorage.getItem("backdrop-key") || "";
   $("key-box").open = !apiKey();
   $("api-key").addEventListener("change", () => { localStorage.setItem("backdrop-key", apiKey()); loadCatalog(); });

@@ -96,3 +96,29 @@ def test_cancel_a_running_job(page, stack) -> None:
     finally:
         release(stack, job_id)
         time.sleep(0.5)
+
+
+def test_a_link_with_another_key_asks_before_replacing_the_kept_one(page, stack) -> None:
+    """A link decides whose account gets the photos: someone else's link must
+    not silently swap its key in for this browser's (the page kept it)."""
+    kept = "() => localStorage.getItem('backdrop-key')"
+    assert page.evaluate(kept) == stack["key"]
+    asked: list[str] = []
+
+    def answer(accept: bool) -> None:  # the next dialog only
+        page.once("dialog", lambda d: (asked.append(d.message),
+                                       d.accept() if accept else d.dismiss()))  # fmt: skip
+
+    answer(False)
+    page.goto(f"{stack['url']}/?again=1#key=bdk_someone_elses_key")
+    page.wait_for_function("() => document.readyState === 'complete'")
+    assert asked and "different API key" in asked[0]
+    assert page.evaluate(kept) == stack["key"], "dismissed: the kept key stays"
+    answer(True)
+    page.goto(f"{stack['url']}/?again=2#key=bdk_someone_elses_key")
+    page.wait_for_function("() => document.readyState === 'complete'")
+    assert len(asked) == 2 and page.evaluate(kept) == "bdk_someone_elses_key"
+    asked.clear()
+    page.goto(f"{stack['url']}/?again=3#key=bdk_someone_elses_key")  # the same key: nothing to ask
+    page.wait_for_function("() => document.readyState === 'complete'")
+    assert asked == []
