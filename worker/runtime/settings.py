@@ -150,6 +150,10 @@ class WebhookSettings(BaseModel):
     backoff_factor: float = Field(3.0, ge=1)
     # Only these hosts, when set (exact names); empty: any public address.
     allow_hosts: list[str] = Field(default_factory=list)
+    # In production, the ports a callback may name: any port made the workers
+    # a port scanner of the internet for any tenant (connection refused and
+    # a timeout are different outcomes in the status). Development: any.
+    allow_ports: list[int] = Field(default_factory=lambda: [443, 8443])
 
     def secret_value(self) -> str:
         if self.secret is None:

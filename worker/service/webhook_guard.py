@@ -42,6 +42,8 @@ def check_destination(url: str, settings: Settings) -> str:
         raise WebhookRefused(f"scheme {parts.scheme!r} refused (https only in production)")
     if not host:
         raise WebhookRefused("no host in the callback address")
+    if production and (port or 443) not in settings.webhooks.allow_ports:
+        raise WebhookRefused(f"port {port} refused (allowed: {settings.webhooks.allow_ports})")
     allowed = settings.webhooks.allow_hosts
     if allowed and host.lower() not in {h.lower() for h in allowed}:
         raise WebhookRefused(f"host {host!r} is not on the allow-list")

@@ -110,3 +110,17 @@ def test_a_refused_name_tells_the_tenant_nothing_about_our_network() -> None:
     # An address the tenant typed itself is named back: it tells nothing new.
     with pytest.raises(WebhookRefused, match=r"10\.0\.0\.7"):
         check_destination("https://10.0.0.7/hook", production)
+
+
+def test_production_calls_only_the_allowed_ports() -> None:
+    """Any port made the workers a port scanner for any tenant: refused and
+    timed out are different outcomes in a job's status."""
+    production = Settings(**PRODUCTION)
+    for url in ("https://93.184.216.34:6379/hook", "https://93.184.216.34:22/",
+                "https://93.184.216.34:80/"):  # fmt: skip
+        with pytest.raises(WebhookRefused, match="port"):
+            check_destination(url, production)
+    for url in ("https://93.184.216.34/hook", "https://93.184.216.34:443/",
+                "https://93.184.216.34:8443/hook"):  # fmt: skip
+        check_destination(url, production)
+    check_destination("http://127.0.0.1:6379/hook", Settings())  # development: test receivers
