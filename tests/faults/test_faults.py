@@ -154,6 +154,7 @@ def test_s3_down_for_long_fails_with_storage_unavailable_and_writes_nothing(
         finally:
             proxy.up()
     assert final.state == JobState.FAILED and final.error.code == "STORAGE_UNAVAILABLE", final
+    assert str(proxy.port) not in final.error.message, "the store's address stays inside"
     after = _results(direct)
     assert after == before, "no object, whole or partial, under a result key"
     assert final.styles[0].result_key is None

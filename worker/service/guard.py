@@ -94,7 +94,10 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
             log.warning("storage unavailable, retry %d: %.300s", retries + 1, exc, extra=context)
             delay = svc.settings.queue.retry_backoff_seconds * 2**retries
             raise task.retry(countdown=delay, max_retries=limit) from exc
-        return ErrorCode.STORAGE_UNAVAILABLE, str(exc)
+        # The detail names the store's host and port: the log has it, the
+        # tenant's status does not.
+        log.error("storage unavailable, no retries left: %.300s", exc, extra=context)
+        return ErrorCode.STORAGE_UNAVAILABLE, f"the object store did not answer ({limit} retries)"
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         # Redis is the broker too: a retry cannot be published while it is down.
         # Let the task fail; the sweep restarts the job once Redis is back.
