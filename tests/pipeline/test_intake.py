@@ -140,3 +140,14 @@ def test_a_small_file_of_many_pixels_decodes_in_bounded_memory(mode: str, tmp_pa
                           capture_output=True, text=True, check=True)  # fmt: skip
     per_pixel = float(done.stdout.split()[-1])
     assert per_pixel < BYTES_PER_PIXEL_BOUND, f"{per_pixel:.1f} bytes a pixel"
+
+
+def test_16bit_grey_maps_exactly_as_v_over_257() -> None:
+    """65535 to 255 and every value to floor(v / 257): the 8-bit picture of a
+    16-bit photo does not depend on how memory-lean the conversion is."""
+    values = np.array([[0, 256, 257, 512, 514, 25_900, 65_278, 65_279, 65_535]], np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(np.repeat(values, 40, axis=0).repeat(4, axis=1)).save(buffer, "PNG")
+    rgb = decode_image(buffer.getvalue(), LIMITS)
+    assert (rgb[0, ::4, 0] == values[0] // 257).all(), rgb[0, ::4, 0]
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()

@@ -158,11 +158,11 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     """RGB uint8 with at most one wide copy of the pixels at a time: a 95 KB
     PNG can be 49 MP, and float64 steps took 1.3 GB of a worker for it."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit grey: the high byte (convert('L') would clip at 255).
+        # 16-bit grey scaled to 8 bits, 65535 to 255 (convert('L') would clip at 255).
         wide = np.asarray(image)
         if wide.dtype != np.uint16:  # mode I: 32-bit, a 16-bit PNG's values
             wide = np.clip(wide, 0, 65535)
-        grey = (wide >> 8).astype(np.uint8)
+        grey = (wide // 257).astype(np.uint8)
         del wide
         return np.repeat(grey[:, :, None], 3, axis=2)
     if image.mode == "F":
