@@ -1,11 +1,13 @@
 """Submit, watch (status, server-sent events) and cancel jobs."""
 
 import weakref
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api_contracts.models import JobAccepted, JobRequest, JobStatus
 from gateway.dependencies import Caller, Client, Services, api_key, services_of
@@ -44,8 +46,23 @@ async def events(
     give_back = services.streams.take(caller)  # 429 past the tenant's open streams
     stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key),
                           give_back)  # fmt: skip
-    # The stream gives its slot back when it ends; a stream that never started
-    # (its caller left before the first byte) runs no finally: when it is dropped.
+    # The stream gives its slot back when it ends, the response when it is
+    # done being sent (a stream that never started runs no finally), and a
+    # finalizer if the response is never sent at all.
     weakref.finalize(stream, give_back)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})  # fmt: skip
+    return SlotResponse(give_back, stream, media_type="text/event-stream",
+                        headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+
+class SlotResponse(StreamingResponse):
+    """A stream that gives its caller's slot back however sending it ends."""
+
+    def __init__(self, give_back: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.give_back = give_back
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.give_back()

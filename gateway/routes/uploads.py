@@ -4,11 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api_contracts.errors import BackdropError
 from gateway.dependencies import Caller, Services, services_of
-from gateway.errors import ERRORS
-from gateway.guard import GuardedRoute
+from gateway.errors import ERRORS, error_response
+from gateway.guard import CLOSE, GuardedRoute
 from gateway.uploads import read_image
 
 router = APIRouter(route_class=GuardedRoute)  # the key is checked before the body is read
@@ -21,13 +23,16 @@ class Uploaded(BaseModel):
 
 async def upload(
     request: Request, caller: Caller, services: Annotated[Services, Depends(services_of)]
-) -> Uploaded:
+) -> Uploaded | JSONResponse:
     # Before a byte of the body is read: the tenant's hour has room (429; the
     # slot itself is taken when the upload is stored) and it has fewer than
     # uploads_in_flight_per_tenant being read (each is held whole until stored).
     client = services.client
-    await run_in_threadpool(client.check_upload_room, caller)
-    give_back = services.uploading.take(caller)
+    try:
+        await run_in_threadpool(client.check_upload_room, caller)
+        give_back = services.uploading.take(caller)
+    except BackdropError as exc:  # the unread body is never read: close, as GuardedRoute does
+        return error_response(exc.code, exc.message, exc.retry_after, headers=CLOSE)
     try:
         data = await read_image(request, services.settings.gateway.max_upload_bytes)
         key = await run_in_threadpool(client.upload, data, caller)  # only the caller may use it

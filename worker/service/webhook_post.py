@@ -85,18 +85,23 @@ class Deadline:
         """The socket to cut (the latest one given); cut at once if late."""
         with self._lock:
             self._sock = sock
-            late = self.fired
-        if late:
-            _cut(sock)
+            if self.fired:
+                _cut(sock)
+
+    def release(self) -> None:
+        """Before the socket is closed: its number may be another thread's
+        socket a moment later, which a late cut must not touch."""
+        with self._lock:
+            self._sock = None
 
     def cancel(self) -> None:
         self._timer.cancel()
 
     def _fire(self) -> None:
         with self._lock:
-            self.fired, sock = True, self._sock
-        if sock is not None:
-            _cut(sock)
+            self.fired = True
+            if self._sock is not None:
+                _cut(self._sock)
 
 
 def _cut(sock: socket.socket) -> None:
@@ -128,6 +133,7 @@ def _post(url: str, address: str, body: bytes, event_id: str, secret: str,
             raise TimeoutError(f"no whole answer within {deadline.seconds:g} s")
         return status
     finally:
+        deadline.release()
         connection.close()
 
 
