@@ -137,11 +137,16 @@ def test_an_upload_past_the_hours_quota_is_429_before_its_body(gateway, redis_cl
     past it made the gateway read 25 MB after 25 MB, only to refuse each."""
     url, _ = gateway
     key = tenant_key(redis_client, "hour-full", uploads_per_hour=1)
-    first = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(64), timeout=30,
-                       headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    for _ in range(2):  # a second go only if the first straddled an hour's turn
+        hour = int(time.time()) // 3600
+        first = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(64), timeout=30,
+                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        with _upload_head(url, key) as sock:  # 10 MB announced, not a byte of it sent
+            status = _head_status(sock)
+        if int(time.time()) // 3600 == hour:
+            break
     assert first.status_code == 201, first.text
-    with _upload_head(url, key) as sock:  # 10 MB announced, not a byte of it sent
-        assert _head_status(sock) == 429
+    assert status == 429
 
 
 def test_one_tenants_uploads_at_once_are_bounded(gateway, redis_client) -> None:
