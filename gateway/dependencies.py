@@ -41,7 +41,7 @@ class Services:
 class TenantSlots:
     """What one tenant holds at once in this process (open event streams,
     uploads being read): taken by a route, given back when its stream or
-    request ends (a garbage collector's finalizer may do it from any thread)."""
+    request ends. The lock is for a caller off the event loop's thread."""
 
     def __init__(self, per_tenant: int, what: str, instead: str) -> None:
         self.per_tenant, self.what, self.instead = per_tenant, what, instead

@@ -1,6 +1,5 @@
 """Submit, watch (status, server-sent events) and cancel jobs."""
 
-import weakref
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -46,10 +45,8 @@ async def events(
     give_back = services.streams.take(caller)  # 429 past the tenant's open streams
     stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key),
                           give_back)  # fmt: skip
-    # The stream gives its slot back when it ends, the response when it is
-    # done being sent (a stream that never started runs no finally), and a
-    # finalizer if the response is never sent at all.
-    weakref.finalize(stream, give_back)
+    # The stream gives its slot back when it ends, and the response when it
+    # is done being sent (a stream that never started runs no finally).
     return SlotResponse(give_back, stream, media_type="text/event-stream",
                         headers={"Cache-Control": "no-cache"})  # fmt: skip
 
