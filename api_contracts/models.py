@@ -51,12 +51,12 @@ def check_callback_url(url: str) -> str:
         host, port = parts.hostname, parts.port  # port: ValueError past 65535 or not a number
     except ValueError as exc:
         raise ValueError(f"callback_url is malformed: {exc}") from None
-    if not host or port == 0 or not (_HOST.fullmatch(host) or _ip_literal(host)):
+    if not host or port == 0 or not (_HOST.fullmatch(host) or is_ip_literal(host)):
         raise ValueError("callback_url needs a host name or IP address (and a port 1-65535)")
     return url
 
 
-def _ip_literal(host: str) -> bool:
+def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:

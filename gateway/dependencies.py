@@ -2,7 +2,6 @@
 TrustedClient and the caller's tenant. They hang off `app.state`, so a test
 builds an app with its own settings and calls it in-process or over HTTP."""
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
@@ -40,20 +39,15 @@ class Services:
 
 class TenantSlots:
     """What one tenant holds at once in this process (open event streams,
-    uploads being read): taken by a route, given back when its stream or
-    request ends. The lock is for a caller off the event loop's thread."""
+    uploads being read): taken by a route and given back when its stream or
+    request ends, both on the event loop's thread."""
 
     def __init__(self, per_tenant: int, what: str, instead: str) -> None:
         self.per_tenant, self.what, self.instead = per_tenant, what, instead
         self.open: Counter[str] = Counter()
-        self._lock = threading.Lock()
 
     def take(self, tenant: str) -> Callable[[], None]:
         """A slot, or 429; the returned call gives it back (once, however often called)."""
-        with self._lock:
-            return self._take(tenant)
-
-    def _take(self, tenant: str) -> Callable[[], None]:
         if self.open[tenant] >= self.per_tenant:
             raise BackdropError(
                 ErrorCode.QUOTA_EXCEEDED,
@@ -64,13 +58,12 @@ class TenantSlots:
         held = [True]  # emptied by the first give_back
 
         def give_back() -> None:
-            with self._lock:
-                if not held:
-                    return
-                held.clear()
-                self.open[tenant] -= 1
-                if self.open[tenant] <= 0:
-                    del self.open[tenant]
+            if not held:
+                return
+            held.clear()
+            self.open[tenant] -= 1
+            if self.open[tenant] <= 0:
+                del self.open[tenant]
 
         return give_back
 

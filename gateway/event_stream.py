@@ -4,7 +4,7 @@ revoked or replaced key ends its open streams within that, not at the job's end.
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -15,20 +15,6 @@ from gateway.errors import ErrorBody, ErrorResponse
 
 
 async def event_stream(
-    services: Services, job_id: str, status: JobStatus, caller: str, key: str | None,
-    give_back: Callable[[], None] = lambda: None,
-) -> AsyncIterator[bytes]:  # fmt: skip
-    """The events until the job ends, the stream times out or the key stops
-    working; `give_back` (the caller's stream slot) is called at the end,
-    however it ends (a caller that hangs up cancels the stream)."""
-    try:
-        async for event in _events(services, job_id, status, caller, key):
-            yield event
-    finally:
-        give_back()
-
-
-async def _events(
     services: Services, job_id: str, status: JobStatus, caller: str, key: str | None
 ) -> AsyncIterator[bytes]:
     settings = services.settings.gateway

@@ -102,20 +102,25 @@ class TrustedClient:
         """Store a photo or painting; returns its key, which only its uploader
         (the tenant, or the client's key's) may name in a job. Content-addressed:
         idempotent, and stored once whoever uploads the same bytes."""
-        owner = tenant or self.tenant
-        if owner and owner != DEFAULT_TENANT:
+        owner = self._upload_owner(tenant)
+        if owner:
             self.uploads.take_slot(owner, Tenants(self.redis).limits(owner).uploads_per_hour)
         key = f"uploads/{hashlib.sha256(data).hexdigest()}"
         self._put(self.config.input_bucket, key, data)
-        if owner and owner != DEFAULT_TENANT:
+        if owner:
             self.uploads.claim(owner, key)
         return key
 
     def check_upload_room(self, tenant: str | None = None) -> None:
         """QUOTA_EXCEEDED if the tenant could not upload now (nothing taken)."""
-        owner = tenant or self.tenant
-        if owner and owner != DEFAULT_TENANT:
+        owner = self._upload_owner(tenant)
+        if owner:
             self.uploads.check_room(owner, Tenants(self.redis).limits(owner).uploads_per_hour)
+
+    def _upload_owner(self, tenant: str | None) -> str | None:
+        """Whose quota and claims an upload counts on (None: in-house code's, unlimited)."""
+        owner = tenant or self.tenant
+        return owner if owner and owner != DEFAULT_TENANT else None
 
     @cached_property
     def uploads(self) -> Uploads:

@@ -25,6 +25,10 @@ def request_uploads(request: JobRequest) -> list[str]:
     return [request.photo_key, *(r.key for r in refs if r.key)]
 
 
+def _rate_key(tenant: str, hour: int) -> str:
+    return f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}"
+
+
 def _hour_full(per_hour: int, hour: int) -> BackdropError:
     retry = (hour + 1) * HOUR - int(time.time()) + 1
     return BackdropError(ErrorCode.QUOTA_EXCEEDED,
@@ -44,7 +48,7 @@ class Uploads:
         if per_hour <= 0:
             return
         hour = int(time.time()) // HOUR
-        key = f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}"
+        key = _rate_key(tenant, hour)
         with self.redis.pipeline() as pipe:
             pipe.incr(key)
             pipe.expire(key, HOUR + 60)
@@ -59,7 +63,7 @@ class Uploads:
         if per_hour <= 0:
             return
         hour = int(time.time()) // HOUR
-        count = int(self.redis.get(f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}") or 0)
+        count = int(self.redis.get(_rate_key(tenant, hour)) or 0)
         if count >= per_hour:
             raise _hour_full(per_hour, hour)
 

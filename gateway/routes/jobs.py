@@ -43,16 +43,15 @@ async def events(
 ) -> StreamingResponse:
     first = await run_in_threadpool(services.client.status, job_id, caller)  # 404 before the stream
     give_back = services.streams.take(caller)  # 429 past the tenant's open streams
-    stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key),
-                          give_back)  # fmt: skip
-    # The stream gives its slot back when it ends, and the response when it
-    # is done being sent (a stream that never started runs no finally).
+    stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key))
     return SlotResponse(give_back, stream, media_type="text/event-stream",
                         headers={"Cache-Control": "no-cache"})  # fmt: skip
 
 
 class SlotResponse(StreamingResponse):
-    """A stream that gives its caller's slot back however sending it ends."""
+    """A stream that gives its caller's slot back however sending it ends
+    (to its end, a caller hanging up, or before its first byte: a stream that
+    never started runs no finally of its own)."""
 
     def __init__(self, give_back: Callable[[], None], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

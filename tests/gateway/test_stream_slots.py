@@ -1,6 +1,5 @@
 """The open-event-stream bound per tenant, alone: a place is given back once
-however often its stream's end is reported (the stream's finally and its
-response both report it), and tenants do not share places."""
+however often its end is reported, and tenants do not share places."""
 
 import pytest
 

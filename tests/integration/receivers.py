@@ -67,14 +67,13 @@ class HangingReceiver:
 class TricklingReceiver:
     """Accepts a connection, reads the request, then sends `opening` and one
     more byte every `every` seconds for `seconds`: each read is quick, the
-    answer never whole. `opening` b"HTTP/1.1 200 OK\\r\\nX-Slow: " trickles a
-    header after a good status line; a TLS record header, a handshake."""
+    answer never whole (b"HTTP/1.1 200 OK\\r\\nX-Slow: ": a header trickles
+    after a good status line)."""
 
     def __init__(self, opening: bytes, seconds: float = 8.0, every: float = 0.2) -> None:
         self.opening, self.seconds, self.every = opening, seconds, every
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
-        self.cut_after: list[float] = []  # seconds from accept until the caller hung up
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -84,13 +83,12 @@ class TricklingReceiver:
                 started = time.monotonic()
                 connection.settimeout(0.5)
                 with contextlib.suppress(OSError):
-                    connection.recv(65536)  # the request (a TLS client's hello)
+                    connection.recv(65536)  # the request
                 connection.sendall(self.opening)
                 while time.monotonic() - started < self.seconds:
                     try:
                         connection.sendall(b"a")
                     except OSError:  # the caller gave up
-                        self.cut_after.append(time.monotonic() - started)
                         return
                     time.sleep(self.every)
 

@@ -15,6 +15,7 @@ import logging
 import socket
 from urllib.parse import urlsplit
 
+from api_contracts.models import is_ip_literal
 from worker.runtime.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -60,7 +61,7 @@ def check_destination(url: str, settings: Settings) -> str:
         try:
             check_address(address, production)
         except WebhookRefused:
-            if _is_literal(host):  # the tenant's own address: saying it tells nothing
+            if is_ip_literal(host):  # the tenant's own address: saying it tells nothing
                 raise
             log.info("webhook host %r resolves to %s: refused", host, address)
             raise WebhookRefused(_not_public(host)) from None
@@ -72,14 +73,6 @@ def _not_public(host: str) -> str:
     inside: the tenant sees it, and two answers would let a tenant map our
     network's names (which exist, and where they point)."""
     return f"host {host!r} does not resolve to a public address"
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
 
 
 def check_address(text: str, production: bool) -> None:

@@ -50,18 +50,23 @@ def post_signed(
         status = _post(url, address, body, event_id, secret, settings, deadline)
     except WebhookRefused as exc:
         return PostResult(DeliveryOutcome.REFUSED, error=str(exc)[:300])
-    except TimeoutError as exc:  # socket.timeout is TimeoutError
-        return PostResult(DeliveryOutcome.TIMEOUT, error=_detail(exc))
     except (OSError, ssl.SSLError, http.client.HTTPException, ValueError) as exc:
         if deadline.fired:  # the watchdog cut the connection: a timeout, not a refusal
-            late = f"no answer within {deadline.seconds:g} s"
-            return PostResult(DeliveryOutcome.TIMEOUT, error=late)
-        return PostResult(DeliveryOutcome.CONNECT_ERROR, error=_detail(exc))
+            return _late(deadline)
+        timed_out = isinstance(exc, TimeoutError)  # socket.timeout is TimeoutError
+        outcome = DeliveryOutcome.TIMEOUT if timed_out else DeliveryOutcome.CONNECT_ERROR
+        return PostResult(outcome, error=_detail(exc))
     finally:
         deadline.cancel()
+    if deadline.fired:  # cut mid-headers: http.client takes the end for their end
+        return _late(deadline)
     if 200 <= status < 300:
         return PostResult(DeliveryOutcome.DELIVERED, status)
     return PostResult(DeliveryOutcome.HTTP_ERROR, status, f"HTTP {status}")
+
+
+def _late(deadline: "Deadline") -> PostResult:
+    return PostResult(DeliveryOutcome.TIMEOUT, error=f"no answer within {deadline.seconds:g} s")
 
 
 def _detail(exc: BaseException) -> str:
@@ -128,10 +133,7 @@ def _post(url: str, address: str, body: bytes, event_id: str, secret: str,
                EVENT_ID_HEADER: event_id, "User-Agent": "backdrop-webhooks/2"}  # fmt: skip
     try:
         connection.request("POST", path, body=body, headers=headers)
-        status = int(connection.getresponse().status)
-        if deadline.fired:  # cut mid-headers, http.client takes the end for their end
-            raise TimeoutError(f"no whole answer within {deadline.seconds:g} s")
-        return status
+        return int(connection.getresponse().status)
     finally:
         deadline.release()
         connection.close()
