@@ -38,12 +38,13 @@ def _scene() -> tuple[np.ndarray, np.ndarray]:
     return photo, mask
 
 
-def _regions(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels farther than `width` from the mask's edge, inside and outside."""
+def _regions(mask: np.ndarray, width: int, out: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels farther than `width` from the mask's edge inside it, and than
+    `out` (default the same) outside it."""
     hard = (mask >= 0.5).astype(np.uint8)
-    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    inside = cv2.erode(hard, kernel).astype(bool)
-    outside = ~cv2.dilate(hard, kernel).astype(bool)
+    inside = cv2.erode(hard, np.ones((2 * width + 1,) * 2, np.uint8)).astype(bool)
+    reach = width if out is None else out
+    outside = ~cv2.dilate(hard, np.ones((2 * reach + 1,) * 2, np.uint8)).astype(bool)
     return inside, outside
 
 
@@ -62,7 +63,9 @@ def test_pixels_away_from_the_edge_are_exactly_photo_or_stylized(mode: str, edge
     params = CompositeParams(edge=edge, guided_eps=EPS)
     _, out = composite_stage(photo, mask, stylized, mode, params)
     # + 8: the mask itself is soft up to one DeepLab cell from its 0.5 edge.
-    inside, outside = _regions(mask, edge_reach(params, max(photo.shape[:2])) + 8)
+    side = max(photo.shape[:2])
+    inside, outside = _regions(mask, edge_reach(params, side, inward=True) + 8,
+                               edge_reach(params, side) + 8)  # fmt: skip
     assert inside.sum() > 1000 and outside.sum() > 1000
     keep, paint = (inside, outside) if mode == "background" else (outside, inside)
     assert np.array_equal(out[keep], photo[keep])
@@ -141,19 +144,32 @@ def test_matting_follows_strands_the_guided_filter_cuts(kind: str) -> None:
     assert sad(matted, scene.alpha) < sad(guided, scene.alpha)
 
 
-def test_the_thinnest_hair_is_not_worse_than_the_guided_filter() -> None:
-    """0.5 px strands (alpha at most ~0.5) over a textured photo: with
-    pymatting's own regularization (1e-7) the background's texture became
-    false strands here, 22% above the guided filter's gradient error; now 43% below."""
+@pytest.mark.parametrize(
+    ("photo", "kind"),
+    [
+        # 0.5 px strands (alpha at most ~0.5) over a textured photo: with
+        # pymatting's own regularization (1e-7) the texture became false
+        # strands (22% above the guided filter); 0.5 px hair 43% below now.
+        ("parrot.jpg", "hair"),
+        # Short fur over feathers: a wide band without the pull to 0 turned
+        # the feathers into false fur (25% above the guided filter).
+        ("parrot.jpg", "fur"),
+        # Long strands over a plain sky: the band of old, 12 px out of the
+        # mask, cut them (19% below the guided filter, the benchmark's worst).
+        ("bird_segmentation.png", "hair"),
+    ],
+)
+def test_the_thinnest_strands_stay_30_percent_below_guided(photo: str, kind: str) -> None:
+    """benchmarks.matting's hardest cases, at its size (512 px): the goal of at
+    least 30% lower gradient error holds on each."""
     from benchmarks.common import load_scaled
 
-    # At 512 px, as benchmarks.matting's worst case (at 256 px both pass).
-    background = load_scaled("photos/parrot.jpg", 512).astype(np.float32)
-    scene = hair_scene(background, "hair", width=0.5, seed=1)
+    background = load_scaled(f"photos/{photo}", 512).astype(np.float32)
+    scene = hair_scene(background, kind, width=0.5, seed=1)
     guided = refined_edge(scene.photo, scene.mask, CompositeParams(edge="guided")).alpha
     matted = refined_edge(scene.photo, scene.mask, CompositeParams(edge="matting")).alpha
     g_guided, g_matted = gradient_error(guided, scene.alpha), gradient_error(matted, scene.alpha)
-    assert g_matted <= 0.8 * g_guided, (g_matted, g_guided)
+    assert g_matted <= 0.7 * g_guided, (g_matted, g_guided)
 
 
 def test_no_old_background_bleeds_into_the_new_one() -> None:

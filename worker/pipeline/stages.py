@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.composite import blend, feather_width, portrait_blur, refine_mask
-from worker.pipeline.matting import Edge, matte_any_size
+from worker.pipeline.matting import Edge, matte_any_size, outer_width
 
 # Radii are set for a 512 px photo and scale with it, so a result looks the
 # same at any working size.
@@ -32,9 +32,9 @@ class CompositeParams(BaseModel):
     # Disk radius of the portrait blur.
     blur_radius: int = Field(14, ge=1, le=100)
     # How the mask's edge follows the photo: the guided filter, or closed-form
-    # matting in a band of `band` px (at 512 px) either side of DeepLab's edge,
-    # which keeps hair strands and takes the old background out of them
-    # (benchmarks/matting.py: 30-40% lower gradient error; README).
+    # matting in a band from `band` px (at 512 px) inside DeepLab's edge to
+    # matting.OUTER times that outside it, which keeps hair strands and takes
+    # the old background out of them (benchmarks/matting.py; README).
     edge: Literal["guided", "matting"] = "matting"
     band: int = Field(12, ge=1, le=64)
 
@@ -190,9 +190,11 @@ def band_half_width(params: CompositeParams, side: int) -> int:
     return max(2, round(params.band * side / REFERENCE_SIDE))
 
 
-def edge_reach(params: CompositeParams, side: int) -> int:
-    """How far from the mask's 0.5 edge alpha can differ from the mask (px):
-    beyond it the subject is the photo's own pixels."""
+def edge_reach(params: CompositeParams, side: int, inward: bool = False) -> int:
+    """How far from the mask's 0.5 edge alpha can differ from the mask (px),
+    outward (the default and the farther: the matting band reaches further
+    out) or inward: beyond it the subject is the photo's own pixels."""
     if params.edge == "guided":
         return feather_width(max(1, round(params.guided_radius * side / REFERENCE_SIDE)))
-    return band_half_width(params, side) + 1
+    half = band_half_width(params, side)
+    return (half if inward else outer_width(half)) + 1
