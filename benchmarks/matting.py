@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmarks.common import REPO, load_scaled, machine, write_json
 from tests.pipeline.hair import bleed, gradient_error, hair_scene, sad
-from worker.pipeline.matting import trimap
+from worker.pipeline.matting import outer_width, trimap
 from worker.pipeline.stages import CompositeParams, band_half_width, refined_edge
 
 BACKGROUNDS = ["kite_and_cold.jpg", "parrot.jpg", "cat_720p.jpg", "bird_segmentation.png"]
@@ -67,7 +67,8 @@ def _one_case(background: np.ndarray, kind: str, width: float) -> dict[str, Any]
     over = np.zeros_like(scene.fg)
     over[...] = GREEN
     side = max(scene.photo.shape[:2])
-    tri = trimap(scene.mask, band_half_width(CompositeParams(), side))
+    half = band_half_width(CompositeParams(), side)
+    tri = trimap(scene.mask, half, outer_width(half))  # the service's band
     where = (tri == 0.5) & (scene.alpha > 0.02) & (scene.alpha < 0.98)
     out = {}
     for method in ("guided", "matting"):

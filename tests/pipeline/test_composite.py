@@ -144,28 +144,30 @@ def test_matting_follows_strands_the_guided_filter_cuts(kind: str) -> None:
     assert sad(matted, scene.alpha) < sad(guided, scene.alpha)
 
 
+@pytest.mark.parametrize("seed", [1, 7])  # 1: the cases PRIOR was chosen on; 7: others
 @pytest.mark.parametrize(
     ("photo", "kind"),
     [
         # 0.5 px strands (alpha at most ~0.5) over a textured photo: with
         # pymatting's own regularization (1e-7) the texture became false
-        # strands (22% above the guided filter); 0.5 px hair 43% below now.
+        # strands (22% above the guided filter's gradient error).
         ("parrot.jpg", "hair"),
         # Short fur over feathers: a wide band without the pull to 0 turned
-        # the feathers into false fur (25% above the guided filter).
+        # the feathers into false fur (25% above); the benchmark's worst now.
         ("parrot.jpg", "fur"),
-        # Long strands over a plain sky: the band of old, 12 px out of the
-        # mask, cut them (19% below the guided filter, the benchmark's worst).
+        # Long strands over a plain sky: a band reaching 12 px out of the
+        # mask cut them (19% below, the benchmark's worst until then).
         ("bird_segmentation.png", "hair"),
     ],
 )
-def test_the_thinnest_strands_stay_30_percent_below_guided(photo: str, kind: str) -> None:
+def test_the_thinnest_strands_stay_30_percent_below_guided(photo: str, kind: str,
+                                                           seed: int) -> None:  # fmt: skip
     """benchmarks.matting's hardest cases, at its size (512 px): the goal of at
     least 30% lower gradient error holds on each."""
     from benchmarks.common import load_scaled
 
     background = load_scaled(f"photos/{photo}", 512).astype(np.float32)
-    scene = hair_scene(background, kind, width=0.5, seed=1)
+    scene = hair_scene(background, kind, width=0.5, seed=seed)
     guided = refined_edge(scene.photo, scene.mask, CompositeParams(edge="guided")).alpha
     matted = refined_edge(scene.photo, scene.mask, CompositeParams(edge="matting")).alpha
     g_guided, g_matted = gradient_error(guided, scene.alpha), gradient_error(matted, scene.alpha)
@@ -197,6 +199,32 @@ def test_the_band_solve_is_closed_form_matting() -> None:
     ours = solve_alpha(image, tri)
     theirs = estimate_alpha_cf(image, tri, laplacian_kwargs={"epsilon": EPSILON})
     assert np.abs(ours - theirs).max() <= 2e-3  # ours snaps within 1e-3 of 0 and 1
+
+
+def test_the_pull_is_a_background_prior_in_the_same_system() -> None:
+    """The service's solve (a wider band outward, the pull to 0 outside the
+    mask) is Levin's energy plus pull * alpha^2: the same alpha as a direct
+    sparse solve of (L_uu + diag(pull)) alpha_u = -L_uk alpha_k, with L built
+    by pymatting over the whole picture."""
+    import scipy.sparse
+    import scipy.sparse.linalg
+    from pymatting import cf_laplacian
+
+    from worker.pipeline.matting import background_pull, outer_width
+
+    _, scene = _hair("hair")
+    tri = trimap(scene.mask, 4, outer_width(4))
+    pull = background_pull(scene.mask, 4)
+    image = scene.photo.astype(np.float64) / 255.0
+    ours = solve_alpha(image, tri, pull)
+    lap = cf_laplacian(image, epsilon=EPSILON).tocsr()
+    u, k = np.flatnonzero((tri > 0) & (tri < 1)), np.flatnonzero((tri == 0) | (tri == 1))
+    system = lap[u][:, u] + scipy.sparse.diags(pull.ravel()[u])
+    direct = scipy.sparse.linalg.spsolve(system.tocsc(), -lap[u][:, k] @ tri.ravel()[k])
+    theirs = tri.copy()
+    theirs.ravel()[u] = np.clip(direct, 0, 1)
+    assert np.abs(ours - theirs).max() <= 2e-3
+    assert pull.max() > 0 and np.abs(ours - solve_alpha(image, tri)).max() > 0.05, "it pulls"
 
 
 def test_the_subject_keeps_its_own_pixels_where_alpha_is_sure() -> None:

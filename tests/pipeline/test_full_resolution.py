@@ -1,15 +1,17 @@
 """Full-size results: the upload's size, its subject bit for bit outside the
 edge band, the painting upsampled, and the same picture however it is tiled."""
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 
 from tests.conftest import PHOTOS, read_rgb
-from worker.pipeline.composite import feather_width
 from worker.pipeline.full_resolution import composite_full
 from worker.pipeline.intake import to_working_size
-from worker.pipeline.stages import REFERENCE_SIDE, CompositeParams
+from worker.pipeline.matting import MAX_SOLVE_SIDE
+from worker.pipeline.stages import CompositeParams, edge_reach, refined_edge
 
 
 def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -23,10 +25,11 @@ def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return full, working, mask, stylized
 
 
-def _band(mask_full: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _band(mask_full: np.ndarray, inward: int, outward: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels farther than `inward` inside the mask's edge, `outward` outside it."""
     hard = (mask_full >= 0.5).astype(np.uint8)
-    kernel = np.ones((2 * width + 1,) * 2, np.uint8)
-    return cv2.erode(hard, kernel).astype(bool), ~cv2.dilate(hard, kernel).astype(bool)
+    inside = cv2.erode(hard, np.ones((2 * inward + 1,) * 2, np.uint8)).astype(bool)
+    return inside, ~cv2.dilate(hard, np.ones((2 * outward + 1,) * 2, np.uint8)).astype(bool)
 
 
 def test_the_subject_is_the_upload_bit_for_bit_outside_the_band() -> None:
@@ -35,13 +38,38 @@ def test_the_subject_is_the_upload_bit_for_bit_outside_the_band() -> None:
     alpha, result = composite_full(full, working, mask, stylized, "background", params)
     assert result.shape == full.shape and alpha.shape == full.shape[:2]
     mask_full = cv2.resize(mask, full.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    radius = round(params.guided_radius * max(full.shape[:2]) / REFERENCE_SIDE)
-    inside, outside = _band(mask_full, feather_width(radius) + 4)
+    side = max(full.shape[:2])
+    inside, outside = _band(mask_full, edge_reach(params, side, inward=True) + 4,
+                            edge_reach(params, side) + 4)  # fmt: skip
     assert inside.sum() > 10_000
     assert np.array_equal(result[inside], full[inside])
     painted = cv2.resize(stylized, full.shape[1::-1], interpolation=cv2.INTER_CUBIC)
     diff = np.abs(result[outside].astype(float) - painted[outside]).mean()
     assert diff < 25, f"the background is the painting, upsampled ({diff:.1f} levels off)"
+
+
+def test_the_matte_stays_within_its_reach_above_the_solve_size() -> None:
+    """Above MAX_SOLVE_SIDE the matte is solved small and brought to size:
+    the upsampler spreads it by a few pixels there, which edge_reach counts,
+    so the subject is the photo's own pixels wherever it says."""
+    photo = cv2.resize(read_rgb(PHOTOS / "kite_and_cold.jpg"), (2048, 1363),
+                       interpolation=cv2.INTER_CUBIC)  # fmt: skip
+    mask = np.zeros(photo.shape[:2], np.float32)
+    cv2.circle(mask, (1024, 680), 400, 1.0, -1)
+    params = CompositeParams()
+    alpha = refined_edge(photo, mask, params).alpha
+    assert ((alpha > 0) & (alpha < 1)).sum() > 10_000, "a soft edge, not the hard mask"
+    hard = (mask >= 0.5).astype(np.uint8)
+    depth = cv2.distanceTransform(hard, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    distance = cv2.distanceTransform(1 - hard, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    deepest, farthest = depth[alpha < 1].max(), distance[alpha > 0].max()
+    side = max(photo.shape[:2])
+    assert deepest <= edge_reach(params, side, inward=True)
+    assert farthest <= edge_reach(params, side)
+    # Without the upsampler's pixels both reaches would fall short.
+    pad = math.ceil(3 * side / MAX_SOLVE_SIDE)
+    assert deepest > edge_reach(params, side, inward=True) - pad
+    assert farthest > edge_reach(params, side) - pad
 
 
 @pytest.mark.parametrize("mode", ["background", "portrait"])

@@ -46,13 +46,15 @@ def composite_full(
     h, w = photo.shape[:2]
     side = max(h, w)
     scale = side / REFERENCE_SIDE
-    halo = edge_reach(params, side) + 2
-    if mode.name == "portrait":
-        halo += 2 * round(params.blur_radius * scale) + 2
     coeffs = None if stylized is None else _upsampling_model(working, stylized)
     matte = None  # the matting is solved once for the whole picture, at <= 1024 px
     if mode.segments and params.edge == "matting":
         matte = fit_upsampler(photo, mask, band_half_width(params, side))
+    # Rows of context a strip needs: the guided filter's reach; the matte is
+    # applied pixel by pixel (its wide band would only cost rows for nothing).
+    halo = 2 if matte is not None else edge_reach(params, side) + 2
+    if mode.name == "portrait":
+        halo += 2 * round(params.blur_radius * scale) + 2
     result = np.empty_like(photo)
     alpha8 = np.empty((h, w), np.uint8)
     for y0 in range(0, h, strip_rows):
