@@ -135,7 +135,12 @@ class JobOptions(BaseModel):
         None, gt=0, le=1000, allow_inf_nan=False,
         description="Adam's rate; L-BFGS's first step, in pixel levels",
     )  # fmt: skip
-    optimizer: Literal["adam", "lbfgs"] | None = Field(None, description="the optimizer")
+    optimizer: Literal["adam", "lbfgs", "lbfgs_adam"] | None = Field(
+        None,
+        description="the optimizer; lbfgs_adam: L-BFGS for the first 200 iterations of each "
+        "level, then Adam at rate 5 (learning_rate stays L-BFGS's first step); with no level "
+        "longer than 200 iterations it is lbfgs",
+    )
     init: Literal["content", "noise", "preview", "palette"] | None = Field(
         None,
         description="where it starts from: the photo, noise, the instant preview, or the "

@@ -4,16 +4,19 @@ run-on stopping rule) against the classic recipe, with a judge that is not
 the optimized loss.
 
     .venv/bin/python -m benchmarks.quality_pairs [--size 128] [--ref-iterations 1000] [--cap 400]
+        [--polish-cap 600]
 
-Per pair, four optimizations: the reference (neural-style's recipe: noise,
+Per pair, five optimizations: the reference (neural-style's recipe: noise,
 one scale, Adam lr 10, --ref-iterations steps; its final loss is L_ref, its
 wall time T_ref), then the service's L-BFGS (on the device; every
 iteration's loss seen) for --cap iterations from the photo (init content),
 from the preview (init preview: the previewer's picture at the default
 strength, as the service passes the one it published) and from the photo in
-the painting's colours (init palette). Every recipe (init, cap, stop_below)
-is read off those runs: the stopping rule only ends a run, it never changes
-its path, so each recipe's run is a prefix of one of them, seconds included.
+the painting's colours (init palette), and the L-BFGS-then-Adam road
+(optimizer lbfgs_adam, from the photo) for --polish-cap iterations (0: not
+run). Every recipe (init, cap, stop_below) is read off those runs: the
+stopping rule only ends a run, it never changes its path, so each recipe's
+run is a prefix of one of them, seconds included.
 
 Per pair and recipe: seconds and iterations until the loss first reaches
 L_ref (None: never), T_ref over those seconds, the final loss, iterations run,
@@ -39,6 +42,7 @@ import cv2
 import numpy as np
 
 from benchmarks.common import RESULTS, machine, write_json
+from worker.pipeline.style_params import ADAM_AFTER
 
 PHOTOS = ("grace_hopper.png", "parrot.jpg", "kite_and_cold.jpg")
 PAINTINGS = ("starry.jpg", "waves.jpg")
@@ -46,10 +50,13 @@ JUDGE_STYLE = ("block1_conv2", "block2_conv2", "block3_conv2", "block4_conv3", "
 JUDGE_CONTENT = "block3_conv2"
 STOPS = (0.0, 0.001, 0.002, 0.005, 0.01)
 INITS = ("content", "preview", "palette")
+# The L-BFGS-then-Adam road (optimizer lbfgs_adam, from the photo), read off
+# one run of --polish-cap iterations: Adam's path depends on where it took over.
+POLISH = "content+adam"
 
 
 class Recipe(NamedTuple):
-    init: str  # content | preview | palette
+    init: str  # content | preview | palette: L-BFGS from there; POLISH: lbfgs_adam
     cap: int  # iterations at most
     stop_below: float  # the stopping rule's fraction; 0: off
 
@@ -62,10 +69,16 @@ BEFORE = Recipe("content", 100, 0.0)  # today's default
 AFTER = Recipe("palette", 400, 0.0)  # the grid's "after" column
 
 
-def recipes(cap: int) -> list[Recipe]:
-    """Every start at 100, 200 and `cap` iterations, each with every stop fraction."""
+def recipes(cap: int, polish_cap: int = 0) -> list[Recipe]:
+    """Every start at 100, 200 and `cap` iterations, each with every stop
+    fraction; the polish road at `polish_cap` and at the L-BFGS caps above
+    its hand-over (below it, it is the photo start's run)."""
     caps = sorted({min(100, cap), min(200, cap), cap})
-    return [Recipe(i, c, s) for i in INITS for c in caps for s in STOPS]
+    after = ADAM_AFTER
+    polished = sorted({c for c in (*caps, polish_cap) if after < c <= polish_cap})
+    return [Recipe(i, c, s) for i in INITS for c in caps for s in STOPS] + [
+        Recipe(POLISH, c, 0.0) for c in polished
+    ]
 
 
 @dataclass
@@ -100,10 +113,12 @@ def optimize(photo: np.ndarray, painting: np.ndarray, params: Any, net: Any,
     L-BFGS runs on the device as the service runs it, with the host seeing
     every iteration (lbfgs_every 1; the service's 10 makes fewer round trips),
     so losses[k] is that of the picture after k + 1 updates. Adam (the
-    reference) measures each loss before its update: images[0] is the start."""
+    reference) measures each loss before its update: images[0] is the start.
+    lbfgs_adam is both: after its hand-over each loss is that of the picture
+    the step before returned."""
     from worker.pipeline.style import stylize
 
-    device = params.optimizer == "lbfgs"
+    device = params.optimizer != "adam"
     start = photo if init is None else init
     run = Run([], [], [] if device else [np.clip(np.rint(start), 0, 255).astype(np.uint8)])
     every = 1 if device else 0  # the reference needs only its result
@@ -114,6 +129,9 @@ def optimize(photo: np.ndarray, painting: np.ndarray, params: Any, net: Any,
         run.losses.append(step.losses["total"])
         if step.image is not None:
             run.images.append(step.image)
+    if params.optimizer == "lbfgs_adam" and len(run.losses) > ADAM_AFTER:
+        k = ADAM_AFTER  # Adam's k-th loss is the picture shown one step before
+        run.images = run.images[:k] + run.images[k - 1 : -1]
     return run
 
 
@@ -146,7 +164,8 @@ def read_recipe(run: Run, recipe: Recipe, l_ref: float, t_ref: float,
 
 
 def measure_pair(photo_name: str, painting_name: str, size: int, ref_iterations: int,
-                 cap: int, tools: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:  # fmt: skip
+                 cap: int, tools: dict[str, Any],
+                 polish_cap: int = 0) -> tuple[dict[str, Any], np.ndarray]:  # fmt: skip
     """One pair: the reference, an L-BFGS run per start, every recipe read off them."""
     from tests.conftest import PHOTOS as PHOTO_DIR
     from tests.conftest import STYLES, read_rgb
@@ -167,11 +186,14 @@ def measure_pair(photo_name: str, painting_name: str, size: int, ref_iterations:
     runs = {init: optimize(photo, painting, StyleParams(iterations=cap, init=init), net,
                            preview if init == "preview" else None)
             for init in INITS}  # fmt: skip
+    if polish_cap:
+        polish = StyleParams(iterations=polish_cap, optimizer="lbfgs_adam")
+        runs[POLISH] = optimize(photo, painting, polish, net)
     report: dict[str, Any] = {
         "pair": [photo_name, painting_name], "size": list(photo.shape[:2]),
         "preview_s": round(preview_s, 3),
         "ms_per_iteration": {"reference_adam": round(1000 * t_ref / ref_iterations, 1),
-                             **{f"lbfgs_{k}": round(1000 * r.seconds[-1] / cap, 1)
+                             **{f"run_{k}": round(1000 * r.seconds[-1] / len(r.losses), 1)
                                 for k, r in runs.items()}},
         "reference": {"L_ref": round(l_ref, 1), "T_ref_s": round(t_ref, 2),
                       "judge": judge(photo, painting, ref.images[-1])},
@@ -183,7 +205,7 @@ def measure_pair(photo_name: str, painting_name: str, size: int, ref_iterations:
     }  # fmt: skip
     shown: dict[str, np.ndarray] = {}
     judged: dict[tuple[str, int], dict[str, float]] = {}
-    for recipe in recipes(cap):
+    for recipe in recipes(cap, polish_cap):
         extra = preview_s if recipe.init == "preview" else 0.0
         numbers, image = read_recipe(runs[recipe.init], recipe, l_ref, t_ref, extra)
         same = (recipe.init, numbers["iterations"])  # the same picture: judged once
@@ -258,7 +280,7 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def run(size: int, ref_iterations: int, cap: int, photos: tuple[str, ...] = PHOTOS,
-        paintings: tuple[str, ...] = PAINTINGS) -> dict[str, Any]:  # fmt: skip
+        paintings: tuple[str, ...] = PAINTINGS, polish_cap: int = 0) -> dict[str, Any]:  # fmt: skip
     from tests.conftest import MODELS
     from worker.pipeline.features import load_feature_net
     from worker.pipeline.style_params import StyleParams
@@ -271,7 +293,8 @@ def run(size: int, ref_iterations: int, cap: int, photos: tuple[str, ...] = PHOT
     pairs, rows = [], []
     for photo in photos:
         for painting in paintings:
-            pair, row = measure_pair(photo, painting, size, ref_iterations, cap, tools)
+            pair, row = measure_pair(photo, painting, size, ref_iterations, cap, tools,
+                                     polish_cap)  # fmt: skip
             pairs.append(pair)
             rows.append(_row(row))
             write_json(f"{name}.partial", {"machine": machine(), "pairs": pairs})
@@ -280,7 +303,7 @@ def run(size: int, ref_iterations: int, cap: int, photos: tuple[str, ...] = PHOT
                                  if r.name in pair["recipes"]}}), flush=True)  # fmt: skip
     cv2.imwrite(str(RESULTS / f"{name}.grid.png"),
                 cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))  # fmt: skip
-    return {"size": size, "ref_iterations": ref_iterations, "cap": cap,
+    return {"size": size, "ref_iterations": ref_iterations, "cap": cap, "polish_cap": polish_cap,
             "lbfgs": "device, lbfgs_every 1 (every iteration seen)", "pairs": pairs,
             "summary": summarize(pairs, ref_iterations),
             "grid": str(RESULTS / f"{name}.grid.png")}  # fmt: skip
@@ -299,12 +322,15 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--ref-iterations", type=int, default=1000)
     parser.add_argument("--cap", type=int, default=400, help="the L-BFGS runs' iterations")
+    parser.add_argument("--polish-cap", type=int, default=600,
+                        help="the lbfgs_adam run's iterations (0: not run)")  # fmt: skip
     parser.add_argument("--table", type=Path, help="only print the table of a saved (partial) run")
     args = parser.parse_args()
     if args.table:  # a run still going: its partial JSON, summarized
         print(table(summarize(json.loads(args.table.read_text())["pairs"], args.ref_iterations)))
         return
-    report = {"machine": machine(), **run(args.size, args.ref_iterations, args.cap)}
+    measured = run(args.size, args.ref_iterations, args.cap, polish_cap=args.polish_cap)
+    report = {"machine": machine(), **measured}
     write_json(f"quality_pairs_{args.size}", report)
     print(table(report["summary"]))
 

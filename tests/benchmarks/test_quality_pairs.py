@@ -2,6 +2,7 @@
 reading on made-up curves (no optimization, nothing timed)."""
 
 import numpy as np
+import pytest
 
 from benchmarks.quality_pairs import BEFORE, Recipe, Run, read_recipe, recipes, stopped_at
 from worker.pipeline.style_params import STOP_WINDOW
@@ -65,3 +66,42 @@ def test_the_benchmark_times_the_services_device_lbfgs_with_each_loss_on_its_pic
     adam = optimize(photo, painting, StyleParams(iterations=3, optimizer="adam"), net)
     # The reference keeps its start and its result only: its losses are measured before each step.
     assert len(adam.images) == 2 and np.array_equal(adam.images[0], photo)
+
+
+def test_the_polish_road_pairs_each_loss_with_its_picture_across_the_hand_over(
+    monkeypatch,
+) -> None:  # fmt: skip
+    """lbfgs_adam, 64 px, the hand-over at 3: L-BFGS's losses are those of the
+    pictures it returns, Adam's those of the picture before its step; each
+    stored picture, measured again, gives the loss stored with it (to the
+    uint8 rounding), and not its neighbour's."""
+    import benchmarks.quality_pairs as bench
+    import worker.pipeline.style as style_module
+    import worker.pipeline.style_params as params_module
+    from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
+    from worker.pipeline.intake import to_working_size
+    from worker.pipeline.style import stylize
+    from worker.pipeline.style_params import StyleParams
+    from worker.runtime.model_cache import get_feature_net
+    from worker.runtime.settings import Settings
+
+    # At the real hand-over (200) the road is read at the caps past it only.
+    assert {r.cap for r in bench.recipes(400, 600) if r.init == bench.POLISH} == {400, 600}
+    for module in (bench, style_module, params_module):
+        monkeypatch.setattr(module, "ADAM_AFTER", 3)
+    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
+    painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
+    run = bench.optimize(photo, painting, StyleParams(iterations=7, optimizer="lbfgs_adam"), net)
+    assert len(run.losses) == len(run.images) == 7
+
+    def loss_of(image: np.ndarray) -> float:  # an Adam step's loss is its start's
+        one = StyleParams(iterations=1, optimizer="adam")
+        return next(iter(stylize(photo, [(painting, 1.0)], one, net, init_image=image))).losses[
+            "total"
+        ]
+
+    for k in (2, 4, 6):  # L-BFGS's last, then Adam's
+        again = loss_of(run.images[k].astype(np.float32))
+        assert again == pytest.approx(run.losses[k], rel=2e-3), k
+        assert again != pytest.approx(run.losses[k - 1], rel=2e-3), k

@@ -71,3 +71,51 @@ def test_the_run_on_rule_ends_a_real_run_before_its_cap_on_the_capped_runs_path(
     assert len(full) == n + 10
     assert np.allclose(full[:n], stopped, rtol=1e-3)
     assert min(full) < min(stopped), "it would have gone on falling, slowly"
+
+
+@pytest.fixture
+def hand_over_at_8(monkeypatch):
+    """lbfgs_adam's hand-over at 8 iterations, so a 64 px run shows it."""
+    import worker.pipeline.style as style_module
+    import worker.pipeline.style_params as params_module
+
+    for module in (style_module, params_module):
+        monkeypatch.setattr(module, "ADAM_AFTER", 8)
+
+
+@pytest.mark.parametrize("every", [1, 0])  # L-BFGS on the device, and on the host
+def test_lbfgs_adam_follows_lbfgs_then_hands_over_to_adam(photo, starry, net, hand_over_at_8,
+                                                          every) -> None:  # fmt: skip
+    """optimizer lbfgs_adam: L-BFGS's own path for ADAM_AFTER iterations,
+    then Adam from the picture L-BFGS got to, going on down. Were Adam never
+    handed the picture, the run would be L-BFGS's to the end."""
+    plain = _losses(photo, starry, StyleParams(iterations=14, optimizer="lbfgs"), net,
+                    lbfgs_every=every)  # fmt: skip
+    mixed = StyleParams(iterations=14, optimizer="lbfgs_adam")
+    assert mixed.optimizer == "lbfgs_adam"
+    both = _losses(photo, starry, mixed, net, lbfgs_every=every)
+    assert len(both) == 14
+    assert both[:8] == pytest.approx(plain[:8], rel=1e-5)
+    if every:  # the device reports each loss after its update, Adam before its own
+        assert both[8] == pytest.approx(both[7], rel=1e-5), "Adam starts where L-BFGS got"
+    assert both[9:] != pytest.approx(plain[9:], rel=1e-3)
+    assert both[-1] < both[8]
+
+
+def test_lbfgs_adam_that_never_hands_over_is_lbfgs() -> None:
+    """One name for one picture (and one cache key): the default 100
+    iterations never reach the hand-over at 200."""
+    assert StyleParams(optimizer="lbfgs_adam").optimizer == "lbfgs"
+    assert StyleParams(optimizer="lbfgs_adam", iterations=600, levels=3).optimizer == "lbfgs"
+    assert StyleParams(optimizer="lbfgs_adam", iterations=600).optimizer == "lbfgs_adam"
+
+
+def test_the_stopping_rule_lets_lbfgs_adam_hand_over(photo, starry, net, hand_over_at_8) -> None:
+    """With a rule that stops at its first look (the loss never falls by 99%
+    over 10 iterations), lbfgs alone stops there, at 11; lbfgs_adam runs
+    L-BFGS to the hand-over and Adam for a window after it."""
+    rule = {"iterations": 40, "stop_below": 0.99}
+    plain = _losses(photo, starry, StyleParams(**rule), net, lbfgs_every=1)
+    both = _losses(photo, starry, StyleParams(**rule, optimizer="lbfgs_adam"), net, lbfgs_every=1)
+    assert len(plain) == STOP_WINDOW + 1
+    assert len(both) == 8 + STOP_WINDOW + 1

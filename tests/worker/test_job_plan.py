@@ -113,3 +113,20 @@ def test_edges_and_pictures_made_by_an_older_matte_are_not_served(monkeypatch) -
     monkeypatch.setattr(plan_module, "MATTE_VERSION", MATTE_VERSION - 1)
     before = (plan.edge_key(), plan.result_key("f"), plan.preview_key("f"))
     assert all(a != b for a, b in zip(now, before, strict=True))
+
+
+def test_the_polish_roads_constants_name_its_pictures(monkeypatch) -> None:
+    """optimizer lbfgs_adam: its hand-over and Adam's rate are constants, so
+    they are in its pictures' keys (a change makes them anew); lbfgs_adam
+    that never hands over is lbfgs, with lbfgs's keys; the dial's short
+    runs never hand over, so one dial serves both."""
+    import worker.service.plan as plan_module
+
+    polished, plain = _plan(optimizer="lbfgs_adam", iterations=600), _plan(iterations=600)
+    assert polished.params.optimizer == "lbfgs_adam"
+    assert "polish" in polished.params_key() and "polish" not in plain.params_key()
+    assert polished.dial_key("f") == _plan(optimizer="lbfgs", iterations=600).dial_key("f")
+    assert _keys(_plan(optimizer="lbfgs_adam")) == _keys(_plan())  # 100 iterations: lbfgs
+    now = _keys(polished)
+    monkeypatch.setattr(plan_module, "POLISH_RATE", 2.0)
+    assert all(now[k] != v for k, v in _keys(polished).items() if k != "preview_key")

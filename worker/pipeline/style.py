@@ -18,7 +18,14 @@ from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.objective import Objective, Targets, objective_for
 from worker.pipeline.palette import palette_start
-from worker.pipeline.style_params import STOP_WINDOW, LossWeights, StyleParams, loss_weights
+from worker.pipeline.style_params import (
+    ADAM_AFTER,
+    POLISH_RATE,
+    STOP_WINDOW,
+    LossWeights,
+    StyleParams,
+    loss_weights,
+)
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
 
@@ -141,6 +148,9 @@ def stylize_many(
         best = [(np.inf, im) for im in images]
         per: list[dict[str, float]] = []
         totals: list[tuple[int, float]] = []  # (iterations done, the batch's loss)
+        # lbfgs_adam: the stopping rule watches Adam's part only (an L-BFGS
+        # plateau is what the hand-over is for, and Adam's first steps may rise).
+        watch_from = done + (ADAM_AFTER if params.optimizer == "lbfgs_adam" else 0)
         run = _optimize(images, objective, targets, params, budget, lbfgs_every, xla)
         for count, losses, measured, updated in run:
             done += count
@@ -151,8 +161,9 @@ def stylize_many(
                 best = [(p["total"], im) if p["total"] < b[0] else b
                         for p, im, b in zip(per, on, best, strict=True)]  # fmt: skip
             images = updated
-            totals.append((done, sum(p["total"] for p in per)))
-            stop = _converged(totals, params.stop_below)
+            if done > watch_from:
+                totals.append((done, sum(p["total"] for p in per)))
+            stop = bool(totals) and _converged(totals, params.stop_below)
             show = _crossed(done, count, checkpoint_every)
             if done < params.iterations and not (final and stop):
                 shown = [_u8(im) for im in images] if show else None
@@ -326,21 +337,40 @@ def _optimize(
 ) -> Iterator[Step]:  # fmt: skip
     """Yield (iterations run, per-image losses, the images they were measured on
     (None: those before this update), the updated B x h x w x 3 images)."""
-    rate = params.learning_rate
-    if params.optimizer == "lbfgs" and lbfgs_every > 0:
+    if params.optimizer == "adam":
+        yield from _adam(images, objective, targets, params.learning_rate, steps)
+        return
+    first = steps if params.optimizer == "lbfgs" else min(steps, ADAM_AFTER)
+    x = images
+    for step in _lbfgs(images, objective, targets, params.learning_rate, first, lbfgs_every, xla):
+        x = step[3]
+        yield step
+    if steps > first:  # lbfgs_adam: Adam takes over from where L-BFGS got
+        yield from _adam(x, objective, targets, POLISH_RATE, steps - first)
+
+
+def _lbfgs(
+    images: np.ndarray, objective: Objective, targets: Targets, first_step: float, steps: int,
+    lbfgs_every: int, xla: bool,
+) -> Iterator[Step]:  # fmt: skip
+    if lbfgs_every > 0:
         from worker.pipeline.lbfgs_device import device_lbfgs_steps
 
-        for count, losses, x in device_lbfgs_steps(images, objective, targets, rate, steps,
+        for count, losses, x in device_lbfgs_steps(images, objective, targets, first_step, steps,
                                                    lbfgs_every, xla):  # fmt: skip
             yield count, losses, x, x
-    elif params.optimizer == "lbfgs":
+    else:
         from worker.pipeline.lbfgs import lbfgs_steps
 
-        for losses, x in lbfgs_steps(images, objective, targets, rate, steps):
+        for losses, x in lbfgs_steps(images, objective, targets, first_step, steps):
             yield 1, losses, None, x
-    else:
-        for losses, x in _adam_steps(images, objective, targets, rate, steps):
-            yield 1, losses, None, x
+
+
+def _adam(
+    images: np.ndarray, objective: Objective, targets: Targets, rate: float, steps: int
+) -> Iterator[Step]:
+    for losses, x in _adam_steps(images, objective, targets, rate, steps):
+        yield 1, losses, None, x
 
 
 def _adam_steps(

@@ -18,7 +18,7 @@ from worker.pipeline.paint_full import PAINT_VERSION, PaintParams
 from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION
-from worker.pipeline.style_params import StyleParams, preview_mix
+from worker.pipeline.style_params import ADAM_AFTER, POLISH_RATE, StyleParams, preview_mix
 from worker.runtime.settings import Settings
 from worker.service import keys
 
@@ -91,6 +91,8 @@ class JobPlan(BaseModel):
                "dial": self.dial_recipe()}  # fmt: skip
         if self.paint is not None:  # absent otherwise: every other job keeps its keys
             key["paint"] = {**self.paint.model_dump(mode="json"), "version": PAINT_VERSION}
+        if self.params.optimizer == "lbfgs_adam":  # the hand-over's constants shape it
+            key["polish"] = {"adam_after": ADAM_AFTER, "rate": POLISH_RATE}
         return key
 
     def dial_recipe(self) -> dict[str, Any]:
@@ -105,6 +107,8 @@ class JobPlan(BaseModel):
         photo, paintings and recipe (the strength only reads it), except where
         the warm start's preview depends on the strength."""
         recipe = self.params.model_dump(mode="json", exclude={"strength"})
+        if recipe["optimizer"] == "lbfgs_adam" and DIAL_ITERATIONS <= ADAM_AFTER:
+            recipe["optimizer"] = "lbfgs"  # the dial's short runs never hand over
         if self.params.init == "preview":
             recipe["preview"] = self.preview_params()
         shaping = {"size": self.size, "limits": asdict(self.limits), "params": recipe,
