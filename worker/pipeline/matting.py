@@ -20,6 +20,7 @@ new picture (a halo). The foreground and background colours are estimated in
 the band (pymatting's multi-level estimate_foreground_ml) and composited instead.
 """
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -221,6 +222,16 @@ def matte_any_size(photo: np.ndarray, mask: np.ndarray, half_width: int) -> Edge
 
 
 Upsampler = list[np.ndarray]  # a, b, fg, bg at the solve size (float32)
+
+
+def upsampled_spread(side: int) -> int:
+    """How far (px, at a picture of longest side `side`) a matte solved small
+    reaches past its band once brought to size: the upsampler's two boxes
+    (UPSAMPLE_RADIUS each) and the bilinear resize's one pixel, at the solve
+    size. 0 where the matte is solved at full size."""
+    if side <= MAX_SOLVE_SIDE:
+        return 0
+    return math.ceil((2 * UPSAMPLE_RADIUS + 1) * side / MAX_SOLVE_SIDE)
 
 
 def fit_upsampler(photo: np.ndarray, mask: np.ndarray, half_width: int) -> Upsampler:

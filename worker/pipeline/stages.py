@@ -3,7 +3,6 @@ result. `backdrop run` (worker.local_job) and the queue's steps both read it, so
 a new mode is one row here (and its name in api_contracts.models.Mode).
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.composite import blend, feather_width, portrait_blur, refine_mask
-from worker.pipeline.matting import MAX_SOLVE_SIDE, Edge, matte_any_size, outer_width
+from worker.pipeline.matting import Edge, matte_any_size, outer_width, upsampled_spread
 
 # Radii are set for a 512 px photo and scale with it, so a result looks the
 # same at any working size.
@@ -198,7 +197,4 @@ def edge_reach(params: CompositeParams, side: int, inward: bool = False) -> int:
     if params.edge == "guided":
         return feather_width(max(1, round(params.guided_radius * side / REFERENCE_SIDE)))
     half = band_half_width(params, side)
-    reach = (half if inward else outer_width(half)) + 1
-    if side > MAX_SOLVE_SIDE:  # solved small: the upsampler's two 3x3 boxes and
-        reach += math.ceil(3 * side / MAX_SOLVE_SIDE)  # its bilinear resize, 3 px there
-    return reach
+    return (half if inward else outer_width(half)) + 1 + upsampled_spread(side)
