@@ -118,3 +118,16 @@ def test_api_contracts_imports_no_tensorflow_or_opencv() -> None:
     done = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True,
                           text=True, cwd=REPO, check=True)  # fmt: skip
     assert json.loads(done.stdout) == []
+
+
+def test_an_optimizer_outside_the_list_is_refused() -> None:
+    """The new road is one more named value, nothing free-form: an unknown,
+    differently cased or padded name is a validation error."""
+    import pydantic
+
+    from api_contracts.models import JobOptions
+
+    assert JobOptions(optimizer="lbfgs_adam").optimizer == "lbfgs_adam"
+    for bad in ("LBFGS_ADAM", "lbfgs_adam\n", "lbfgs+adam", "sgd", "x" * 10_000):
+        with pytest.raises(pydantic.ValidationError):
+            JobOptions(optimizer=bad)
