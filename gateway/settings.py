@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.limits import JobLimits
 from jobstore.trusted_client import TrustedClientConfig
@@ -49,11 +50,17 @@ class GatewaySettings(BaseSettings):
     # The workers' limits on a job (BACKDROP_QUEUE__MAX_STYLES, ...): the
     # gateway refuses what they would fail.
     queue: JobLimits = JobLimits()
-    # production serves no /docs or /redoc (they load scripts from a CDN).
+    # The workers' rules for a callback's address (BACKDROP_WEBHOOKS__ALLOW_PORTS, ...).
+    webhooks: CallbackRules = CallbackRules()
+    # production serves no /docs or /redoc (they load scripts from a CDN), and
+    # refuses at submit a callback_url the workers would not call.
     environment: Literal["development", "production"] = "development"
 
     def client_config(self) -> TrustedClientConfig:
-        return TrustedClientConfig.from_connection(self.redis, self.storage, limits=self.queue)
+        return TrustedClientConfig.from_connection(
+            self.redis, self.storage, limits=self.queue, callbacks=self.webhooks,
+            production=self.environment == "production",
+        )  # fmt: skip
 
 
 @lru_cache(maxsize=1)

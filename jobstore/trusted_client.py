@@ -31,6 +31,7 @@ from api_contracts.models import (
 )
 from api_contracts.names import DEFAULT_TENANT, PRIORITY_QUEUES, TASK_SEGMENT
 from jobstore.admission import Send, admit, hold, pump
+from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.limits import JobLimits
 from jobstore.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
@@ -59,6 +60,10 @@ class TrustedClientConfig(BaseModel):
     upload_ttl_days: int = Field(7, ge=1, le=365)
     # The service's own ceilings (below the contract's): refused here, not queued.
     limits: JobLimits = JobLimits()
+    # Where the workers will deliver a callback; in production, a callback they
+    # would refuse on every attempt is refused here instead.
+    callbacks: CallbackRules = CallbackRules()
+    production: bool = False
     # Object store calls fail within seconds (STORAGE_UNAVAILABLE), not minutes.
     storage_connect_seconds: float = Field(3.0, gt=0)
     storage_read_seconds: float = Field(30.0, gt=0)
@@ -155,6 +160,7 @@ class TrustedClient:
         them): record the job as QUEUED, hold it in the tenant's fair queue,
         and send what the window allows (jobstore.admission)."""
         self.config.limits.check(request)
+        self.config.callbacks.refuse_at_submit(request.callback_url, self.config.production)
         owner = tenant or self.tenant or DEFAULT_TENANT
         if owner != DEFAULT_TENANT:  # in-house code may name any object
             self.uploads.check(owner, request)

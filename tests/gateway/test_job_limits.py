@@ -47,3 +47,31 @@ def test_past_the_services_limits_422_and_nothing_changes(api, redis_client: Red
     within = api.post("/v1/jobs", json={**request, "styles": styles[:4],
                                         "options": {"iterations": 100}})  # fmt: skip
     assert within.status_code == 202, within.text
+
+
+def test_production_refuses_a_callback_no_attempt_would_call(
+    s3_endpoint: str, redis_client: Redis, tmp_path_factory
+) -> None:
+    """In production (and with BACKDROP_WEBHOOKS__ALLOW_PORTS, the workers'
+    variable) a plain-http, off-list-port or private callback_url is 422 at
+    submit with nothing changed; a public https one on a listed port is queued."""
+    log = tmp_path_factory.mktemp("callbacks") / "gateway.log"
+    key = tenant_key(redis_client, "called-back", outputs_per_minute=10)
+    env = {"BACKDROP_ENVIRONMENT": "production", "BACKDROP_WEBHOOKS__ALLOW_PORTS": "[443, 9443]"}
+    with (own_gateway(s3_endpoint, log, **env) as (url, _),
+          httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http):  # fmt: skip
+        photo = http.post("/v1/photos", content=(PHOTOS / "grace_hopper.png").read_bytes())
+        request = {"photo_key": photo.json()["key"], "mode": "portrait"}
+        before = _everything(redis_client)
+        for callback, words in (("http://93.184.216.34/hook", "scheme 'http'"),
+                                ("https://93.184.216.34:8443/hook", "port 8443"),
+                                ("https://[::ffff:169.254.169.254]/", "not public")):  # fmt: skip
+            answer = http.post("/v1/jobs", json={**request, "callback_url": callback})
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"]["code"] == "INVALID_REQUEST"
+            assert words in answer.json()["error"]["message"]
+        assert _everything(redis_client) == before, "nothing queued, recorded or counted"
+        good = http.post(
+            "/v1/jobs", json={**request, "callback_url": "https://hooks.example.com:9443/x"}
+        )
+        assert good.status_code == 202, good.text

@@ -148,12 +148,17 @@ def gpu_worker_commands(
 
 
 def client_from_settings() -> Any:
+    from jobstore.callback_rules import CallbackRules
     from jobstore.trusted_client import TrustedClient, TrustedClientConfig
     from worker.runtime.settings import Settings
 
     s = Settings()
     try:
-        config = TrustedClientConfig.from_connection(s.redis, s.storage, limits=s.queue)
+        config = TrustedClientConfig.from_connection(
+            s.redis, s.storage, limits=s.queue, production=s.environment == "production",
+            callbacks=CallbackRules(allow_hosts=s.webhooks.allow_hosts,
+                                    allow_ports=s.webhooks.allow_ports),
+        )  # fmt: skip
     except ValueError as exc:
         raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc)) from None
     return TrustedClient(config)

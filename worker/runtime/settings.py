@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.limits import JobLimits
 from worker.pipeline.intake import IntakeLimits
@@ -132,7 +133,8 @@ class QueueSettings(JobLimits):
     pause_at: list[str] = Field(default_factory=list)
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(CallbackRules):
+    # allow_hosts, allow_ports: jobstore.callback_rules (the gateway reads them too).
     # Signs every delivery (api_contracts.webhooks); tenants will get their own.
     secret: SecretStr | None = None
     # Waiting for the receiver's answer, and (at most this long) for its connection.
@@ -148,12 +150,6 @@ class WebhookSettings(BaseModel):
     max_attempts: int = Field(8, ge=1, le=20)
     backoff_seconds: float = Field(10.0, gt=0)
     backoff_factor: float = Field(3.0, ge=1)
-    # Only these hosts, when set (exact names); empty: any public address.
-    allow_hosts: list[str] = Field(default_factory=list)
-    # In production, the ports a callback may name: any port made the workers
-    # a port scanner of the internet for any tenant (connection refused and
-    # a timeout are different outcomes in the status). Development: any.
-    allow_ports: list[int] = Field(default_factory=lambda: [443, 8443])
 
     def secret_value(self) -> str:
         if self.secret is None:
