@@ -130,3 +130,15 @@ def test_the_polish_roads_constants_name_its_pictures(monkeypatch) -> None:
     now = _keys(polished)
     monkeypatch.setattr(plan_module, "POLISH_RATE", 2.0)
     assert all(now[k] != v for k, v in _keys(polished).items() if k != "preview_key")
+
+
+def test_the_instant_preview_takes_the_quick_edge_unless_the_matte_is_made_first() -> None:
+    base = _plan()
+    assert base.composite.edge == "matting" and base.quick_preview_edge
+    guided = base.model_copy(update={"composite": base.composite.model_copy(
+        update={"edge": "guided"})})  # fmt: skip
+    assert not guided.quick_preview_edge, "the job's own edge is the quick one already"
+    request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")], mode="dual",
+                         subject_style=StyleRef(key="t"))  # fmt: skip
+    dual = JobPlan.resolve(request, Settings(), photo_sha="0" * 64)
+    assert not dual.quick_preview_edge, "its regions are made from the matte before the preview"

@@ -32,16 +32,19 @@ def produce_once(
     decode: Callable[[bytes], T], content_type: str,
 ) -> tuple[T, bool]:  # fmt: skip
     """The object at `key` in the work bucket, made here or by whoever holds
-    the lock; (value, True when it was read rather than made)."""
+    the lock; (value, True when it was read rather than made). The value is
+    always the stored one, decoded: a mask or edge is stored in 8 bits, and
+    the maker's unrounded copy made its own job's pictures differ from every
+    later job's under the same key."""
     bucket = services.settings.storage.work_bucket
     if _wait_for_other_producer(services, bucket, key):
         try:
             return decode(services.store.get(bucket, key)), True
         except ObjectNotFound:
             pass  # expired in between: make it here
-    value = make()
-    services.store.put(bucket, key, encode(value), content_type)
-    return value, False
+    data = encode(make())
+    services.store.put(bucket, key, data, content_type)
+    return decode(data), False
 
 
 def _wait_for_other_producer(services: Services, bucket: str, key: str) -> bool:
@@ -90,6 +93,15 @@ def subject_edge(services: Services, plan: JobPlan, photo: np.ndarray) -> Edge:
         encode_edge, lambda data: decode_edge(data, photo), "application/octet-stream",
     )  # fmt: skip
     return edge
+
+
+def preview_edge(services: Services, plan: JobPlan, photo: np.ndarray) -> Edge:
+    """The instant preview's edge: the guided filter's where the plan says so
+    (JobPlan.quick_preview_edge; milliseconds, never stored), else the job's."""
+    if not plan.quick_preview_edge:
+        return subject_edge(services, plan, photo)
+    guided = plan.composite.model_copy(update={"edge": "guided"})
+    return refined_edge(photo, subject_mask_of(services, plan, photo.shape), guided)
 
 
 def encode_edge(edge: Edge) -> bytes:

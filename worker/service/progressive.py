@@ -5,6 +5,7 @@ the job's mask and shown in the status (`preview_key`, `latest_key`)."""
 import numpy as np
 
 from jobstore.records import JobRecord
+from worker.pipeline.matting import Edge
 from worker.pipeline.png import encode_png
 from worker.pipeline.stages import composite_stage
 from worker.pipeline.style_params import preview_mix
@@ -32,7 +33,8 @@ def publish_preview(
     with metrics.timed("preview"):  # the time until a person sees something
         preview = get_previewer().stylize_regions(photo, slots, regions, mix)
         key = plan.preview_key(style_sha)
-        _publish(services, record, plan, index, photo, preview, key, {"preview": True})
+        edge = artifacts.preview_edge(services, plan, photo)
+        _publish(services, record, plan, index, photo, preview, key, {"preview": True}, edge)
     record.set(output=index, preview_key=key)
     record.progress(index, 1)
     record.count("preview")
@@ -45,16 +47,16 @@ def publish_latest(
 ) -> None:  # fmt: skip
     """The optimization so far, shown as the output's `latest_key`."""
     key = plan.latest_key(style_sha)
-    _publish(services, record, plan, index, photo, image, key, {"latest": True})
+    edge = artifacts.subject_edge(services, plan, photo)
+    _publish(services, record, plan, index, photo, image, key, {"latest": True}, edge)
     record.set(output=index, latest_key=key)
     record.count("latest")
 
 
 def _publish(
     services: Services, record: JobRecord, plan: JobPlan, index: int,
-    photo: np.ndarray, stylized: np.ndarray, key: str, meta: dict[str, object],
+    photo: np.ndarray, stylized: np.ndarray, key: str, meta: dict[str, object], edge: Edge,
 ) -> None:  # fmt: skip
-    edge = artifacts.subject_edge(services, plan, photo)
     _, shown = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite, edge=edge)
     meta = {"job_id": record.job_id, "index": index, **meta}
     services.store.put(services.settings.storage.results_bucket, key, encode_png(shown, meta),

@@ -178,3 +178,31 @@ def test_a_cancel_seen_by_a_step_before_the_client_ends_the_job_is_cancelled(svc
     assert not record.finish(JobState.CANCELLED, error, JobState.CANCELLED), "ended already"
     status = record.status()
     assert status.state == JobState.CANCELLED and status.styles[0].state == JobState.CANCELLED
+
+
+def test_the_instant_preview_goes_in_with_the_quick_edge_and_the_result_with_the_matte(
+    svc,
+) -> None:
+    """The preview is the time until a person sees something: it is composited
+    with the guided filter's edge (milliseconds), the result with the matte
+    (about a second at 512 px), which the composite step makes."""
+    from worker.pipeline.stages import composite_stage
+    from worker.service import artifacts
+
+    record = new_job(svc, "quick", options={"quality": "preview"})
+    _run_job(svc, "quick")
+    plan = load_plan(record)
+    assert plan.quick_preview_edge and plan.composite.edge == "matting"
+    output, storage = record.status().styles[0], svc.settings.storage
+    preview, result = (decode_png(svc.store.get(storage.results_bucket, key))
+                       for key in (output.preview_key, output.result_key))  # fmt: skip
+    photo = artifacts.working_photo(svc, plan)
+    stylized_key = plan.stylized_key(record.field("style_sha", 0))
+    stylized = decode_png(svc.store.get(storage.work_bucket, stylized_key))
+    mask = artifacts.subject_mask_of(svc, plan, photo.shape)
+    guided = plan.composite.model_copy(update={"edge": "guided"})
+    assert np.array_equal(preview, composite_stage(photo, mask, stylized, plan.mode, guided)[1])
+    edge = artifacts.subject_edge(svc, plan, photo)
+    matted = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite, edge=edge)
+    assert np.array_equal(result, matted[1])
+    assert not np.array_equal(preview, result), "the two edges differ in the band"
