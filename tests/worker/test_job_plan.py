@@ -126,6 +126,10 @@ def test_the_polish_roads_constants_name_its_pictures(monkeypatch) -> None:
     assert polished.params.optimizer == "lbfgs_adam"
     assert "polish" in polished.params_key() and "polish" not in plain.params_key()
     assert polished.dial_key("f") == _plan(optimizer="lbfgs", iterations=600).dial_key("f")
+    # The dial runs at most DIAL_ITERATIONS at one level: recipes that differ
+    # only past that share one calibration.
+    assert _plan(quality="high").dial_key("f") == _plan().dial_key("f")
+    assert _plan(iterations=60).dial_key("f") != _plan().dial_key("f")
     assert _keys(_plan(optimizer="lbfgs_adam")) == _keys(_plan())  # 100 iterations: lbfgs
     now = _keys(polished)
     monkeypatch.setattr(plan_module, "POLISH_RATE", 2.0)
