@@ -2,9 +2,11 @@
 
 One model, read from BACKDROP_WEBHOOKS__ALLOW_HOSTS / __ALLOW_PORTS by the
 workers' settings and the gateway's alike: a callback the workers would never
-call (plain http, a port off the list, a host off the allow-list or a private
-IP literal, in production) is refused at submit (422, nothing queued, no quota
-spent) instead of failing every delivery attempt for three hours. What a host
+call (in production plain http, a port off the list; a host off the
+allow-list; an IP address that is not public, written as a literal or in
+inet_aton's old forms, in development too, loopback aside) is refused at
+submit (422, nothing queued, no quota spent) instead of failing every
+delivery attempt for three hours. What a host
 name resolves to is the worker's check, on every attempt, since DNS can change
 after submit (worker.service.webhook_guard); submit never resolves a name, so
 its answer tells a tenant nothing about our network's names.
@@ -14,6 +16,8 @@ NAT64, 6to4, Teredo) is judged by the IPv4 address it reaches.
 """
 
 import ipaddress
+import re
+import socket
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
@@ -72,7 +76,23 @@ def check_address_form(url: str, rules: CallbackRules, production: bool) -> tupl
         raise WebhookRefused(f"host {host!r} is not on the allow-list")
     if is_ip_literal(host):
         check_address(host, production)
+    else:
+        legacy = legacy_ipv4(host)
+        if legacy is not None:
+            check_address(legacy, production)
     return host, port
+
+
+def legacy_ipv4(host: str) -> str | None:
+    """The IPv4 address a host written in inet_aton's old forms names (127.1,
+    2130706433, 0x7f000001, 0177.0.0.1): the resolver reads it so, though
+    it is no IP literal to a URL parser; None for a host name."""
+    if not re.fullmatch(r"[0-9a-fA-FxX.]+", host) or not re.match(r"[0-9]", host):
+        return None  # a name (cafe.example), never parsed as an address
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))  # parses only: no lookup
+    except OSError:
+        return None
 
 
 def check_address(text: str, production: bool) -> None:

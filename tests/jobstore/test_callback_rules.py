@@ -16,6 +16,12 @@ REFUSED_IN_PRODUCTION = {
     "https://[64:ff9b::a9fe:a9fe]/": "not public",  # NAT64 of cloud metadata
     "https://[fec0::1]/": "not public",  # site-local
     "https://127.0.0.1/hook": "not public",
+    # inet_aton's old spellings, which the resolver reads as these addresses
+    "https://127.1/": "not public",
+    "https://2130706433/": "not public",
+    "https://0x7f000001/": "not public",
+    "https://0177.0.0.1/": "not public",
+    "https://0xa9.254.169.254/": "not public",
 }
 
 
@@ -29,7 +35,8 @@ def test_production_refuses_at_submit_what_no_attempt_would_call(url: str, words
 
 
 @pytest.mark.parametrize("url", ["https://hooks.example.com/x", "https://93.184.216.34:8443/",
-                                 "https://[2606:4700:4700::1111]/", None])  # fmt: skip
+                                 "https://[2606:4700:4700::1111]/", "https://1558.216.34/",
+                                 "https://cafe.example/", "https://1e100.net/", None])  # fmt: skip
 def test_production_accepts_a_public_https_address_on_an_allowed_port(url: str | None) -> None:
     CallbackRules().refuse_at_submit(url, production=True)
 

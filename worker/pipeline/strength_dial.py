@@ -112,7 +112,7 @@ def calibrate(
     paintings = [(_resize(p, scale), w) for p, w in styles]
     masks = None if regions is None else [_resize(r, scale) for r in regions]
     start = None if init_image is None else _resize(init_image, scale, small.shape)
-    recipe = dial_recipe(params, iterations)
+    recipe = ladder_recipe(params, iterations)
     style, content = [], []
     for gain in (0.0, *LADDER):
         image = small
@@ -125,7 +125,7 @@ def calibrate(
     return DialCurve(gains=(0.0, *LADDER), positions=tuple(positions(style, content)))
 
 
-def dial_recipe(params: StyleParams, iterations: int = DIAL_ITERATIONS) -> StyleParams:
+def ladder_recipe(params: StyleParams, iterations: int = DIAL_ITERATIONS) -> StyleParams:
     """The recipe the ladder runs: the job's, one level, its iterations up to
     `iterations`; validated, so a recipe that names the same optimization two
     ways (lbfgs_adam that never hands over is lbfgs) has one name, and one

@@ -17,7 +17,7 @@ from worker.pipeline.matting import MATTE_VERSION
 from worker.pipeline.paint_full import PAINT_VERSION, PaintParams
 from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
-from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION, dial_recipe
+from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION, ladder_recipe
 from worker.pipeline.style_params import ADAM_AFTER, POLISH_RATE, StyleParams, preview_mix
 from worker.runtime.settings import Settings
 from worker.service import keys
@@ -107,7 +107,7 @@ class JobPlan(BaseModel):
         photo, paintings and the ladder's own recipe (the strength only reads
         it; recipes that differ only past the ladder's iterations share it),
         except where the warm start's preview depends on the strength."""
-        recipe = dial_recipe(self.params).model_dump(mode="json", exclude={"strength"})
+        recipe = ladder_recipe(self.params).model_dump(mode="json", exclude={"strength"})
         if self.params.init == "preview":
             recipe["preview"] = self.preview_params()
         shaping = {"size": self.size, "limits": asdict(self.limits), "params": recipe,

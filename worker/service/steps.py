@@ -107,7 +107,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
         painted = stylized is not None and stylized.shape != photo.shape
         guide = paint_photo(services, plan) if painted else photo
         _, result = composite_full(full, guide, mask, stylized, plan.mode, plan.composite)
-    else:  # the edge the preview and intermediates were composited with
+    else:  # the edge the intermediates were composited with (and dual's preview)
         edge = artifacts.subject_edge(services, plan, photo)
         _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,
                                     edge=edge)  # fmt: skip
