@@ -32,7 +32,6 @@ from benchmarks.common import RESULTS, machine, write_json
 
 PAIRS = [(p, s) for p in ("grace_hopper.png", "parrot.jpg", "kite_and_cold.jpg")
          for s in ("starry.jpg", "waves.jpg")]  # fmt: skip
-POLISH_RATE = 5.0
 Vector = Callable[[Any], Any]
 
 
@@ -132,15 +131,16 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
 
     from worker.pipeline import lbfgs_device
     from worker.pipeline.objective import objective_for
-    from worker.pipeline.style import _level_targets, photo_features
-    from worker.pipeline.style_params import StyleParams, loss_weights
+    from worker.pipeline.style import _adam_steps, _level_targets, photo_features
+    from worker.pipeline.style_params import POLISH_RATE, StyleParams, loss_weights
 
     params = StyleParams()
     objective = objective_for(net, params.content_layer, params.style_layers)
     size = photo.shape[:2]
-    targets = _level_targets(photo_features(photo, params, net)[size], size,
-                             [[(painting, 1.0)]], [[1.0]], params, objective,
-                             loss_weights(params)).args()  # fmt: skip
+    level = _level_targets(photo_features(photo, params, net)[size], size,
+                           [[(painting, 1.0)]], [[1.0]], params, objective,
+                           loss_weights(params))  # fmt: skip
+    targets = level.args()
     shape = [1, *size, 3]
     precondition = blur_preconditioner(size[0], size[1], blur, sigma)
     hist = CompactHistory(int(np.prod(shape)), history, precondition)
@@ -173,13 +173,10 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
             x, g, f = step(x, g, f)
             x.numpy()
             yield float(f.numpy())
-        image, m, v = tf.reshape(x, shape), tf.zeros(shape), tf.zeros(shape)
-        rate = tf.constant(POLISH_RATE)
-        for t in range(1, steps - polish_after + 1):
-            image, m, v, losses = objective.adam_step(image, m, v, tf.constant(float(t)), rate,
-                                                      *targets)  # fmt: skip
-            image.numpy()
-            yield float(losses["total"].numpy()[0])
+        polish = _adam_steps(x.numpy().reshape(shape), objective, level, POLISH_RATE,
+                             steps - polish_after)  # fmt: skip
+        for losses, _ in polish:  # as lbfgs_adam: the service's own Adam
+            yield float(losses["total"][0])
 
     return iterate(x, g, f)
 

@@ -156,8 +156,8 @@ def client_from_settings() -> Any:
     try:
         config = TrustedClientConfig.from_connection(
             s.redis, s.storage, limits=s.queue, production=s.environment == "production",
-            callbacks=CallbackRules(allow_hosts=s.webhooks.allow_hosts,
-                                    allow_ports=s.webhooks.allow_ports),
+            callbacks=CallbackRules.model_validate(  # the rules alone: no secret
+                s.webhooks.model_dump(include=set(CallbackRules.model_fields))),
         )  # fmt: skip
     except ValueError as exc:
         raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc)) from None

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.full_resolution import upsample_stylized
 from worker.pipeline.style import Styles, stylize
-from worker.pipeline.style_params import StyleParams
+from worker.pipeline.style_params import StyleParams, split_iterations
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 # In every painted image's key: 2 since a painting smaller than a level needs
@@ -159,7 +159,7 @@ def paint_steps(
     image, working = stylized, max(stylized.shape[:2])
     sides = paint_levels(working, max(photo.shape[:2]))
     shapes = [_shape_at(photo.shape, s) for s in sides]
-    counts = _split(paint.iterations, len(sides))[::-1]  # any extra to the finest
+    counts = split_iterations(paint.iterations, len(sides))[::-1]  # any extra to the finest
     total = sum(n * len(tile_boxes(sh, paint)) for n, sh in zip(counts, shapes, strict=True))
     run = _Run(paint, net, lbfgs_every, xla, gain, total)
     native = min(max(p.shape[:2]) for p, _ in styles)
@@ -288,8 +288,3 @@ def _resized(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     how = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     return cv2.resize(image.astype(np.float32) if image.dtype == bool else image, (w, h),
                       interpolation=how)  # fmt: skip
-
-
-def _split(total: int, parts: int) -> list[int]:
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]

@@ -25,6 +25,7 @@ from worker.pipeline.style_params import (
     LossWeights,
     StyleParams,
     loss_weights,
+    split_iterations,
 )
 
 MIN_LEVEL_SIDE = 32  # below this VGG's deep layers are a few pixels wide
@@ -129,7 +130,7 @@ def stylize_many(
         return
     # Fewer iterations than levels: the coarsest levels go, every level gets one.
     sizes = level_sizes(content.shape[:2], params.levels)[-params.iterations :]
-    budgets = _split(params.iterations, len(sizes))
+    budgets = split_iterations(params.iterations, len(sizes))
     images: list[np.ndarray] | np.ndarray = _initial_images(
         content, sizes[0], params, init_images, outputs, regions
     )
@@ -247,11 +248,6 @@ def _check_layers(params: StyleParams, net: FeatureNet) -> None:
             ErrorCode.INVALID_REQUEST,
             f"{net.name} was loaded without layer(s) {sorted(wanted - set(net.layers))}",
         )
-
-
-def _split(total: int, parts: int) -> list[int]:
-    base, extra = divmod(total, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 def _initial_images(

@@ -105,7 +105,7 @@ class StyleParams(BaseModel):
         iterations = data.get("iterations", DEFAULT_ITERATIONS)
         levels = data.get("levels", DEFAULT_LEVELS)
         sizes_known = isinstance(iterations, int) and isinstance(levels, int) and levels >= 1
-        if sizes_known and -(-iterations // levels) <= ADAM_AFTER:  # the longest level
+        if sizes_known and max(split_iterations(iterations, levels)) <= ADAM_AFTER:
             return {**data, "optimizer": "lbfgs"}
         return data  # anything malformed is the fields' to refuse
 
@@ -148,6 +148,13 @@ def loss_weights(
     if len(resolved) != count:
         raise ValueError(f"{len(resolved)} gains for {count} outputs")
     return LossWeights(params.content_weight, params.style_weight, params.tv_weight, resolved)
+
+
+def split_iterations(total: int, parts: int) -> list[int]:
+    """`total` iterations shared out over `parts` levels (or tiles' levels),
+    the first ones taking one more where it does not divide."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
 def strength_gain(strength: float) -> float:
