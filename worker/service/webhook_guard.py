@@ -1,6 +1,7 @@
 """Where a webhook may go: no request forgery against our own network.
 
-Checked on every attempt, after DNS resolution: in production only https, and
+Checked on every attempt, after DNS resolution (itself bounded by the connect
+timeout: `resolve`): in production only https, and
 only globally routable addresses (no loopback, private, shared 100.64/10,
 link-local where cloud metadata lives, site-local, multicast or other special
 ranges); in development, loopback is allowed (tests and a receiver on the same
@@ -12,12 +13,14 @@ address checked here, never to a second resolution (DNS rebinding).
 
 import logging
 import socket
+import threading
+from typing import Any
 
 from api_contracts.models import is_ip_literal
 from jobstore.callback_rules import WebhookRefused, check_address, check_address_form
 from worker.runtime.settings import Settings
 
-__all__ = ["WebhookRefused", "check_address", "check_destination"]
+__all__ = ["WebhookRefused", "check_address", "check_destination", "resolve"]
 log = logging.getLogger(__name__)
 
 
@@ -26,7 +29,9 @@ def check_destination(url: str, settings: Settings) -> str:
     production = settings.environment == "production"
     host, port = check_address_form(url, settings.webhooks, production)
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        infos = resolve(host, port, settings.webhooks.connect_timeout_seconds)
+    except TimeoutError:
+        raise  # the attempt's to count as a timeout (retried), not a refusal
     except OSError as exc:
         log.info("webhook host %r does not resolve: %s", host, exc)
         raise WebhookRefused(_not_public(host)) from None
@@ -42,6 +47,31 @@ def check_destination(url: str, settings: Settings) -> str:
             log.info("webhook host %r resolves to %s: refused", host, address)
             raise WebhookRefused(_not_public(host)) from None
     return addresses[0]
+
+
+def resolve(host: str, port: int, seconds: float) -> list[Any]:
+    """getaddrinfo, given up after `seconds`. It blocks in C with no timeout
+    of its own, so a tenant's slow name server would hold a delivery thread
+    past the attempt's deadline and its claim's lease (and the delivery would
+    be sent twice). The lookup runs on a daemon thread that is left to finish
+    on its own when late: it holds no socket and no slot, only itself, and
+    the system resolver gives up within its own timeouts."""
+    answer: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP))
+        except OSError as exc:
+            answer.append(exc)
+
+    thread = threading.Thread(target=lookup, name="backdrop-webhook-dns", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not answer:
+        raise TimeoutError(f"host {host!r} did not resolve within {seconds:g} s")
+    if isinstance(answer[0], OSError):
+        raise answer[0]
+    return list(answer[0])
 
 
 def _not_public(host: str) -> str:

@@ -4,7 +4,10 @@ would hold a delivery thread past its claim's lease (and be sent twice). A
 TLS handshake needs no test of its own: CPython bounds one handshake call by
 the socket's timeout, which is inside the deadline."""
 
+import socket
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -53,3 +56,33 @@ def test_a_prompt_receiver_is_delivered_once(settings: Settings) -> None:
         receiver.close()
     assert result.outcome == DeliveryOutcome.DELIVERED and result.status == 204
     assert len(receiver.calls) == 1
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_a_name_server_that_answers_late_is_a_timeout(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, held: bool
+) -> None:
+    """getaddrinfo has no timeout of its own: the system's real lookup, held
+    back (a tenant's slow name server), is given up after the connect
+    timeout (0.5 s), retried later, and never reaches the receiver. Were the
+    attempt to wait for it, the receiver would be delivered, as it is when
+    the lookup is not held."""
+    receiver = Receiver(lambda n: (204, 0.0))
+    real, release = socket.getaddrinfo, threading.Event()
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10 if held else 0)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", late)
+    try:
+        result = _post(receiver.url.replace("127.0.0.1", "localhost"), settings)
+    finally:
+        release.set()
+        receiver.close()
+    if not held:
+        assert result.outcome == DeliveryOutcome.DELIVERED, result
+        return
+    assert result.outcome == DeliveryOutcome.TIMEOUT and result.retryable, result
+    assert "did not resolve within 0.5 s" in (result.error or "")
+    assert receiver.calls == []
