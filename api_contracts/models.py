@@ -137,9 +137,9 @@ class JobOptions(BaseModel):
     )  # fmt: skip
     optimizer: Literal["adam", "lbfgs", "lbfgs_adam"] | None = Field(
         None,
-        description="the optimizer; lbfgs_adam: its own L-BFGS (compact form, a low-frequency "
-        "first matrix, 30 pairs) for the first 200 iterations of each level, then Adam at rate 5 "
-        "(learning_rate stays L-BFGS's first step)",
+        description="the optimizer; lbfgs_adam: L-BFGS for the first 200 iterations of each "
+        "level, then Adam at rate 5 (learning_rate stays L-BFGS's first step); with no level "
+        "longer than 200 iterations it is lbfgs",
     )
     init: Literal["content", "noise", "preview", "palette"] | None = Field(
         None,

@@ -1,26 +1,29 @@
-"""Issue 19, item 4: the service's lbfgs_adam road (its L-BFGS in the compact
-form with a low-frequency first matrix, worker.pipeline.lbfgs_compact; Adam
-after ADAM_AFTER iterations) on the quality pairs, against the classic
-recipe's L_ref and T_ref.
+"""A probe for issue 19, item 4 (not the service's optimizer): L-BFGS in its
+compact form (Byrd, Nocedal and Schnabel 1994) with a low-frequency first
+matrix, on the quality pairs, against the classic recipe's L_ref and T_ref.
 
-    .venv/bin/python -m benchmarks.lbfgs_compact [--size 128] [--first-step 10] [--cap 600]
+    .venv/bin/python -m benchmarks.lbfgs_compact [--history 30] [--blur 4 --sigma 2]
+        [--first-step 30] [--cap 600] [--polish-after 200]
 
-Per pair: iterations and seconds until the loss first reaches L_ref (the
-reference: noise, Adam lr 10, 1000 steps; its numbers are kept in the
-results folder and measured once per machine), T_ref over those seconds, and
-the loss over L_ref along the way. The road runs as the service runs it
-(worker.pipeline.style.stylize), with the host seeing every iteration's loss;
-it is traced on the pair before the clock starts, as the reference is.
---first-step is the job's learning_rate (for L-BFGS: how far the most-changed
-pixel moves first). benchmarks.quality_pairs runs the same road beside the
-others, with the judge; this is the quick measure of its time. README, "The
-low-frequency preconditioner again", has what it measured.
+The shipped device L-BFGS (worker.pipeline.lbfgs_device) runs the two-loop
+recursion: 4 x history small vector operations a direction, and its history
+is copied twice an iteration. Here the history lives in tf.Variable ring
+buffers with P Y beside Y, and the small matrices S'Y (a column an
+iteration) and Y'PY are kept up to date, so a direction is 4 matrix-vector
+products over the history and one blur, whatever its length. The first
+matrix is H0 = gamma P, P = I + blur x G (G a Gaussian blur of sigma px):
+low frequencies move first. After --polish-after iterations Adam at rate 5
+takes over, as lbfgs_adam does. Per pair: iterations and seconds until the
+loss first reaches L_ref (the reference: noise, Adam lr 10, 1000 steps; its
+numbers are kept in the results folder and measured once per machine),
+T_ref over those seconds, and the loss over L_ref along the way. README,
+"The low-frequency preconditioner again", has what it measured.
 """
 
 import argparse
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,25 +32,153 @@ from benchmarks.common import RESULTS, machine, write_json
 
 PAIRS = [(p, s) for p in ("grace_hopper.png", "parrot.jpg", "kite_and_cold.jpg")
          for s in ("starry.jpg", "waves.jpg")]  # fmt: skip
+Vector = Callable[[Any], Any]
 
 
-def road(photo: np.ndarray, painting: np.ndarray, net: Any, *, first_step: float,
-         steps: int) -> Iterator[float]:  # fmt: skip
-    """The loss after each iteration of lbfgs_adam from the photo; traced
-    before the first loss is asked for."""
-    from worker.pipeline.style import stylize
-    from worker.pipeline.style_params import StyleParams
+def blur_preconditioner(h: int, w: int, strength: float, sigma: float) -> Vector:
+    """q -> (I + strength G) q on a flat h x w x 3 image; symmetric and
+    positive definite (a zero-padded Gaussian's spectrum is positive)."""
+    import tensorflow as tf
 
-    params = StyleParams(iterations=steps, optimizer="lbfgs_adam", learning_rate=first_step)
-    for _ in stylize(photo, [(painting, 1.0)], params.model_copy(update={"iterations": 2}), net,
-                     lbfgs_every=1):  # fmt: skip
-        pass
+    if strength <= 0:
+        return lambda q: q
+    r = int(3 * sigma + 0.5)
+    t = np.arange(-r, r + 1, dtype=np.float32)
+    k = np.exp(-t * t / (2 * sigma * sigma))
+    k /= k.sum()
+    kx = tf.constant(np.tile(k[None, :, None, None], (1, 1, 3, 1)))
+    ky = tf.constant(np.tile(k[:, None, None, None], (1, 1, 3, 1)))
 
-    def losses() -> Iterator[float]:
-        for step in stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=1):
-            yield float(step.losses["total"])
+    def apply(q: Any) -> Any:
+        x = tf.reshape(q, [1, h, w, 3])
+        g = tf.nn.depthwise_conv2d(x, kx, [1, 1, 1, 1], "SAME")
+        g = tf.nn.depthwise_conv2d(g, ky, [1, 1, 1, 1], "SAME")
+        return tf.reshape(x + strength * g, [-1])
 
-    return losses()
+    return apply
+
+
+class CompactHistory:
+    """The last m curvature pairs (s, y) in ring buffers, with P y and the
+    products the compact form needs."""
+
+    def __init__(self, n: int, m: int, precondition: Vector) -> None:
+        import tensorflow as tf
+
+        self.m, self.p = m, precondition
+        self.s, self.y, self.py = (tf.Variable(tf.zeros([m, n])) for _ in range(3))
+        self.sy = tf.Variable(tf.zeros([m, m]))  # sy[i, j] = s_i . y_j (slots)
+        self.ypy = tf.Variable(tf.zeros([m, m]))  # ypy[i, j] = y_i . P y_j
+        self.count = tf.Variable(0)  # pairs pushed since the last reset
+
+    def reset(self) -> None:
+        for v in (self.s, self.y, self.py, self.sy, self.ypy):
+            v.assign(v * 0)
+        self.count.assign(0)
+
+    def push(self, s: Any, y: Any) -> None:
+        import tensorflow as tf
+
+        j = self.count % self.m
+        py = self.p(y)
+        self.s[j].assign(s)
+        self.y[j].assign(y)
+        self.py[j].assign(py)
+        # R needs s_i . y_j for i older than j: the newest pair's column.
+        column = tf.linalg.matvec(self.s, y)
+        self.sy.assign(tf.transpose(tf.tensor_scatter_nd_update(tf.transpose(self.sy), [[j]],
+                                                                column[None])))  # fmt: skip
+        cross = tf.linalg.matvec(self.y, py)
+        ypy = tf.tensor_scatter_nd_update(self.ypy, [[j]], cross[None])
+        self.ypy.assign(tf.transpose(tf.tensor_scatter_nd_update(tf.transpose(ypy), [[j]],
+                                                                 cross[None])))  # fmt: skip
+        self.count.assign_add(1)
+
+    def times(self, g: Any) -> Any:
+        """H g for the history's inverse-Hessian estimate (H0 = gamma P, gamma
+        from the newest pair); P g when the history is empty."""
+        import tensorflow as tf
+
+        m, c = self.m, self.count.read_value()
+        k = tf.minimum(c, m)
+        order = (tf.where(c < m, 0, c % m) + tf.range(m)) % m  # oldest first
+        back = tf.math.invert_permutation(order)
+        valid = tf.cast(tf.range(m) < k, tf.float32)
+        both = valid[:, None] * valid[None, :]
+        a = tf.gather(tf.linalg.matvec(self.s, g), order) * valid
+        b = tf.gather(tf.linalg.matvec(self.py, g), order) * valid
+        sy = tf.gather(tf.gather(self.sy, order), order, axis=1) * both
+        ypy = tf.gather(tf.gather(self.ypy, order), order, axis=1) * both
+        r = tf.linalg.band_part(sy, 0, -1) + tf.linalg.diag(1.0 - valid)
+        newest = (c - 1) % m
+        gamma = tf.where(k > 0, self.sy[newest, newest] / tf.maximum(self.ypy[newest, newest],
+                                                                    1e-30), 1.0)  # fmt: skip
+        p = tf.linalg.triangular_solve(r, a[:, None], lower=False)[:, 0]
+        t = tf.linalg.diag_part(sy) * p + gamma * tf.linalg.matvec(ypy, p) - gamma * b
+        u = tf.linalg.triangular_solve(r, t[:, None], lower=False, adjoint=True)[:, 0]
+        u, p = tf.gather(u * valid, back), tf.gather(p * valid, back)
+        return (gamma * self.p(g) + tf.linalg.matvec(self.s, u, transpose_a=True)
+                - gamma * tf.linalg.matvec(self.py, p, transpose_a=True))  # fmt: skip
+
+
+def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, history: int,
+                        blur: float, sigma: float, first_step: float,
+                        steps: int, polish_after: int) -> Iterator[float]:  # fmt: skip
+    """Set up and trace, then return an iterator of the loss after each
+    iteration (the picture after it is fetched too, as
+    benchmarks.quality_pairs' runs do): the caller times the iterations only."""
+    import tensorflow as tf
+
+    from worker.pipeline import lbfgs_device
+    from worker.pipeline.objective import objective_for
+    from worker.pipeline.style import _adam_steps, _level_targets, photo_features
+    from worker.pipeline.style_params import POLISH_RATE, StyleParams, loss_weights
+
+    params = StyleParams()
+    objective = objective_for(net, params.content_layer, params.style_layers)
+    size = photo.shape[:2]
+    level = _level_targets(photo_features(photo, params, net)[size], size,
+                           [[(painting, 1.0)]], [[1.0]], params, objective,
+                           loss_weights(params))  # fmt: skip
+    targets = level.args()
+    shape = [1, *size, 3]
+    precondition = blur_preconditioner(size[0], size[1], blur, sigma)
+    hist = CompactHistory(int(np.prod(shape)), history, precondition)
+
+    def evaluate(flat: Any) -> tuple[tuple[Any, ...], Any]:
+        losses, grad = objective.value_and_grad(tf.reshape(flat, shape), *targets)
+        return (tuple(tf.cast(losses[k], tf.float32) for k in lbfgs_device.LOSS_KEYS),
+                tf.reshape(grad, [-1]))  # fmt: skip
+
+    def one(x: Any, g: Any, f: Any) -> tuple[Any, Any, Any]:
+        scaled = -g * (first_step / tf.maximum(tf.reduce_max(tf.abs(g)), 1e-12))
+        d = tf.where(hist.count > 0, -hist.times(g), scaled)
+        if tf.tensordot(g, d, 1) >= 0:  # not a descent direction: forget the history
+            hist.count.assign(0)
+            d = scaled
+        x_new, values, g_new = lbfgs_device._line_search(evaluate, x, d, tf.tensordot(g, d, 1), f)
+        if tf.tensordot(x_new - x, g_new - g, 1) > 1e-10:
+            hist.push(x_new - x, g_new - g)
+        return x_new, g_new, tf.reduce_sum(values[3])
+
+    step = tf.function(one)
+    x = tf.reshape(tf.constant(photo, tf.float32), [-1])
+    losses, g = objective.value_and_grad(tf.reshape(x, shape), *targets)
+    g, f = tf.reshape(g, [-1]), tf.reduce_sum(losses["total"])
+    step(x, g, f)  # traced here, before the caller's clock starts; its history forgotten
+    hist.reset()
+
+    def iterate(x: Any, g: Any, f: Any) -> Iterator[float]:
+        for _ in range(min(steps, polish_after)):
+            x, g, f = step(x, g, f)
+            x.numpy()
+            yield float(f.numpy())
+        polish = _adam_steps(x.numpy().reshape(shape), objective, level, POLISH_RATE,
+                             steps - polish_after)  # fmt: skip
+        for losses, _ in polish:  # as lbfgs_adam: the service's own Adam
+            yield float(losses["total"][0])
+
+    return iterate(x, g, f)
 
 
 def reference(photo_name: str, painting_name: str, photo: np.ndarray, painting: np.ndarray,
@@ -77,7 +208,7 @@ def measure(photo_name: str, painting_name: str, size: int, net: Any,
     photo = to_working_size(read_rgb(PHOTOS / photo_name), size)
     painting = to_working_size(read_rgb(STYLES / painting_name), 512)
     ref = reference(photo_name, painting_name, photo, painting, net)
-    run = road(photo, painting, net, **options)
+    run = lbfgs_compact_steps(photo, painting, net, **options)
     losses, reach, started = [], None, time.perf_counter()
     for loss in run:
         losses.append(loss)
@@ -104,18 +235,24 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--first-step", type=float, default=10.0)
+    parser.add_argument("--history", type=int, default=30)
+    parser.add_argument("--blur", type=float, default=4.0)
+    parser.add_argument("--sigma", type=float, default=2.0)
+    parser.add_argument("--first-step", type=float, default=30.0)
     parser.add_argument("--cap", type=int, default=600)
+    parser.add_argument("--polish-after", type=int, default=200)
     args = parser.parse_args()
-    options = {"first_step": args.first_step, "steps": args.cap}
+    options = {"history": args.history, "blur": args.blur, "sigma": args.sigma,
+               "first_step": args.first_step, "steps": args.cap,
+               "polish_after": args.polish_after}  # fmt: skip
     net = feature_net()
     rows = [measure(p, s, args.size, net, options)
-            for p, s in tqdm(PAIRS, desc="lbfgs_adam road", unit="pair")]  # fmt: skip
+            for p, s in tqdm(PAIRS, desc="compact L-BFGS", unit="pair")]  # fmt: skip
     ratios = [r["ratio"] or 0.0 for r in rows]
     report = {"machine": machine(), "size": args.size, "options": options, "pairs": rows,
               "median_ratio": statistics.median(ratios), "worst_ratio": min(ratios),
               "never_reached": sum(r["ratio"] is None for r in rows)}  # fmt: skip
-    write_json(f"lbfgs_compact_{args.size}_first{args.first_step:g}", report)
+    write_json(f"lbfgs_compact_{args.size}", report)
     print(json.dumps({k: v for k, v in report.items() if k != "pairs"}, indent=1))
 
 

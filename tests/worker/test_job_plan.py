@@ -116,33 +116,23 @@ def test_edges_and_pictures_made_by_an_older_matte_are_not_served(monkeypatch) -
 
 
 def test_the_polish_roads_constants_name_its_pictures(monkeypatch) -> None:
-    """optimizer lbfgs_adam: its hand-over, Adam's rate and its own L-BFGS
-    (compact, preconditioned) are constants, so they are in its pictures'
-    keys and its dial's (a change makes them anew). Its L-BFGS is not
-    lbfgs's, so even 100 iterations that never hand over are their own
-    pictures, with their own dial."""
-    import worker.pipeline.lbfgs_compact as compact_module
+    """optimizer lbfgs_adam: its hand-over and Adam's rate are constants, so
+    they are in its pictures' keys (a change makes them anew); lbfgs_adam
+    that never hands over is lbfgs, with lbfgs's keys; the dial's short
+    runs never hand over, so one dial serves both."""
     import worker.service.plan as plan_module
 
     polished, plain = _plan(optimizer="lbfgs_adam", iterations=600), _plan(iterations=600)
     assert polished.params.optimizer == "lbfgs_adam"
     assert "polish" in polished.params_key() and "polish" not in plain.params_key()
-    assert polished.dial_key("f") != plain.dial_key("f")
-    short = _plan(optimizer="lbfgs_adam")
-    assert short.params.optimizer == "lbfgs_adam"
-    mine, lbfgs = _keys(short), _keys(_plan())
-    assert all(mine[k] != lbfgs[k] for k in KEYS if k != "preview_key")
+    assert polished.dial_key("f") == _plan(optimizer="lbfgs", iterations=600).dial_key("f")
     # The dial runs at most DIAL_ITERATIONS at one level: recipes that differ
     # only past that share one calibration.
     assert _plan(quality="high").dial_key("f") == _plan().dial_key("f")
-    assert short.dial_key("f") == polished.dial_key("f")
     assert _plan(iterations=60).dial_key("f") != _plan().dial_key("f")
-    now, dial = _keys(polished), polished.dial_key("f")
+    assert _keys(_plan(optimizer="lbfgs_adam")) == _keys(_plan())  # 100 iterations: lbfgs
+    now = _keys(polished)
     monkeypatch.setattr(plan_module, "POLISH_RATE", 2.0)
-    assert all(now[k] != v for k, v in _keys(polished).items() if k != "preview_key")
-    monkeypatch.undo()
-    monkeypatch.setattr(compact_module, "BLUR", 2.0)
-    assert polished.dial_key("f") != dial, "the ladder runs lbfgs_adam's L-BFGS"
     assert all(now[k] != v for k, v in _keys(polished).items() if k != "preview_key")
 
 

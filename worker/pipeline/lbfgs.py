@@ -6,7 +6,7 @@ are kept in 0..255 by projecting after each step.
 """
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,32 +17,23 @@ MAX_BACKTRACKS = 10
 
 
 def lbfgs_steps(
-    images: np.ndarray, objective: Any, targets: Any, first_step: float, steps: int,
-    preconditioned: bool = False,
-) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:  # fmt: skip
+    images: np.ndarray, objective: Any, targets: Any, first_step: float, steps: int
+) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
     """images: B x h x w x 3. A batch is optimized as one problem (the sum of its
-    images' losses); yields per-image losses before each update, and the update.
-    preconditioned: lbfgs_adam's L-BFGS (worker.pipeline.lbfgs_compact's
-    history and first matrix H0 = gamma P, by the two-loop recursion)."""
-    from worker.pipeline import lbfgs_compact
-
+    images' losses); yields per-image losses before each update, and the update."""
     evaluate = _evaluator(objective, targets, images.shape)
     x = images.astype(np.float64).ravel()
     losses, g = evaluate(x)
-    p = lbfgs_compact.host_preconditioner(images.shape) if preconditioned else None
-    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(
-        maxlen=lbfgs_compact.HISTORY if preconditioned else HISTORY
-    )
+    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=HISTORY)
     for _ in range(steps):
-        d = -_two_loop(g, pairs, p)
+        d = -_two_loop(g, pairs)
         if not pairs:
             # No curvature yet: move the largest pixel by about first_step levels.
             d *= first_step / max(np.abs(d).max(), 1e-12)
         slope = float(g @ d)
         if slope >= 0:  # not a descent direction: drop the history
             pairs.clear()
-            d = -g if p is None else -p(g) * (first_step / max(np.abs(p(g)).max(), 1e-12))
-            slope = float(g @ d)
+            d, slope = -g, -float(g @ g)
         alpha, x_new, new = 1.0, x, (losses, g)
         for _ in range(MAX_BACKTRACKS):
             x_new = np.clip(x + alpha * d, 0.0, 255.0)
@@ -57,20 +48,16 @@ def lbfgs_steps(
         x, (losses, g) = x_new, new
 
 
-def _two_loop(g: np.ndarray, pairs: deque[tuple[np.ndarray, np.ndarray, float]],
-              p: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
-    """H g (Nocedal and Wright's algorithm 7.4), H0 = gamma P (P: identity if None)."""
+def _two_loop(g: np.ndarray, pairs: deque[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
     q = g.copy()
     alphas = []
     for s, y, rho in reversed(pairs):
         a = rho * float(s @ q)
         alphas.append(a)
         q -= a * y
-    if p is not None:
-        q = p(q)
     if pairs:
         s, y, _ = pairs[-1]
-        q *= float(s @ y) / float(y @ (y if p is None else p(y)))
+        q *= float(s @ y) / float(y @ y)
     for (s, y, rho), a in zip(pairs, reversed(alphas), strict=True):
         b = rho * float(y @ q)
         q += (a - b) * s

@@ -127,7 +127,9 @@ def calibrate(
 
 def ladder_recipe(params: StyleParams, iterations: int = DIAL_ITERATIONS) -> StyleParams:
     """The recipe the ladder runs: the job's, one level, its iterations up to
-    `iterations` (JobPlan.dial_key keys the dial on this)."""
+    `iterations`; validated, so a recipe that names the same optimization two
+    ways (lbfgs_adam that never hands over is lbfgs) has one name, and one
+    dial (JobPlan.dial_key keys the dial on this)."""
     short = {"iterations": min(iterations, params.iterations), "levels": 1}
     return StyleParams.model_validate({**params.model_dump(), **short})
 

@@ -338,10 +338,7 @@ def _optimize(
         return
     first = steps if params.optimizer == "lbfgs" else min(steps, ADAM_AFTER)
     x = images
-    # lbfgs_adam's L-BFGS is the compact, preconditioned one (lbfgs_compact).
-    compact = params.optimizer == "lbfgs_adam"
-    for step in _lbfgs(images, objective, targets, params.learning_rate, first, lbfgs_every, xla,
-                       compact):  # fmt: skip
+    for step in _lbfgs(images, objective, targets, params.learning_rate, first, lbfgs_every, xla):
         x = step[3]
         yield step
     if steps > first:  # lbfgs_adam: Adam takes over from where L-BFGS got
@@ -350,20 +347,18 @@ def _optimize(
 
 def _lbfgs(
     images: np.ndarray, objective: Objective, targets: Targets, first_step: float, steps: int,
-    lbfgs_every: int, xla: bool, compact: bool = False,
+    lbfgs_every: int, xla: bool,
 ) -> Iterator[Step]:  # fmt: skip
     if lbfgs_every > 0:
-        from worker.pipeline.lbfgs_compact import compact_lbfgs_steps
         from worker.pipeline.lbfgs_device import device_lbfgs_steps
 
-        on_device = compact_lbfgs_steps if compact else device_lbfgs_steps
-        for count, losses, x in on_device(images, objective, targets, first_step, steps,
-                                          lbfgs_every, xla):  # fmt: skip
+        for count, losses, x in device_lbfgs_steps(images, objective, targets, first_step, steps,
+                                                   lbfgs_every, xla):  # fmt: skip
             yield count, losses, x, x
     else:
         from worker.pipeline.lbfgs import lbfgs_steps
 
-        for losses, x in lbfgs_steps(images, objective, targets, first_step, steps, compact):
+        for losses, x in lbfgs_steps(images, objective, targets, first_step, steps):
             yield 1, losses, None, x
 
 

@@ -18,9 +18,9 @@ pixel moves before any curvature is known; 1 left L-BFGS crawling at 512 px.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 VGG16_LAYERS = (
     "block1_conv1", "block1_conv2",
@@ -49,11 +49,8 @@ DEFAULT_OPTIMIZER: Literal["adam", "lbfgs", "lbfgs_adam"] = "lbfgs"
 # some (kite_and_cold with waves.jpg: 0.9% above after 1200 iterations); Adam
 # from there goes on down (benchmarks.quality_pairs; README, "The road that
 # reaches it"). A hand-over at 60 or 100 reached it later on 3 of 4 pairs
-# measured, rate 3 (or 2) went down slower than 5. Its L-BFGS is not lbfgs's:
-# the compact form with a low-frequency first matrix and 30 pairs
-# (worker.pipeline.lbfgs_compact), so even a run that never hands over is its
-# own picture. The constants are in the output's key (JobPlan.params_key):
-# change them and the pictures are made anew.
+# measured, rate 3 (or 2) went down slower than 5. Both are in the output's
+# key (JobPlan.params_key): change them and the pictures are made anew.
 ADAM_AFTER = 200
 POLISH_RATE = 5.0
 # The strength dial: 0 is the photo, 1 the strongest picture that keeps the
@@ -79,6 +76,7 @@ class StyleParams(BaseModel):
     style_weight: float = Field(DEFAULT_STYLE_WEIGHT, ge=0, allow_inf_nan=False)
     tv_weight: float = Field(DEFAULT_TV_WEIGHT, ge=0, allow_inf_nan=False)
     learning_rate: float = Field(DEFAULT_LEARNING_RATE, gt=0, allow_inf_nan=False)
+    # lbfgs_adam with no level longer than ADAM_AFTER is lbfgs (and so named).
     optimizer: Literal["adam", "lbfgs", "lbfgs_adam"] = DEFAULT_OPTIMIZER
     # preview: the feed-forward preview computed before the optimization (the
     # caller passes it in; it is never recomputed here). palette: the photo
@@ -97,6 +95,19 @@ class StyleParams(BaseModel):
     # Stop a level early once the total loss fell by less than this fraction
     # over the last STOP_WINDOW iterations; 0: run every iteration.
     stop_below: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _polish_needs_room(cls, data: Any) -> Any:
+        """One name for one picture: lbfgs_adam that never hands over is lbfgs."""
+        if not isinstance(data, dict) or data.get("optimizer") != "lbfgs_adam":
+            return data
+        iterations = data.get("iterations", DEFAULT_ITERATIONS)
+        levels = data.get("levels", DEFAULT_LEVELS)
+        sizes_known = isinstance(iterations, int) and isinstance(levels, int) and levels >= 1
+        if sizes_known and max(split_iterations(iterations, levels)) <= ADAM_AFTER:
+            return {**data, "optimizer": "lbfgs"}
+        return data  # anything malformed is the fields' to refuse
 
     @field_validator("content_layer")
     @classmethod

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobOptions, JobRequest, StyleRef
 from jobstore.records import CorruptRecord, JobRecord, RecordGone
-from worker.pipeline import lbfgs_compact
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.judge import JUDGE_LAYERS
 from worker.pipeline.matting import MATTE_VERSION
@@ -92,8 +91,8 @@ class JobPlan(BaseModel):
                "dial": self.dial_recipe()}  # fmt: skip
         if self.paint is not None:  # absent otherwise: every other job keeps its keys
             key["paint"] = {**self.paint.model_dump(mode="json"), "version": PAINT_VERSION}
-        if self.params.optimizer == "lbfgs_adam":
-            key["polish"] = polish_recipe()
+        if self.params.optimizer == "lbfgs_adam":  # the hand-over's constants shape it
+            key["polish"] = {"adam_after": ADAM_AFTER, "rate": POLISH_RATE}
         return key
 
     def dial_recipe(self) -> dict[str, Any]:
@@ -109,8 +108,6 @@ class JobPlan(BaseModel):
         it; recipes that differ only past the ladder's iterations share it),
         except where the warm start's preview depends on the strength."""
         recipe = ladder_recipe(self.params).model_dump(mode="json", exclude={"strength"})
-        if recipe["optimizer"] == "lbfgs_adam":  # the ladder runs its L-BFGS
-            recipe["polish"] = polish_recipe()
         if self.params.init == "preview":
             recipe["preview"] = self.preview_params()
         shaping = {"size": self.size, "limits": asdict(self.limits), "params": recipe,
@@ -239,14 +236,3 @@ def load_plan(record: JobRecord) -> JobPlan:
         return JobPlan.model_validate_json(raw)
     except ValidationError:
         raise CorruptRecord("the job record's field 'plan' is invalid") from None
-
-
-def polish_recipe() -> dict[str, Any]:
-    """lbfgs_adam's constants, which shape its pictures: the hand-over, Adam's
-    rate, and its own L-BFGS (form, history, first matrix)."""
-    c = lbfgs_compact
-    return {
-        "adam_after": ADAM_AFTER,
-        "rate": POLISH_RATE,
-        "lbfgs": {"form": "compact", "history": c.HISTORY, "blur": c.BLUR, "sigma": c.SIGMA},
-    }
