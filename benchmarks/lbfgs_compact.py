@@ -3,7 +3,7 @@ compact form (Byrd, Nocedal and Schnabel 1994) with a low-frequency first
 matrix, on the quality pairs, against the classic recipe's L_ref and T_ref.
 
     .venv/bin/python -m benchmarks.lbfgs_compact [--history 30] [--blur 4 --sigma 2]
-        [--first-step 30] [--cap 600] [--polish-after 200]
+        [--first-step 30] [--cap 600] [--polish-after 200] [--perturb 0.01 --seed 1]
 
 The shipped device L-BFGS (worker.pipeline.lbfgs_device) runs the two-loop
 recursion: 4 x history small vector operations a direction, and its history
@@ -200,15 +200,24 @@ def reference(photo_name: str, painting_name: str, photo: np.ndarray, painting: 
     return known[key]
 
 
-def measure(photo_name: str, painting_name: str, size: int, net: Any,
-            options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def perturbed(photo: np.ndarray, levels: float, seed: int) -> np.ndarray:
+    """The photo plus Gaussian noise of `levels` (0: the photo itself): a
+    road whose iterations change with noise far below a level is fragile."""
+    if levels <= 0:
+        return photo
+    noise = np.random.default_rng(seed).normal(0.0, levels, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.float32)
+
+
+def measure(photo_name: str, painting_name: str, size: int, net: Any, options: dict[str, Any],
+            perturb: float = 0.0, seed: int = 1) -> dict[str, Any]:  # fmt: skip
     from tests.conftest import PHOTOS, STYLES, read_rgb
     from worker.pipeline.intake import to_working_size
 
     photo = to_working_size(read_rgb(PHOTOS / photo_name), size)
     painting = to_working_size(read_rgb(STYLES / painting_name), 512)
-    ref = reference(photo_name, painting_name, photo, painting, net)
-    run = lbfgs_compact_steps(photo, painting, net, **options)
+    ref = reference(photo_name, painting_name, photo, painting, net)  # of the photo itself
+    run = lbfgs_compact_steps(perturbed(photo, perturb, seed), painting, net, **options)
     losses, reach, started = [], None, time.perf_counter()
     for loss in run:
         losses.append(loss)
@@ -241,18 +250,22 @@ def main() -> None:
     parser.add_argument("--first-step", type=float, default=30.0)
     parser.add_argument("--cap", type=int, default=600)
     parser.add_argument("--polish-after", type=int, default=200)
+    parser.add_argument("--perturb", type=float, default=0.0, help="noise on the photo, levels")
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     options = {"history": args.history, "blur": args.blur, "sigma": args.sigma,
                "first_step": args.first_step, "steps": args.cap,
                "polish_after": args.polish_after}  # fmt: skip
     net = feature_net()
-    rows = [measure(p, s, args.size, net, options)
+    rows = [measure(p, s, args.size, net, options, args.perturb, args.seed)
             for p, s in tqdm(PAIRS, desc="compact L-BFGS", unit="pair")]  # fmt: skip
     ratios = [r["ratio"] or 0.0 for r in rows]
-    report = {"machine": machine(), "size": args.size, "options": options, "pairs": rows,
+    report = {"machine": machine(), "size": args.size, "options": options,
+              "perturb": {"levels": args.perturb, "seed": args.seed}, "pairs": rows,
               "median_ratio": statistics.median(ratios), "worst_ratio": min(ratios),
               "never_reached": sum(r["ratio"] is None for r in rows)}  # fmt: skip
-    write_json(f"lbfgs_compact_{args.size}", report)
+    noise = f"_perturb{args.perturb:g}_seed{args.seed}" if args.perturb > 0 else ""
+    write_json(f"lbfgs_compact_{args.size}{noise}", report)
     print(json.dumps({k: v for k, v in report.items() if k != "pairs"}, indent=1))
 
 
