@@ -39,7 +39,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The developer's loop (under 2 minutes): pure functions, the record and the
 # steps in-process on the real Redis; no worker processes, no slow optimizations.
