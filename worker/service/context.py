@@ -1,12 +1,13 @@
 """What every step needs besides its arguments, and the ways a step stops early."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from jobstore.records import JobRecord
 from worker.runtime.settings import Settings
+from worker.service.webhook_dns import Resolver
 from worker.storage import ObjectStore
 
 
@@ -25,6 +26,11 @@ class Services:
     settings: Settings
     store: ObjectStore
     redis: Redis
+    # Webhook DNS lookups: counts those still running in this process.
+    resolver: Resolver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.resolver = Resolver.for_settings(self.settings.webhooks)
 
     def record(self, job_id: str) -> JobRecord:
         return JobRecord(self.redis, job_id)

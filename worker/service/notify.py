@@ -90,7 +90,8 @@ def attempt(services: Services, delivery: Delivery) -> PostResult:
     delivery or schedule its next attempt."""
     settings = services.settings
     secret = signing_secret(services, delivery.tenant)
-    result = post_signed(delivery.url, delivery.body, delivery.event_id, secret, settings)
+    result = post_signed(delivery.url, delivery.body, delivery.event_id, secret, settings,
+                         services.resolver, delivery.tenant)  # fmt: skip
     number = delivery.attempt + 1
     again = result.retryable and number < settings.webhooks.max_attempts
     metrics.WEBHOOK_DELIVERIES.labels(str(result.outcome)).inc()

@@ -1,7 +1,7 @@
 """Where a webhook may go: no request forgery against our own network.
 
 Checked on every attempt, after DNS resolution (itself bounded by the connect
-timeout: `resolve`): in production only https, and
+timeout: worker.service.webhook_dns): in production only https, and
 only globally routable addresses (no loopback, private, shared 100.64/10,
 link-local where cloud metadata lives, site-local, multicast or other special
 ranges); in development, loopback is allowed (tests and a receiver on the same
@@ -13,26 +13,34 @@ address checked here, never to a second resolution (DNS rebinding).
 
 import logging
 import socket
-import threading
-from typing import Any
 
 from api_contracts.models import is_ip_literal
 from jobstore.callback_rules import WebhookRefused, check_address, check_address_form
 from worker.runtime.settings import Settings
+from worker.service.webhook_dns import Resolver
 
-__all__ = ["WebhookRefused", "check_address", "check_destination", "resolve"]
+__all__ = ["WebhookRefused", "check_address", "check_destination"]
 log = logging.getLogger(__name__)
 
 
-def check_destination(url: str, settings: Settings) -> str:
-    """The address to connect to, once every address of the host passed."""
+def check_destination(url: str, settings: Settings, resolver: Resolver | None = None,
+                      tenant: str = "") -> str:  # fmt: skip
+    """The address to connect to, once every address of the host passed.
+    resolver: the worker's (it bounds the lookups still running); a fresh
+    one otherwise."""
     production = settings.environment == "production"
     host, port = check_address_form(url, settings.webhooks, production)
+    resolver = resolver or Resolver.for_settings(settings.webhooks)
     try:
-        infos = resolve(host, port, settings.webhooks.connect_timeout_seconds)
+        infos = resolver.resolve(host, port, settings.webhooks.connect_timeout_seconds, tenant)
     except TimeoutError:
-        raise  # the attempt's to count as a timeout (retried), not a refusal
-    except OSError as exc:
+        raise  # the attempt's to count as a timeout (tried again), not a refusal
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN:  # the name servers' trouble, for now: try again
+            raise ConnectionError("no DNS answer for now") from None
+        log.info("webhook host %r does not resolve: %s", host, exc)
+        raise WebhookRefused(_not_public(host)) from None
+    except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode
         log.info("webhook host %r does not resolve: %s", host, exc)
         raise WebhookRefused(_not_public(host)) from None
     addresses = [str(info[4][0]) for info in infos]
@@ -47,31 +55,6 @@ def check_destination(url: str, settings: Settings) -> str:
             log.info("webhook host %r resolves to %s: refused", host, address)
             raise WebhookRefused(_not_public(host)) from None
     return addresses[0]
-
-
-def resolve(host: str, port: int, seconds: float) -> list[Any]:
-    """getaddrinfo, given up after `seconds`. It blocks in C with no timeout
-    of its own, so a tenant's slow name server would hold a delivery thread
-    past the attempt's deadline and its claim's lease (and the delivery would
-    be sent twice). The lookup runs on a daemon thread that is left to finish
-    on its own when late: it holds no socket and no slot, only itself, and
-    the system resolver gives up within its own timeouts."""
-    answer: list[Any] = []
-
-    def lookup() -> None:
-        try:
-            answer.append(socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP))
-        except OSError as exc:
-            answer.append(exc)
-
-    thread = threading.Thread(target=lookup, name="backdrop-webhook-dns", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if not answer:
-        raise TimeoutError(f"host {host!r} did not resolve within {seconds:g} s")
-    if isinstance(answer[0], OSError):
-        raise answer[0]
-    return list(answer[0])
 
 
 def _not_public(host: str) -> str:

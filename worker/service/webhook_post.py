@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from api_contracts.models import DeliveryOutcome
 from api_contracts.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from worker.runtime.settings import Settings
+from worker.service.webhook_dns import Resolver
 from worker.service.webhook_guard import WebhookRefused, check_destination
 
 # Answers worth trying again: the receiver's trouble, or it asks us to wait.
@@ -41,12 +42,15 @@ class PostResult:
 
 
 def post_signed(
-    url: str, body: bytes, event_id: str, secret: str, settings: Settings
-) -> PostResult:
+    url: str, body: bytes, event_id: str, secret: str, settings: Settings,
+    resolver: Resolver | None = None, tenant: str = "",
+) -> PostResult:  # fmt: skip
+    """resolver, tenant: the worker's DNS lookups and whose attempt this is
+    (worker.service.webhook_dns bounds the lookups still running per tenant)."""
     w = settings.webhooks
     deadline = Deadline(w.connect_timeout_seconds + w.timeout_seconds)
     try:
-        address = check_destination(url, settings)
+        address = check_destination(url, settings, resolver, tenant)
         status = _post(url, address, body, event_id, secret, settings, deadline)
     except WebhookRefused as exc:
         return PostResult(DeliveryOutcome.REFUSED, error=str(exc)[:300])

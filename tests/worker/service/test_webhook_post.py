@@ -14,6 +14,7 @@ import pytest
 from api_contracts.models import DeliveryOutcome
 from tests.integration.receivers import Receiver, TricklingReceiver
 from worker.runtime.settings import Settings
+from worker.service.webhook_dns import Resolver
 from worker.service.webhook_post import PostResult, post_signed
 
 # Connect 0.5 s + answer 2 s: the attempt's deadline is 2.5 s. The receiver
@@ -76,7 +77,7 @@ def test_a_name_server_that_answers_late_is_a_timeout(
 
     monkeypatch.setattr(socket, "getaddrinfo", late)
     try:
-        result = _post(receiver.url.replace("127.0.0.1", "localhost"), settings)
+        result = _post(receiver.url, settings)  # a literal too goes through getaddrinfo
     finally:
         release.set()
         receiver.close()
@@ -84,5 +85,55 @@ def test_a_name_server_that_answers_late_is_a_timeout(
         assert result.outcome == DeliveryOutcome.DELIVERED, result
         return
     assert result.outcome == DeliveryOutcome.TIMEOUT and result.retryable, result
-    assert "did not resolve within 0.5 s" in (result.error or "")
+    assert "no DNS answer within 0.5 s" in (result.error or "")
     assert receiver.calls == []
+
+
+def test_lookups_still_running_are_bounded_per_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A late lookup goes on after its attempt gave up (getaddrinfo cannot be
+    stopped): past the tenant's bound the next attempt is a timeout at once,
+    without a new thread, while another tenant's lookup goes ahead; the slot
+    comes back when the late lookup ends."""
+    real, release = socket.getaddrinfo, threading.Event()
+
+    def black_holed(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host == "127.0.0.2":  # the tenant's name server that never answers in time
+            release.wait(10)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", black_holed)
+    resolver = Resolver(limit=3, per_tenant=1)
+    try:
+        with pytest.raises(TimeoutError, match=r"within 0\.2 s"):
+            resolver.resolve("127.0.0.2", 443, 0.2, "a")
+        with pytest.raises(TimeoutError, match="too many lookups still running"):
+            resolver.resolve("127.0.0.2", 443, 0.2, "a")
+        assert resolver.running == {"a": 1}
+        assert resolver.resolve("127.0.0.1", 443, 5.0, "b")[0][4][0] == "127.0.0.1"
+    finally:
+        release.set()
+    for _ in range(100):  # the late lookup ends on its own thread
+        if not resolver.running:
+            break
+        threading.Event().wait(0.05)
+    assert resolver.running == {}
+    assert resolver.resolve("127.0.0.2", 443, 5.0, "a")[0][4][0] == "127.0.0.2"
+
+
+def test_a_resolver_in_trouble_for_now_is_tried_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EAI_AGAIN (the name servers failed for now) is no answer about the
+    host: a connection error, tried again, not a refusal, which is final."""
+
+    errno = socket.EAI_AGAIN
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(errno, "the name servers' answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", failing)
+    result = _post("http://127.0.0.1:9/hook", settings)
+    assert result.outcome == DeliveryOutcome.CONNECT_ERROR and result.retryable, result
+    errno = socket.EAI_NONAME  # the host does not exist: that will not change
+    gone = _post("http://127.0.0.1:9/hook", settings)
+    assert gone.outcome == DeliveryOutcome.REFUSED and not gone.retryable, gone
