@@ -21,6 +21,7 @@ T_ref over those seconds, and the loss over L_ref along the way. README,
 """
 
 import argparse
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from benchmarks.common import RESULTS, machine, write_json
 PAIRS = [(p, s) for p in ("grace_hopper.png", "parrot.jpg", "kite_and_cold.jpg")
          for s in ("starry.jpg", "waves.jpg")]  # fmt: skip
 Vector = Callable[[Any], Any]
+Road = Callable[[np.ndarray, np.ndarray, Any], Iterator[float]]
 
 
 def blur_preconditioner(h: int, w: int, strength: float, sigma: float) -> Vector:
@@ -209,15 +211,17 @@ def perturbed(photo: np.ndarray, levels: float, seed: int) -> np.ndarray:
     return np.clip(photo + noise, 0, 255).astype(np.float32)
 
 
-def measure(photo_name: str, painting_name: str, size: int, net: Any, options: dict[str, Any],
+def measure(photo_name: str, painting_name: str, size: int, net: Any, road: Road,
             perturb: float = 0.0, seed: int = 1) -> dict[str, Any]:  # fmt: skip
+    """road(photo, painting, net): set up (and traced), then an iterator of
+    the loss after each iteration; only the iterations are timed."""
     from tests.conftest import PHOTOS, STYLES, read_rgb
     from worker.pipeline.intake import to_working_size
 
     photo = to_working_size(read_rgb(PHOTOS / photo_name), size)
     painting = to_working_size(read_rgb(STYLES / painting_name), 512)
     ref = reference(photo_name, painting_name, photo, painting, net)  # of the photo itself
-    run = lbfgs_compact_steps(perturbed(photo, perturb, seed), painting, net, **options)
+    run = road(perturbed(photo, perturb, seed), painting, net)
     losses, reach, started = [], None, time.perf_counter()
     for loss in run:
         losses.append(loss)
@@ -257,7 +261,8 @@ def main() -> None:
                "first_step": args.first_step, "steps": args.cap,
                "polish_after": args.polish_after}  # fmt: skip
     net = feature_net()
-    rows = [measure(p, s, args.size, net, options, args.perturb, args.seed)
+    road = functools.partial(lbfgs_compact_steps, **options)
+    rows = [measure(p, s, args.size, net, road, args.perturb, args.seed)
             for p, s in tqdm(PAIRS, desc="compact L-BFGS", unit="pair")]  # fmt: skip
     ratios = [r["ratio"] or 0.0 for r in rows]
     report = {"machine": machine(), "size": args.size, "options": options,

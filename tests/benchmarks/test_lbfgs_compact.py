@@ -56,3 +56,30 @@ def test_an_empty_history_is_the_preconditioner() -> None:
     history.push(g, g)
     history.reset()
     assert np.allclose(history.times(g).numpy(), blur(g).numpy(), atol=1e-5)
+
+
+def test_the_perturbed_photo_is_the_photo_plus_noise_far_below_a_level() -> None:
+    from benchmarks.lbfgs_compact import perturbed
+
+    photo = np.full((8, 8, 3), 100.0, np.float32)
+    assert perturbed(photo, 0.0, 1) is photo
+    one, again, other = (perturbed(photo, 0.01, s) for s in (1, 1, 2))
+    assert np.array_equal(one, again) and not np.array_equal(one, other), "seeded"
+    assert 0.002 < np.abs(one - photo).mean() < 0.02
+
+
+def test_the_service_road_is_timed_after_its_trace_and_lowers_the_loss() -> None:
+    """benchmarks.reach_reference runs the optimizer as the service does: one
+    loss per iteration, falling."""
+    from benchmarks.reach_reference import service_road
+    from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
+    from worker.pipeline.intake import to_working_size
+    from worker.pipeline.style_params import StyleParams
+    from worker.runtime.model_cache import get_feature_net
+    from worker.runtime.settings import Settings
+
+    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
+    painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
+    losses = list(service_road("lbfgs_adam", 4)(photo, painting, net))
+    assert len(losses) == 4 and losses == sorted(losses, reverse=True)
