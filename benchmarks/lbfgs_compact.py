@@ -239,39 +239,51 @@ def measure(photo_name: str, painting_name: str, size: int, net: Any, road: Road
                                 for n in (50, 100, 200, 400, 600) if n <= len(losses)}}  # fmt: skip
 
 
-def main() -> None:
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every road's run over the pairs takes."""
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--cap", type=int, default=600)
+    parser.add_argument("--perturb", type=float, default=0.0, help="noise on the photo, levels")
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def run_pairs(name: str, road: Road, args: argparse.Namespace,
+              settings: dict[str, Any]) -> None:  # fmt: skip
+    """`road` on every pair: per pair, the median and the worst, written to
+    the results folder as `name` (plus the noise, if any) and printed."""
     import statistics
 
     from tqdm import tqdm
 
     from benchmarks.common import feature_net
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--history", type=int, default=30)
-    parser.add_argument("--blur", type=float, default=4.0)
-    parser.add_argument("--sigma", type=float, default=2.0)
-    parser.add_argument("--first-step", type=float, default=30.0)
-    parser.add_argument("--cap", type=int, default=600)
-    parser.add_argument("--polish-after", type=int, default=200)
-    parser.add_argument("--perturb", type=float, default=0.0, help="noise on the photo, levels")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    options = {"history": args.history, "blur": args.blur, "sigma": args.sigma,
-               "first_step": args.first_step, "steps": args.cap,
-               "polish_after": args.polish_after}  # fmt: skip
     net = feature_net()
-    road = functools.partial(lbfgs_compact_steps, **options)
     rows = [measure(p, s, args.size, net, road, args.perturb, args.seed)
-            for p, s in tqdm(PAIRS, desc="compact L-BFGS", unit="pair")]  # fmt: skip
+            for p, s in tqdm(PAIRS, desc=name, unit="pair")]  # fmt: skip
     ratios = [r["ratio"] or 0.0 for r in rows]
-    report = {"machine": machine(), "size": args.size, "options": options,
+    report = {"machine": machine(), "size": args.size, **settings,
               "perturb": {"levels": args.perturb, "seed": args.seed}, "pairs": rows,
               "median_ratio": statistics.median(ratios), "worst_ratio": min(ratios),
               "never_reached": sum(r["ratio"] is None for r in rows)}  # fmt: skip
     noise = f"_perturb{args.perturb:g}_seed{args.seed}" if args.perturb > 0 else ""
-    write_json(f"lbfgs_compact_{args.size}{noise}", report)
+    write_json(f"{name}_{args.size}{noise}", report)
     print(json.dumps({k: v for k, v in report.items() if k != "pairs"}, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    add_pair_arguments(parser)
+    parser.add_argument("--history", type=int, default=30)
+    parser.add_argument("--blur", type=float, default=4.0)
+    parser.add_argument("--sigma", type=float, default=2.0)
+    parser.add_argument("--first-step", type=float, default=30.0)
+    parser.add_argument("--polish-after", type=int, default=200)
+    args = parser.parse_args()
+    options = {"history": args.history, "blur": args.blur, "sigma": args.sigma,
+               "first_step": args.first_step, "steps": args.cap,
+               "polish_after": args.polish_after}  # fmt: skip
+    road = functools.partial(lbfgs_compact_steps, **options)
+    run_pairs("lbfgs_compact", road, args, {"options": options})
 
 
 if __name__ == "__main__":

@@ -18,15 +18,12 @@ the judge, in about half an hour; this takes a few minutes.
 """
 
 import argparse
-import json
-import statistics
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, write_json
-from benchmarks.lbfgs_compact import PAIRS, measure
+from benchmarks.lbfgs_compact import add_pair_arguments, run_pairs
 
 
 def service_road(optimizer: str, steps: int) -> Any:
@@ -51,30 +48,13 @@ def service_road(optimizer: str, steps: int) -> Any:
 
 
 def main() -> None:
-    from tqdm import tqdm
-
-    from benchmarks.common import feature_net
-
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=128)
+    add_pair_arguments(parser)
     parser.add_argument("--optimizer", default="lbfgs_adam", choices=["lbfgs", "lbfgs_adam"])
-    parser.add_argument("--cap", type=int, default=600)
-    parser.add_argument("--perturb", type=float, default=0.0, help="noise on the photo, levels")
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    net = feature_net()
     road = service_road(args.optimizer, args.cap)
-    rows = [measure(p, s, args.size, net, road, args.perturb, args.seed)
-            for p, s in tqdm(PAIRS, desc=args.optimizer, unit="pair")]  # fmt: skip
-    ratios = [r["ratio"] or 0.0 for r in rows]
-    report = {"machine": machine(), "size": args.size, "optimizer": args.optimizer,
-              "cap": args.cap, "perturb": {"levels": args.perturb, "seed": args.seed},
-              "pairs": rows, "median_ratio": statistics.median(ratios),
-              "worst_ratio": min(ratios),
-              "never_reached": sum(r["ratio"] is None for r in rows)}  # fmt: skip
-    noise = f"_perturb{args.perturb:g}_seed{args.seed}" if args.perturb > 0 else ""
-    write_json(f"reach_reference_{args.optimizer}_{args.size}{noise}", report)
-    print(json.dumps({k: v for k, v in report.items() if k != "pairs"}, indent=1))
+    run_pairs(f"reach_reference_{args.optimizer}", road, args,
+              {"optimizer": args.optimizer, "cap": args.cap})  # fmt: skip
 
 
 if __name__ == "__main__":

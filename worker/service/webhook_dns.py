@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any
 
 from worker.runtime.settings import WebhookSettings
+from worker.service.tenant_slots import TenantSlots
 
 
 class Resolver:
@@ -25,9 +26,12 @@ class Resolver:
     still running there."""
 
     def __init__(self, limit: int, per_tenant: int) -> None:
-        self.limit, self.per_tenant = limit, per_tenant
-        self.running: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self.slots = TenantSlots(limit, per_tenant)
+
+    @property
+    def running(self) -> Counter[str]:
+        """The lookups still running, per tenant."""
+        return self.slots.taken
 
     @classmethod
     def for_settings(cls, webhooks: WebhookSettings) -> "Resolver":
@@ -38,7 +42,7 @@ class Resolver:
         """getaddrinfo's answer; TimeoutError when it is late or too many of
         the tenant's (or anyone's) lookups are still running; its own error
         (OSError, or ValueError for a name IDNA cannot encode) otherwise."""
-        if not self._take(tenant):
+        if not self.slots.take(tenant):
             raise TimeoutError("no DNS answer: too many lookups still running")
         answer: list[Any] = []
 
@@ -48,7 +52,7 @@ class Resolver:
             except Exception as exc:  # reported to the attempt, never lost on this thread
                 answer.append(exc)
             finally:
-                self._free(tenant)
+                self.slots.free(tenant)
 
         thread = threading.Thread(target=lookup, name="backdrop-webhook-dns", daemon=True)
         thread.start()
@@ -58,16 +62,3 @@ class Resolver:
         if isinstance(answer[0], Exception):
             raise answer[0]
         return list(answer[0])
-
-    def _take(self, tenant: str) -> bool:
-        with self._lock:
-            if sum(self.running.values()) >= self.limit or self.running[tenant] >= self.per_tenant:
-                return False
-            self.running[tenant] += 1
-            return True
-
-    def _free(self, tenant: str) -> None:
-        with self._lock:
-            self.running[tenant] -= 1
-            if self.running[tenant] <= 0:
-                del self.running[tenant]

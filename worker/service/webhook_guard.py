@@ -35,12 +35,9 @@ def check_destination(url: str, settings: Settings, resolver: Resolver | None = 
         infos = resolver.resolve(host, port, settings.webhooks.connect_timeout_seconds, tenant)
     except TimeoutError:
         raise  # the attempt's to count as a timeout (tried again), not a refusal
-    except socket.gaierror as exc:
-        if exc.errno == socket.EAI_AGAIN:  # the name servers' trouble, for now: try again
-            raise ConnectionError("no DNS answer for now") from None
-        log.info("webhook host %r does not resolve: %s", host, exc)
-        raise WebhookRefused(_not_public(host)) from None
     except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode
+        if isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN:
+            raise ConnectionError("no DNS answer for now") from None  # try again later
         log.info("webhook host %r does not resolve: %s", host, exc)
         raise WebhookRefused(_not_public(host)) from None
     addresses = [str(info[4][0]) for info in infos]

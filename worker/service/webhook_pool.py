@@ -5,14 +5,13 @@ once, and at most `webhooks.per_tenant` of one tenant's, so one tenant's
 hanging receivers leave threads for everyone else's."""
 
 import logging
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from worker.service import webhook_deliveries
 from worker.service.context import Services
+from worker.service.tenant_slots import TenantSlots
 from worker.service.webhook_deliveries import Delivery
 
 log = logging.getLogger(__name__)
@@ -23,46 +22,31 @@ class DeliveryPool:
     def __init__(self, services: Services, attempt: Attempt) -> None:
         w = services.settings.webhooks
         self.services, self.attempt = services, attempt
-        self.limit, self.per_tenant = w.concurrency, w.per_tenant
+        self.per_tenant = w.per_tenant
         # A claim outlives the longest attempt: otherwise a second worker
         # would send the same delivery while the first still waits.
         self.lease = 2 * (w.connect_timeout_seconds + w.timeout_seconds) + 30
         self.executor = ThreadPoolExecutor(w.concurrency, thread_name_prefix="backdrop-webhook")
-        self.busy: Counter[str] = Counter()
-        self.lock = threading.Lock()
+        self.slots = TenantSlots(w.concurrency, w.per_tenant)
 
     def start_due(self, now: float) -> int:
         """Claim and start the deliveries due by `now` that the bounds allow."""
         started = 0
         for tenant, event_ids in self._due(now).items():
             for event_id in event_ids:
-                if not self._take_slot(tenant):
+                if not self.slots.take(tenant):
                     break
                 if webhook_deliveries.claim(self.services.redis, tenant, event_id, now, self.lease):
                     self.executor.submit(self._run, tenant, event_id)
                     started += 1
                 else:  # another worker's
-                    self._free_slot(tenant)
+                    self.slots.free(tenant)
         return started
 
     def _due(self, now: float) -> dict[str, list[str]]:
-        with self.lock:
-            if sum(self.busy.values()) >= self.limit:
-                return {}
+        if self.slots.full():
+            return {}
         return webhook_deliveries.due_by_tenant(self.services.redis, now, self.per_tenant)
-
-    def _take_slot(self, tenant: str) -> bool:
-        with self.lock:
-            if sum(self.busy.values()) >= self.limit or self.busy[tenant] >= self.per_tenant:
-                return False
-            self.busy[tenant] += 1
-            return True
-
-    def _free_slot(self, tenant: str) -> None:
-        with self.lock:
-            self.busy[tenant] -= 1
-            if self.busy[tenant] <= 0:
-                del self.busy[tenant]
 
     def _run(self, tenant: str, event_id: str) -> None:
         try:
@@ -74,7 +58,7 @@ class DeliveryPool:
         except Exception as exc:  # Redis down: the lease runs out, and it is claimed again
             log.warning("webhook %.80s not attempted: %.300s", event_id, exc)
         finally:
-            self._free_slot(tenant)
+            self.slots.free(tenant)
 
 
 def deliver_forever(services: Services, attempt: Attempt, poll_seconds: float = 0.1) -> None:
