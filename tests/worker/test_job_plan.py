@@ -146,3 +146,21 @@ def test_the_instant_preview_takes_the_quick_edge_unless_the_matte_is_made_first
                          subject_style=StyleRef(key="t"))  # fmt: skip
     dual = JobPlan.resolve(request, Settings(), photo_sha="0" * 64)
     assert not dual.quick_preview_edge, "its regions are made from the matte before the preview"
+
+
+def test_the_precision_names_every_optimized_picture_and_float32_keeps_its_keys() -> None:
+    """A fleet with float32 and bfloat16 workers: a picture made in one
+    precision is never served for a request the other one resolved; float32
+    plans name no precision, so their pictures keep the keys they had."""
+    request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")])
+    settings = Settings()
+    settings.compute.precision = "mixed_bfloat16"
+    half, full = JobPlan.resolve(request, settings, "0" * 64), _plan()
+    assert (half.precision, full.precision) == ("mixed_bfloat16", "float32")
+    assert "precision" not in full.params_key()
+    for name in ("stylized_key", "latest_key", "result_key", "dial_key"):
+        assert getattr(half, name)("f") != getattr(full, name)("f"), name
+    assert half.preview_key("f") == full.preview_key("f"), "the feed-forward preview: no VGG"
+    stored = full.model_dump(mode="json")
+    del stored["precision"]  # a plan stored before the field: made in float32
+    assert JobPlan.model_validate(stored).result_key("f") == full.result_key("f")

@@ -34,9 +34,13 @@ def _segmenter(backend: str, path: Path, threads: int) -> Segmenter:
     return FrozenGraphSegmenter(path)
 
 
-def get_feature_net(params: StyleParams, settings: Settings) -> FeatureNet:
+def get_feature_net(
+    params: StyleParams, settings: Settings, precision: str | None = None
+) -> FeatureNet:
+    """The optimization's VGG in `precision` (a job's plan names it; None: this
+    worker's setting, for `backdrop run` and the warm-up)."""
     layers = (params.content_layer, *params.style_layers)
-    return load_feature_net(layers, settings.models_dir, settings.compute.precision)
+    return load_feature_net(layers, settings.models_dir, precision or settings.compute.precision)
 
 
 PREVIEW_SHA256 = {

@@ -40,11 +40,14 @@ class SegmentationSettings(BaseModel):
     threads: int = Field(0, ge=0)  # 0: let TensorFlow choose
 
 
+Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+
+
 class ComputeSettings(BaseModel):
     # GPU workers: mixed_float16 (with loss scaling) or mixed_bfloat16 runs the
     # VGG convolutions on tensor cores; xla fuses the optimization step.
     # Both work on a CPU too (slower there): float32 and no XLA by default.
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    precision: Precision = "float32"
     xla: bool = False
     # L-BFGS as TensorFlow ops beside the objective (worker.pipeline.lbfgs_device),
     # the history on the device; the host sees the image every lbfgs_every

@@ -29,8 +29,9 @@ def output_gain(
     def make() -> DialCurve:
         settings = services.settings
         start = preview if plan.params.init == "preview" else None
-        return calibrate(photo, paintings, plan.params, get_feature_net(plan.params, settings),
-                         get_judge_net(settings), regions=regions, init_image=start)  # fmt: skip
+        net = get_feature_net(plan.params, settings, plan.precision)
+        return calibrate(photo, paintings, plan.params, net, get_judge_net(settings),
+                         regions=regions, init_image=start)  # fmt: skip
 
     def curve() -> DialCurve:
         return artifacts.produce_once(services, plan.dial_key(style_sha), make, encode_curve,

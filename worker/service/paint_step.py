@@ -67,7 +67,7 @@ def _painted(
     assert plan.paint is not None
     percent, deadline = hold
     settings = services.settings
-    net = get_feature_net(plan.params, settings)
+    net = get_feature_net(plan.params, settings, plan.precision)
     every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
     steps = paint_steps(photo, image, output.paintings, plan.params, plan.paint, net,
                         regions=output.regions, lbfgs_every=every, xla=settings.compute.xla,

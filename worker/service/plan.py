@@ -19,7 +19,7 @@ from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION, ladder_recipe
 from worker.pipeline.style_params import ADAM_AFTER, POLISH_RATE, StyleParams, preview_mix
-from worker.runtime.settings import Settings
+from worker.runtime.settings import Precision, Settings
 from worker.service import keys
 
 
@@ -47,6 +47,11 @@ class JobPlan(BaseModel):
     limits: IntakeLimits
     # The strength dial (ComputeSettings.dial): calibrated per output, or fixed.
     dial: Literal["calibrated", "fixed"] = "calibrated"
+    # The VGG's precision (ComputeSettings.precision) as the first step's worker
+    # had it: every step optimizes in it, whatever its own worker's setting, so
+    # one key never names pictures made in two precisions (they differ by up to
+    # 2% in loss; docs/faster-road.md).
+    precision: Precision = "float32"
 
     @classmethod
     def resolve(cls, request: JobRequest, settings: Settings, photo_sha: str) -> "JobPlan":
@@ -64,6 +69,7 @@ class JobPlan(BaseModel):
             composite=settings.composite, segmenter=settings.segmentation.backend,
             min_subject_fraction=settings.segmentation.min_subject_fraction,
             limits=settings.intake_limits(size), dial=settings.compute.dial,
+            precision=settings.compute.precision,
         )  # fmt: skip
 
     @property
@@ -93,7 +99,11 @@ class JobPlan(BaseModel):
             key["paint"] = {**self.paint.model_dump(mode="json"), "version": PAINT_VERSION}
         if self.params.optimizer == "lbfgs_adam":  # the hand-over's constants shape it
             key["polish"] = {"adam_after": ADAM_AFTER, "rate": POLISH_RATE}
-        return key
+        return {**key, **self._precision_key()}
+
+    def _precision_key(self) -> dict[str, str]:
+        """Absent in float32: every float32 picture keeps its key."""
+        return {} if self.precision == "float32" else {"precision": self.precision}
 
     def dial_recipe(self) -> dict[str, Any]:
         """What shaped an output's strength gain besides its photo and paintings."""
@@ -111,7 +121,7 @@ class JobPlan(BaseModel):
         if self.params.init == "preview":
             recipe["preview"] = self.preview_params()
         shaping = {"size": self.size, "limits": asdict(self.limits), "params": recipe,
-                   "dial": self.dial_recipe()}  # fmt: skip
+                   "dial": self.dial_recipe(), **self._precision_key()}  # fmt: skip
         if self.stage.two_paintings:
             shaping["scene"] = self._scene()
         return keys.dial_key(self.photo_sha, style_sha, shaping)

@@ -170,7 +170,7 @@ def _optimize(
     group: list[Prepared], deadline: float,
 ) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
     settings = services.settings
-    net = get_feature_net(plan.params, settings)
+    net = get_feature_net(plan.params, settings, plan.precision)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     features = content_features(services, record, plan, photo)
     if len(group) > 1:  # the other outputs of the batch use the same features
@@ -197,7 +197,8 @@ def _optimize(
             if record.cancelled():
                 raise Cancelled
     assert last is not None and last.images is not None
-    meta = {"feature_net": net.name, "batch": len(group), "iterations_run": last.iteration}
+    meta = {"feature_net": net.name, "precision": net.precision, "batch": len(group),
+            "iterations_run": last.iteration}  # fmt: skip
     return last.images, meta, last.losses
 
 
@@ -233,7 +234,7 @@ def content_features(
     get here (after its preview is out) and read by every other output; a later
     job on the same photo and recipe reuses them too."""
     params = plan.params
-    net = get_feature_net(params, services.settings)
+    net = get_feature_net(params, services.settings, plan.precision)
     recipe = {"layer": params.content_layer, "levels": params.levels,
               "precision": net.precision}  # fmt: skip
     key = keys.features_key(plan.photo_sha, plan.size, net.name, recipe)

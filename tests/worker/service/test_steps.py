@@ -55,6 +55,29 @@ def test_the_stored_plan_decides_not_the_settings_of_the_pool_that_runs_a_step(s
     assert again.status().styles[0].result_key != result_key
 
 
+def test_a_float32_worker_optimizes_in_the_precision_the_plan_names(svc) -> None:
+    """A bfloat16 worker resolved the job and a float32 worker stylizes it:
+    the picture is made in bfloat16 (its metadata says so) under the key that
+    names bfloat16, and a float32 job of the same request gets its own."""
+    from worker.pipeline.png import read_metadata
+
+    half_settings = small_settings()
+    half_settings.compute.precision = "mixed_bfloat16"
+    half = Services(half_settings, svc.store, svc.redis)
+    record = new_job(svc, "mixed-fleet", options={"seed": 3})
+    opened = steps.segment_step(half, "mixed-fleet")  # the plan is resolved here
+    for index in opened:
+        steps.stylize_step(svc, "mixed-fleet", index)
+    plan = load_plan(record)
+    style_sha = record.field("style_sha", 0)
+    stylized = svc.store.get(svc.settings.storage.work_bucket, plan.stylized_key(style_sha))
+    assert read_metadata(stylized)["precision"] == plan.precision == "mixed_bfloat16"
+    full = new_job(svc, "float32-only", options={"seed": 3})
+    _run_job(svc, "float32-only")
+    assert load_plan(full).precision == "float32"
+    assert load_plan(full).stylized_key("x") != plan.stylized_key("x")
+
+
 def test_an_output_index_outside_the_plan_is_refused(svc) -> None:
     record = new_job(svc, "bad-index")
     steps.segment_step(svc, "bad-index")
