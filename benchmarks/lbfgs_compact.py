@@ -16,8 +16,9 @@ low frequencies move first. After --polish-after iterations Adam at rate 5
 takes over, as lbfgs_adam does. Per pair: iterations and seconds until the
 loss first reaches L_ref (the reference: noise, Adam lr 10, 1000 steps; its
 numbers are kept in the results folder and measured once per machine),
-T_ref over those seconds, and the loss over L_ref along the way. README,
-"The low-frequency preconditioner again", has what it measured.
+T_ref over those seconds, and the loss over L_ref along the way.
+docs/faster-road.md, "The low-frequency preconditioner again", has what it
+measured.
 """
 
 import argparse

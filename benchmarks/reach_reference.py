@@ -1,6 +1,6 @@
 """Issue 19, item 4, the quick measure: the service's `lbfgs_adam` road (its
-L-BFGS with the Adam-like diagonal first matrix, then Adam after ADAM_AFTER)
-on the 6 quality pairs, against the classic recipe's L_ref and T_ref.
+device L-BFGS, then Adam after ADAM_AFTER) on the 6 quality pairs, against
+the classic recipe's L_ref and T_ref.
 
     .venv/bin/python -m benchmarks.reach_reference [--size 128] [--optimizer lbfgs_adam]
         [--cap 600] [--perturb 0.01 --seed 1]
