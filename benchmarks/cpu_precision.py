@@ -1,14 +1,17 @@
-"""The default job's optimization in float32 against mixed_bfloat16 on this
-CPU (BACKDROP_COMPUTE__PRECISION): seconds, and the loss of each result
+"""The default recipe's optimization in float32 against mixed_bfloat16 on
+this CPU (BACKDROP_COMPUTE__PRECISION): seconds, and the loss of each result
 measured in float32, so the two are judged by one scale. On CPUs with
 AMX-BF16 (Intel Sapphire Rapids and later) oneDNN runs the bfloat16
 convolutions on the matrix units; elsewhere bfloat16 may be slower.
 
     .venv/bin/python -m benchmarks.cpu_precision [--size 256 --iterations 100]
 
-Per pair: seconds for the run (traced before the clock starts), its own last
-loss, and its picture's loss in float32; the speedup and the float32 loss's
-change, the median and the worst over the pairs.
+Per pair: seconds for the run as the service's stylize step runs it (traced
+before the clock starts; each precision timed twice, in the order float32,
+bfloat16, bfloat16, float32, and the faster of the two kept, so neither
+gains from going first on a shared machine), its own last loss, and its
+picture's loss in float32; the speedup and the float32 loss's change, the
+median and the worst over the pairs.
 """
 
 import argparse
@@ -59,17 +62,30 @@ def run_pair(photo: np.ndarray, painting: np.ndarray, iterations: int,
              nets: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     from worker.pipeline.style import stylize
     from worker.pipeline.style_params import StyleParams
+    from worker.runtime.settings import Settings
 
     params = StyleParams(iterations=iterations)
-    row: dict[str, Any] = {}
-    for precision, net in nets.items():
-        short = params.model_copy(update={"iterations": 2})
-        list(stylize(photo, [(painting, 1.0)], short, net, lbfgs_every=10))  # traced
+    settings = Settings()
+    # The round trip the stylize step uses (worker.service.stylize_steps).
+    every = settings.compute.lbfgs_round_trip(
+        max(1, iterations * settings.queue.progress_every_percent // 100)
+    )
+    seconds: dict[str, list[float]] = {p: [] for p in nets}
+    results: dict[str, Any] = {}
+    short = params.model_copy(update={"iterations": 2})
+    for net in nets.values():
+        list(stylize(photo, [(painting, 1.0)], short, net, lbfgs_every=every))  # traced
+    for precision in (*nets, *reversed(nets)):
         started = time.perf_counter()
-        *_, last = stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=10)
-        seconds = time.perf_counter() - started
+        *_, last = stylize(photo, [(painting, 1.0)], params, nets[precision], lbfgs_every=every)
+        seconds[precision].append(time.perf_counter() - started)
+        results[precision] = last
+    row: dict[str, Any] = {}
+    for precision, last in results.items():
         assert last.image is not None
-        row[precision] = {"seconds": round(seconds, 2), "own_loss": round(last.losses["total"], 2),
+        row[precision] = {"seconds": round(min(seconds[precision]), 2),
+                          "seconds_both": [round(t, 2) for t in seconds[precision]],
+                          "own_loss": round(last.losses["total"], 2),
                           "loss_in_float32": round(float32_loss(photo, painting, last.image,
                                                                 nets["float32"]), 2)}  # fmt: skip
     half, full = row["mixed_bfloat16"], row["float32"]

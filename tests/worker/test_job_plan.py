@@ -164,3 +164,19 @@ def test_the_precision_names_every_optimized_picture_and_float32_keeps_its_keys(
     stored = full.model_dump(mode="json")
     del stored["precision"]  # a plan stored before the field: made in float32
     assert JobPlan.model_validate(stored).result_key("f") == full.result_key("f")
+
+
+# The default request's float32 keys as they were before the plan named its
+# precision (computed at that commit). A deliberate change of what a key
+# hashes (a version bump) updates them; the precision field must not have.
+FLOAT32_KEYS = {
+    "result_key": "results/897fdfa8deb34e302f99e42a9cad036aba1808f5.png",
+    "stylized_key": "stylized/0de8b9f18706dcd52c3c526c509613783608fe52.png",
+    "dial_key": "dials/9c2e1105ab8f7175c625a9b8451267c72b765a64.json",
+    "latest_key": "latest/250ad68452da541f0236e2e1f6a3ee3a4ba682e0.png",
+}
+
+
+def test_float32_pictures_keep_the_keys_they_had() -> None:
+    plan = _plan()
+    assert {name: getattr(plan, name)("f" * 64) for name in FLOAT32_KEYS} == FLOAT32_KEYS

@@ -69,13 +69,37 @@ def test_a_float32_worker_optimizes_in_the_precision_the_plan_names(svc) -> None
     for index in opened:
         steps.stylize_step(svc, "mixed-fleet", index)
     plan = load_plan(record)
-    style_sha = record.field("style_sha", 0)
-    stylized = svc.store.get(svc.settings.storage.work_bucket, plan.stylized_key(style_sha))
+    work = svc.settings.storage.work_bucket
+    stylized = svc.store.get(work, plan.stylized_key(record.field("style_sha", 0)))
     assert read_metadata(stylized)["precision"] == plan.precision == "mixed_bfloat16"
     full = new_job(svc, "float32-only", options={"seed": 3})
     _run_job(svc, "float32-only")
-    assert load_plan(full).precision == "float32"
-    assert load_plan(full).stylized_key("x") != plan.stylized_key("x")
+    full_plan = load_plan(full)
+    assert full_plan.precision == "float32"
+    assert full_plan.stylized_key("x") != plan.stylized_key("x")
+    # Its own picture and its own content features: nothing of the bfloat16
+    # job's was reused.
+    mine = svc.store.get(work, full_plan.stylized_key(full.field("style_sha", 0)))
+    assert read_metadata(mine)["precision"] == "float32"
+    counters = full.status().counters
+    assert counters["content_features"] == 1 and "content_features_reused" not in counters
+
+
+def test_a_float32_plan_is_stored_in_the_form_the_workers_before_read(svc) -> None:
+    """A float32 plan is stored without the precision field, so a worker of
+    the version before it (extra="forbid") still reads it mid-update; another
+    precision is stored with it (an old worker refuses that job, never
+    mislabels it)."""
+    import json
+
+    from worker.service.plan import JobPlan, store_plan
+
+    for precision in ("float32", "mixed_bfloat16"):
+        record = new_job(svc, f"plan-{precision}")
+        plan = JobPlan.resolve(record.request(), svc.settings, "0" * 64)
+        stored = store_plan(record, plan.model_copy(update={"precision": precision}))
+        assert stored.precision == precision
+        assert ("precision" in json.loads(record.field("plan"))) == (precision != "float32")
 
 
 def test_an_output_index_outside_the_plan_is_refused(svc) -> None:
