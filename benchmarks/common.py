@@ -78,3 +78,19 @@ def feature_net(precision: str = "float32", layers: tuple[str, ...] | None = Non
 
     p = StyleParams()
     return load_feature_net(layers or (p.content_layer, *p.style_layers), MODELS, precision)
+
+
+def pair_objective(photo: Any, painting: Any, net: Any) -> tuple[Any, Any]:
+    """The default recipe's objective and its one-level targets for one photo
+    and painting at the photo's size: (objective, worker.pipeline.style.Targets)."""
+    from worker.pipeline.objective import objective_for
+    from worker.pipeline.style import _level_targets, photo_features
+    from worker.pipeline.style_params import StyleParams, loss_weights
+
+    params = StyleParams()
+    objective = objective_for(net, params.content_layer, params.style_layers)
+    size = photo.shape[:2]
+    targets = _level_targets(photo_features(photo, params, net)[size], size,
+                             [[(painting, 1.0)]], [[1.0]], params, objective,
+                             loss_weights(params))  # fmt: skip
+    return objective, targets

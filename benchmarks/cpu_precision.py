@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import feature_net, load_scaled, machine, write_json
+from benchmarks.common import feature_net, load_scaled, machine, pair_objective, write_json
 
 PAIRS = [("grace_hopper.png", "starry.jpg"), ("parrot.jpg", "waves.jpg"),
          ("kite_and_cold.jpg", "starry.jpg")]  # fmt: skip
@@ -43,16 +43,7 @@ def float32_loss(photo: np.ndarray, painting: np.ndarray, image: np.ndarray, net
     """The default recipe's total loss of `image`, in float32."""
     import tensorflow as tf
 
-    from worker.pipeline.objective import objective_for
-    from worker.pipeline.style import _level_targets, photo_features
-    from worker.pipeline.style_params import StyleParams, loss_weights
-
-    params = StyleParams()
-    objective = objective_for(net, params.content_layer, params.style_layers)
-    size = photo.shape[:2]
-    targets = _level_targets(photo_features(photo, params, net)[size], size,
-                             [[(painting, 1.0)]], [[1.0]], params, objective,
-                             loss_weights(params))  # fmt: skip
+    objective, targets = pair_objective(photo, painting, net)
     x = tf.constant(image[None].astype(np.float32))
     losses, _ = objective.value_and_grad(x, *targets.args())
     return float(losses["total"][0])

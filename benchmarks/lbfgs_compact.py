@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, machine, write_json
+from benchmarks.common import RESULTS, machine, pair_objective, write_json
 
 PAIRS = [(p, s) for p in ("grace_hopper.png", "parrot.jpg", "kite_and_cold.jpg")
          for s in ("starry.jpg", "waves.jpg")]  # fmt: skip
@@ -133,16 +133,11 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
     import tensorflow as tf
 
     from worker.pipeline import lbfgs_device
-    from worker.pipeline.objective import objective_for
-    from worker.pipeline.style import _adam_steps, _level_targets, photo_features
-    from worker.pipeline.style_params import POLISH_RATE, StyleParams, loss_weights
+    from worker.pipeline.style import _adam_steps
+    from worker.pipeline.style_params import POLISH_RATE
 
-    params = StyleParams()
-    objective = objective_for(net, params.content_layer, params.style_layers)
+    objective, level = pair_objective(photo, painting, net)
     size = photo.shape[:2]
-    level = _level_targets(photo_features(photo, params, net)[size], size,
-                           [[(painting, 1.0)]], [[1.0]], params, objective,
-                           loss_weights(params))  # fmt: skip
     targets = level.args()
     shape = [1, *size, 3]
     precondition = blur_preconditioner(size[0], size[1], blur, sigma)
