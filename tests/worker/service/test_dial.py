@@ -44,3 +44,30 @@ def test_a_job_uses_the_stored_dial_and_every_strength_shares_it(svc) -> None:
     _, meta, again = _stylized(svc, "dial-b", 0.7)
     assert again == dial_key, "the strength is not part of the dial's key"
     assert meta["gain"] == pytest.approx(nothing.gain_at(0.7)) and meta["gain"] < 1e-8
+
+
+def test_a_dial_is_calibrated_in_the_precision_its_plan_names(svc) -> None:
+    """A bfloat16 worker resolved the job, a float32 worker stylizes it: the
+    dial's ladder runs in bfloat16 and is stored under a key that says so;
+    the same request resolved in float32 calibrates its own dial."""
+    from tests.worker.service.conftest import small_settings
+    from worker.service.context import Services
+
+    svc.settings.compute.dial = "calibrated"
+    half_settings = small_settings()
+    half_settings.compute.dial = "calibrated"
+    half_settings.compute.precision = "mixed_bfloat16"
+    half = Services(half_settings, svc.store, svc.redis)
+    curves = {}
+    for job_id, first in (("dial-half", half), ("dial-full", svc)):
+        record = new_job(svc, job_id, options={"iterations": 3, "strength": 0.5})
+        [index] = steps.segment_step(first, job_id)
+        steps.stylize_step(svc, job_id, index)
+        plan = load_plan(record)
+        key = plan.dial_key(_style_sha(record, index))
+        curves[plan.precision] = (key, decode_curve(svc.store.get(svc.settings.storage.work_bucket,
+                                                                  key)))  # fmt: skip
+    (half_key, half_curve), (full_key, full_curve) = curves["mixed_bfloat16"], curves["float32"]
+    assert half_key != full_key
+    # One ladder in each precision: the judge places their pictures apart.
+    assert half_curve.positions != full_curve.positions
