@@ -47,10 +47,9 @@ class JobPlan(BaseModel):
     limits: IntakeLimits
     # The strength dial (ComputeSettings.dial): calibrated per output, or fixed.
     dial: Literal["calibrated", "fixed"] = "calibrated"
-    # The VGG's precision (ComputeSettings.precision) as the first step's worker
-    # had it: every step optimizes in it, whatever its own worker's setting, so
-    # one key never names pictures made in two precisions (bfloat16's ended
-    # 0.1-1.5% above float32's loss: benchmarks.cpu_precision).
+    # The VGG's precision as the first step's worker had it: every step uses it,
+    # whatever its own setting, so one key never names pictures made in two
+    # (bfloat16's ended 0.1-1.5% above float32's loss: benchmarks.cpu_precision).
     precision: Precision = "float32"
 
     @classmethod
@@ -231,9 +230,8 @@ def style_params_for(opts: JobOptions, settings: Settings) -> StyleParams:
 def store_plan(record: JobRecord, plan: JobPlan) -> JobPlan:
     """The first step to get here stores its plan; a redelivered or restarted
     step keeps that one, so all outputs of a job follow one plan."""
-    # float32 is stored as before the field existed, so a worker of that
-    # version (extra="forbid") still reads the plan during a rolling update;
-    # one made in another precision it refuses, which is the safe outcome.
+    # float32 is stored as before the field, so an older worker (extra="forbid")
+    # still reads it mid-update; another precision it refuses: the safe outcome.
     skip = {"precision"} if plan.precision == "float32" else None
     if record.set_once("plan", plan.model_dump_json(exclude=skip)) is None:
         raise RecordGone(f"no job {record.job_id}")
