@@ -134,7 +134,7 @@ def _stylized(
     elif job.params.init == "preview":  # the preview step, then the optimization from it
         notify("preview", None)
         init = get_previewer().stylize_regions(photo, styles, regions, mix)
-    net = get_feature_net(job.params, settings)
+    net = get_feature_net(job.params, settings, settings.compute.precision)
     meta["feature_net"] = net.name
     log.info("stylizing with %s", net.name)
 
@@ -169,7 +169,7 @@ def _painted(
     full, photo = photos
     paint = settings.paint_full
     guide = intake.to_working_size(full, paint.max_side)
-    net = get_feature_net(job.params, settings)
+    net = get_feature_net(job.params, settings, settings.compute.precision)
     every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
     gain = meta.get("gain")  # the strength gain the working size used
     image = paint_full(guide, stylized, paintings[0], job.params, paint, net,

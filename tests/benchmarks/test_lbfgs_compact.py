@@ -78,7 +78,9 @@ def test_the_service_road_is_timed_after_its_trace_and_lowers_the_loss() -> None
     from worker.runtime.model_cache import get_feature_net
     from worker.runtime.settings import Settings
 
-    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    net = get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
     photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
     painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
     losses = list(service_road("lbfgs_adam", 4)(photo, painting, net))

@@ -56,7 +56,9 @@ def test_the_benchmark_times_the_services_device_lbfgs_with_each_loss_on_its_pic
     from worker.runtime.model_cache import get_feature_net
     from worker.runtime.settings import Settings
 
-    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    net = get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
     photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
     painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
     run = optimize(photo, painting, StyleParams(iterations=4), net)
@@ -89,7 +91,9 @@ def test_the_polish_road_pairs_each_loss_with_its_picture_across_the_hand_over(
     assert {r.cap for r in bench.recipes(400, 600) if r.init == bench.POLISH} == {400, 600}
     for module in (bench, style_module, params_module):
         monkeypatch.setattr(module, "ADAM_AFTER", 3)
-    net = get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    net = get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
     photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
     painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
     run = bench.optimize(photo, painting, StyleParams(iterations=7, optimizer="lbfgs_adam"), net)

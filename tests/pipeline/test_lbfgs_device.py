@@ -23,7 +23,9 @@ def _small(path, side: int) -> np.ndarray:
 def net():
     from worker.runtime.settings import Settings
 
-    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    return get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
 
 
 def _final(photo, painting, net, every: int, iterations: int = 20):

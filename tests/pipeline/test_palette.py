@@ -32,7 +32,9 @@ def net():
     from worker.runtime.model_cache import get_feature_net
     from worker.runtime.settings import Settings
 
-    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    return get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
 
 
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

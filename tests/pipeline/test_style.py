@@ -33,7 +33,9 @@ def net(request):
     from tests.conftest import MODELS
     from worker.runtime.settings import Settings
 
-    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    return get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
 
 
 def _run(photo, styles, params, net, **kwargs):

@@ -32,7 +32,9 @@ def net():
     from tests.conftest import MODELS
     from worker.runtime.settings import Settings
 
-    return get_feature_net(StyleParams(), Settings(models_dir=MODELS, allow_download=False))
+    return get_feature_net(
+        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+    )
 
 
 def _losses(photo, starry, params, net, **kwargs) -> list[float]:

@@ -34,13 +34,11 @@ def _segmenter(backend: str, path: Path, threads: int) -> Segmenter:
     return FrozenGraphSegmenter(path)
 
 
-def get_feature_net(
-    params: StyleParams, settings: Settings, precision: str | None = None
-) -> FeatureNet:
-    """The optimization's VGG in `precision` (a job's plan names it; None: this
-    worker's setting, for `backdrop run` and the warm-up)."""
+def get_feature_net(params: StyleParams, settings: Settings, precision: str) -> FeatureNet:
+    """The optimization's VGG in `precision`: a service job's plan names it
+    (never its worker's setting), so it has no default to fall back on."""
     layers = (params.content_layer, *params.style_layers)
-    return load_feature_net(layers, settings.models_dir, precision or settings.compute.precision)
+    return load_feature_net(layers, settings.models_dir, precision)
 
 
 PREVIEW_SHA256 = {
@@ -63,7 +61,7 @@ def get_previewer() -> FeedForwardStylizer:
 def warm_models(settings: Settings) -> None:
     """Load DeepLab and VGG now (a worker child at start), not on a first task."""
     get_segmenter(settings)
-    get_feature_net(settings.style, settings)
+    get_feature_net(settings.style, settings, settings.compute.precision)
     if settings.compute.dial == "calibrated":
         get_judge_net(settings)
     warm_matting()
