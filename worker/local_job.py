@@ -30,7 +30,13 @@ from worker.pipeline.stages import (
 from worker.pipeline.strength_dial import DialCurve, calibrate, gain_for
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams, preview_mix
-from worker.runtime.model_cache import get_feature_net, get_judge_net, get_previewer, get_segmenter
+from worker.runtime.model_cache import (
+    get_feature_net,
+    get_judge_net,
+    get_previewer,
+    get_segmenter,
+    own_network,
+)
 from worker.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,14 +140,14 @@ def _stylized(
     elif job.params.init == "preview":  # the preview step, then the optimization from it
         notify("preview", None)
         init = get_previewer().stylize_regions(photo, styles, regions, mix)
-    net = get_feature_net(job.params, settings, settings.compute.precision)
+    net = get_feature_net(job.params, settings, settings.compute.precision, own_network(settings))
     meta["feature_net"] = net.name
     log.info("stylizing with %s", net.name)
 
     def dial() -> DialCurve:  # the strength dial calibrated on this photo and painting
         notify("dial", None)
         start = init if job.params.init == "preview" else None
-        return calibrate(photo, styles, job.params, net, get_judge_net(settings),
+        return calibrate(photo, styles, job.params, net, get_judge_net(settings, net.name),
                          regions=regions, init_image=start)  # fmt: skip
 
     gain = gain_for(job.params.strength, None if settings.compute.dial == "fixed" else dial)
@@ -169,7 +175,7 @@ def _painted(
     full, photo = photos
     paint = settings.paint_full
     guide = intake.to_working_size(full, paint.max_side)
-    net = get_feature_net(job.params, settings, settings.compute.precision)
+    net = get_feature_net(job.params, settings, settings.compute.precision, own_network(settings))
     every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
     gain = meta.get("gain")  # the strength gain the working size used
     image = paint_full(guide, stylized, paintings[0], job.params, paint, net,

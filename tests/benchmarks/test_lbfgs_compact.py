@@ -79,7 +79,10 @@ def test_the_service_road_is_timed_after_its_trace_and_lowers_the_loss() -> None
     from worker.runtime.settings import Settings
 
     net = get_feature_net(
-        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+        StyleParams(),
+        Settings(models_dir=MODELS, allow_download=False),
+        "float32",
+        "vgg16-hed-bsds500",
     )
     photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
     painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)

@@ -57,7 +57,10 @@ def test_the_benchmark_times_the_services_device_lbfgs_with_each_loss_on_its_pic
     from worker.runtime.settings import Settings
 
     net = get_feature_net(
-        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+        StyleParams(),
+        Settings(models_dir=MODELS, allow_download=False),
+        "float32",
+        "vgg16-hed-bsds500",
     )
     photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
     painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)
@@ -92,7 +95,10 @@ def test_the_polish_road_pairs_each_loss_with_its_picture_across_the_hand_over(
     for module in (bench, style_module, params_module):
         monkeypatch.setattr(module, "ADAM_AFTER", 3)
     net = get_feature_net(
-        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+        StyleParams(),
+        Settings(models_dir=MODELS, allow_download=False),
+        "float32",
+        "vgg16-hed-bsds500",
     )
     photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 64)
     painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 96)

@@ -45,6 +45,22 @@ def test_vgg19_is_preferred_when_its_file_is_present(tmp_path: Path) -> None:
     assert features["block5_conv1"].shape == (1, 4, 3, 512)
 
 
+def test_the_network_a_plan_names_is_loaded_whatever_the_directory_offers(tmp_path) -> None:
+    """A worker with a VGG19 file still paints a VGG16 plan with VGG16 (the
+    file here is junk: loading it would fail), and one without the file
+    refuses a VGG19 plan rather than paint it with VGG16."""
+    from api_contracts.errors import BackdropError, ErrorCode
+    from worker.pipeline.features import preferred_network
+
+    (tmp_path / REGISTRY["vgg19-imagenet"].filename).write_bytes(b"not weights")
+    assert preferred_network(tmp_path) == "vgg19-imagenet"
+    net = load_feature_net(LAYERS, tmp_path, network="vgg16-hed-bsds500")
+    assert net.name == "vgg16-hed-bsds500"
+    with pytest.raises(BackdropError) as refused:
+        load_feature_net(LAYERS, tmp_path / "empty", network="vgg19-imagenet")
+    assert refused.value.code == ErrorCode.MODEL_UNAVAILABLE and "vgg19" in str(refused.value)
+
+
 def test_features_are_relu_outputs(tmp_path: Path) -> None:
     import tensorflow as tf
 

@@ -24,7 +24,10 @@ def net():
     from worker.runtime.settings import Settings
 
     return get_feature_net(
-        StyleParams(), Settings(models_dir=MODELS, allow_download=False), "float32"
+        StyleParams(),
+        Settings(models_dir=MODELS, allow_download=False),
+        "float32",
+        "vgg16-hed-bsds500",
     )
 
 

@@ -166,6 +166,35 @@ def test_the_precision_names_every_optimized_picture_and_float32_keeps_its_keys(
     assert JobPlan.model_validate(stored).result_key("f") == full.result_key("f")
 
 
+def test_the_models_name_their_pictures_and_the_default_ones_keep_their_keys(tmp_path) -> None:
+    """A fleet where some workers have VGG19 or run the lighter DeepLab: their
+    pictures and masks are never served for a job another worker resolved,
+    and the default models add nothing to a key (FLOAT32_KEYS below)."""
+    from worker.pipeline.weights import VGG19_FILENAME
+
+    request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")])
+    (tmp_path / VGG19_FILENAME).write_bytes(b"")
+    vgg19 = JobPlan.resolve(request, Settings(models_dir=tmp_path), "0" * 64)
+    settings = Settings()
+    settings.segmentation.tflite_model = "deeplab-mnv2-dm05-tflite"
+    lighter, base = JobPlan.resolve(request, settings, "0" * 64), _plan()
+    assert (base.feature_net, base.segmenter_model) == ("vgg16-hed-bsds500", None)
+    assert (vgg19.feature_net, lighter.segmenter_model) == (
+        "vgg19-imagenet",
+        "deeplab-mnv2-dm05-tflite",
+    )
+    for name in ("stylized_key", "latest_key", "result_key", "dial_key"):
+        assert getattr(vgg19, name)("f") != getattr(base, name)("f"), name
+    assert vgg19.mask_key() == base.mask_key() and vgg19.preview_key("f") == base.preview_key("f")
+    assert lighter.mask_key() != base.mask_key()
+    for name in ("preview_key", "latest_key", "result_key"):
+        assert getattr(lighter, name)("f") != getattr(base, name)("f"), name
+    assert lighter.stylized_key("f") == base.stylized_key("f"), "one painting: no mask in it"
+    stored = base.model_dump(mode="json")
+    del stored["feature_net"], stored["segmenter_model"]  # a plan stored before the fields
+    assert JobPlan.model_validate(stored) == base
+
+
 # The default request's float32 keys as they were before the plan named its
 # precision (computed at that commit). A deliberate change of what a key
 # hashes (a version bump) updates them; the precision field must not have.

@@ -74,7 +74,7 @@ def _read(path: Path, code: ErrorCode, what: str) -> bytes:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from worker.service.plan import style_params_for
+    from worker.service.plan_options import style_params_for
 
     options = job_options(args, **({"quality": "preview"} if args.preview_only else {}))
     settings = _settings_for(options)

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.pipeline.weights import VGG19_FILENAME, verified_file
@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 # Caffe's ImageNet mean, in BGR order.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 HED_WEIGHTS_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
+# The two networks, by the name every output's metadata records. VGG16-HED is
+# bundled with a pip package, so every worker has it; VGG19 only where its file is.
+NetworkName = Literal["vgg16-hed-bsds500", "vgg19-imagenet"]
+BUNDLED_NETWORK: NetworkName = "vgg16-hed-bsds500"
 
 
 @dataclass(frozen=True)
@@ -43,24 +47,38 @@ class FeatureNet:
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
+def preferred_network(models_dir: Path) -> NetworkName:
+    """The network this models directory offers: VGG19 where its file is."""
+    return (
+        "vgg19-imagenet" if (models_dir.expanduser() / VGG19_FILENAME).exists() else BUNDLED_NETWORK
+    )
+
+
 def load_feature_net(
-    layers: tuple[str, ...], models_dir: Path, precision: str = "float32"
+    layers: tuple[str, ...],
+    models_dir: Path,
+    precision: str = "float32",
+    network: str | None = None,
 ) -> FeatureNet:
-    """A non-trainable extractor of exactly these layers (cached per process)."""
+    """A non-trainable extractor of exactly these layers (cached per process),
+    of `network`, or of the one the models directory offers."""
     if precision not in PRECISIONS:
         raise BackdropError(ErrorCode.INVALID_REQUEST, f"precision must be one of {PRECISIONS}")
-    return _load(tuple(sorted(set(layers))), models_dir.expanduser(), precision)
+    if network is not None and network not in get_args(NetworkName):
+        raise BackdropError(ErrorCode.MODEL_UNAVAILABLE, f"no feature network {network!r}")
+    name = network or preferred_network(models_dir)
+    return _load(tuple(sorted(set(layers))), models_dir.expanduser(), precision, name)
 
 
 @lru_cache(maxsize=4)
-def _load(layers: tuple[str, ...], models_dir: Path, precision: str) -> FeatureNet:
+def _load(layers: tuple[str, ...], models_dir: Path, precision: str, network: str) -> FeatureNet:
     import keras
     import tensorflow as tf
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)  # layers take the policy they are built under
     try:
-        base, name = _vgg_backbone(models_dir)
+        base, name = _vgg_backbone(models_dir, network)
     finally:
         keras.config.set_dtype_policy(previous)
     missing = [n for n in layers if n not in {layer.name for layer in base.layers}]
@@ -73,16 +91,24 @@ def _load(layers: tuple[str, ...], models_dir: Path, precision: str) -> FeatureN
     return FeatureNet(name=name, model=model, layers=layers, precision=precision)
 
 
-def _vgg_backbone(models_dir: Path) -> tuple[Any, str]:
+def _vgg_backbone(models_dir: Path, network: str) -> tuple[Any, str]:
     import tensorflow as tf
 
+    if network == BUNDLED_NETWORK:
+        return _vgg16_from_hed(), network
     vgg19 = models_dir / VGG19_FILENAME
-    if vgg19.exists():
-        net = tf.keras.applications.VGG19(
-            weights=str(vgg19), include_top=False, input_shape=(None, None, 3)
+    if not vgg19.exists():
+        # A job's plan named it (another worker had the file): painting with
+        # this worker's VGG16 instead would store another picture under its key.
+        raise BackdropError(
+            ErrorCode.MODEL_UNAVAILABLE,
+            f"{network} is not on this worker ({VGG19_FILENAME} is not in {models_dir}); "
+            "every worker of a fleet needs the same models directory",
         )
-        return net, "vgg19-imagenet"
-    return _vgg16_from_hed(), "vgg16-hed-bsds500"
+    net = tf.keras.applications.VGG19(
+        weights=str(vgg19), include_top=False, input_shape=(None, None, 3)
+    )
+    return net, network
 
 
 def _vgg16_from_hed() -> Any:

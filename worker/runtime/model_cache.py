@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.pipeline.features import FeatureNet, load_feature_net
+from worker.pipeline.features import FeatureNet, load_feature_net, preferred_network
 from worker.pipeline.preview import FeedForwardStylizer, bundled_model_dir
 from worker.pipeline.segmentation import FrozenGraphSegmenter, Segmenter, TFLiteSegmenter
 from worker.pipeline.style_params import StyleParams
@@ -20,11 +20,13 @@ from worker.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def get_segmenter(settings: Settings) -> Segmenter:
+def get_segmenter(settings: Settings, model: str | None = None) -> Segmenter:
+    """The registered `model` (a job's plan names it), or this worker's own."""
     seg = settings.segmentation
-    name = seg.tflite_model if seg.backend == "tflite" else seg.frozen_graph_model
+    name = model or seg.model_name()
     path = model_path(name, settings.models_dir, settings.allow_download)
-    return _segmenter(seg.backend, path, seg.threads)
+    backend = "tflite" if path.suffix == ".tflite" else "frozen_graph"
+    return _segmenter(backend, path, seg.threads)
 
 
 @lru_cache(maxsize=2)
@@ -34,11 +36,18 @@ def _segmenter(backend: str, path: Path, threads: int) -> Segmenter:
     return FrozenGraphSegmenter(path)
 
 
-def get_feature_net(params: StyleParams, settings: Settings, precision: str) -> FeatureNet:
-    """The optimization's VGG in `precision`: a service job's plan names it
-    (never its worker's setting), so it has no default to fall back on."""
+def get_feature_net(
+    params: StyleParams, settings: Settings, precision: str, network: str
+) -> FeatureNet:
+    """The optimization's VGG, `network` in `precision`: a service job's plan
+    names both (never its worker's own), so neither has a default to fall back on."""
     layers = (params.content_layer, *params.style_layers)
-    return load_feature_net(layers, settings.models_dir, precision)
+    return load_feature_net(layers, settings.models_dir, precision, network)
+
+
+def own_network(settings: Settings) -> str:
+    """The feature network this worker's models directory offers."""
+    return preferred_network(settings.models_dir)
 
 
 PREVIEW_SHA256 = {
@@ -61,9 +70,10 @@ def get_previewer() -> FeedForwardStylizer:
 def warm_models(settings: Settings) -> None:
     """Load DeepLab and VGG now (a worker child at start), not on a first task."""
     get_segmenter(settings)
-    get_feature_net(settings.style, settings, settings.compute.precision)
+    network = own_network(settings)
+    get_feature_net(settings.style, settings, settings.compute.precision, network)
     if settings.compute.dial == "calibrated":
-        get_judge_net(settings)
+        get_judge_net(settings, network)
     warm_matting()
 
 
@@ -79,9 +89,10 @@ def warm_matting() -> float:
     return seconds
 
 
-def get_judge_net(settings: Settings) -> FeatureNet:
-    """The judge's layers (the strength dial's calibration), in float32 whatever
-    the optimization's precision: its distances are compared across a ladder."""
+def get_judge_net(settings: Settings, network: str) -> FeatureNet:
+    """The judge's layers (the strength dial's calibration) of the job's
+    network, in float32 whatever the optimization's precision: its distances
+    are compared across a ladder."""
     from worker.pipeline.judge import JUDGE_LAYERS
 
-    return load_feature_net(JUDGE_LAYERS, settings.models_dir)
+    return load_feature_net(JUDGE_LAYERS, settings.models_dir, "float32", network)

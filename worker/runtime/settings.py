@@ -29,15 +29,28 @@ class IntakeSettings(BaseModel):
     max_side: int = Field(512, ge=32, le=4096)
 
 
+# Each backend's model where none is set: a plan names any other (keyed_model).
+SEGMENTER_DEFAULTS = {"tflite": "deeplab-mnv2-tflite", "frozen_graph": "deeplab-mnv2-frozen"}
+
+
 class SegmentationSettings(BaseModel):
     # tflite: the quantized DeepLab (CPU workers, tests); frozen_graph: the
     # model-zoo float graph (GPU workers).
     backend: Literal["tflite", "frozen_graph"] = "tflite"
-    tflite_model: str = "deeplab-mnv2-tflite"
-    frozen_graph_model: str = "deeplab-mnv2-frozen"
+    tflite_model: str = SEGMENTER_DEFAULTS["tflite"]
+    frozen_graph_model: str = SEGMENTER_DEFAULTS["frozen_graph"]
     # Below this share of the photo the subject counts as absent.
     min_subject_fraction: float = Field(0.002, ge=0, le=1)
     threads: int = Field(0, ge=0)  # 0: let TensorFlow choose
+
+    def model_name(self) -> str:
+        return self.tflite_model if self.backend == "tflite" else self.frozen_graph_model
+
+    def keyed_model(self) -> str | None:
+        """The model a job's plan names: None for its backend's default, so
+        the keys made before models were named still hold."""
+        model = self.model_name()
+        return None if model == SEGMENTER_DEFAULTS[self.backend] else model
 
 
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]

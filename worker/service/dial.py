@@ -12,10 +12,10 @@ from worker.pipeline.strength_dial import (
     encode_curve,
     gain_for,
 )
-from worker.runtime.model_cache import get_feature_net, get_judge_net
 from worker.service import artifacts
 from worker.service.context import Services
 from worker.service.plan import JobPlan
+from worker.service.plan_models import plan_feature_net, plan_judge_net
 
 
 def output_gain(
@@ -29,8 +29,8 @@ def output_gain(
     def make() -> DialCurve:
         settings = services.settings
         start = preview if plan.params.init == "preview" else None
-        net = get_feature_net(plan.params, settings, plan.precision)
-        return calibrate(photo, paintings, plan.params, net, get_judge_net(settings),
+        net = plan_feature_net(plan, settings)
+        return calibrate(photo, paintings, plan.params, net, plan_judge_net(plan, settings),
                          regions=regions, init_image=start)  # fmt: skip
 
     def curve() -> DialCurve:

@@ -17,10 +17,10 @@ from worker.pipeline import intake
 from worker.pipeline.paint_full import paint_steps
 from worker.pipeline.png import decode_png, encode_png
 from worker.pipeline.stages import Painting
-from worker.runtime.model_cache import get_feature_net
 from worker.service import artifacts
 from worker.service.context import Cancelled, Services
 from worker.service.plan import JobPlan
+from worker.service.plan_models import plan_feature_net
 
 
 def paint_photo(services: Services, plan: JobPlan) -> np.ndarray:
@@ -67,7 +67,7 @@ def _painted(
     assert plan.paint is not None
     percent, deadline = hold
     settings = services.settings
-    net = get_feature_net(plan.params, settings, plan.precision)
+    net = plan_feature_net(plan, settings)
     every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
     steps = paint_steps(photo, image, output.paintings, plan.params, plan.paint, net,
                         regions=output.regions, lbfgs_every=every, xla=settings.compute.xla,

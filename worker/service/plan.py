@@ -9,8 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.models import JobOptions, JobRequest, StyleRef
+from api_contracts.models import JobRequest, StyleRef
 from jobstore.records import CorruptRecord, JobRecord, RecordGone
+from worker.pipeline.features import BUNDLED_NETWORK, NetworkName, preferred_network
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.judge import JUDGE_LAYERS
 from worker.pipeline.matting import MATTE_VERSION
@@ -21,6 +22,10 @@ from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSI
 from worker.pipeline.style_params import ADAM_AFTER, POLISH_RATE, StyleParams, preview_mix
 from worker.runtime.settings import Precision, Settings
 from worker.service import keys
+from worker.service.plan_options import check_limits, style_params_for
+
+# Fields a plan gained after workers that read plans were released.
+ADDED_FIELDS = ("precision", "segmenter_model", "feature_net")
 
 
 class JobPlan(BaseModel):
@@ -51,11 +56,16 @@ class JobPlan(BaseModel):
     # whatever its own setting, so one key never names pictures made in two
     # (bfloat16's ended 0.1-1.5% above float32's loss: benchmarks.cpu_precision).
     precision: Precision = "float32"
+    # The models, as that worker had them, for the same reason: every step loads
+    # these. The segmenter's model is None for its backend's default, and
+    # VGG16-HED is every worker's, so the keys made before either was named hold.
+    segmenter_model: str | None = None
+    feature_net: NetworkName = BUNDLED_NETWORK
 
     @classmethod
     def resolve(cls, request: JobRequest, settings: Settings, photo_sha: str) -> "JobPlan":
         mode = mode_of(request.mode)  # an unknown mode is refused here, before any work
-        _check_limits(request, settings)
+        check_limits(request, settings)
         opts = request.options
         size = min(opts.size or settings.intake.max_side, settings.intake.max_side)
         paints = mode.stylizes and (opts.quality, opts.output) == ("high", "original")
@@ -69,6 +79,8 @@ class JobPlan(BaseModel):
             min_subject_fraction=settings.segmentation.min_subject_fraction,
             limits=settings.intake_limits(size), dial=settings.compute.dial,
             precision=settings.compute.precision,
+            segmenter_model=settings.segmentation.keyed_model(),
+            feature_net=preferred_network(settings.models_dir),
         )  # fmt: skip
 
     @property
@@ -98,11 +110,22 @@ class JobPlan(BaseModel):
             key["paint"] = {**self.paint.model_dump(mode="json"), "version": PAINT_VERSION}
         if self.params.optimizer == "lbfgs_adam":  # the hand-over's constants shape it
             key["polish"] = {"adam_after": ADAM_AFTER, "rate": POLISH_RATE}
-        return {**key, **self._precision_key()}
+        return {**key, **self._network_key()}
 
-    def _precision_key(self) -> dict[str, str]:
-        """Absent in float32: every float32 picture keeps its key."""
-        return {} if self.precision == "float32" else {"precision": self.precision}
+    def _network_key(self) -> dict[str, str]:
+        """The VGG's precision and network, each absent at its default (float32,
+        VGG16-HED): those pictures keep their keys."""
+        key: dict[str, str] = {} if self.precision == "float32" else {"precision": self.precision}
+        if self.feature_net != BUNDLED_NETWORK:
+            key["feature_net"] = self.feature_net
+        return key
+
+    @property
+    def segmenter_id(self) -> str:
+        """The segmenter as the mask's key names it: its backend, and its model
+        where that is not the backend's default."""
+        model = self.segmenter_model
+        return self.segmenter if model is None else f"{self.segmenter}:{model}"
 
     def dial_recipe(self) -> dict[str, Any]:
         """What shaped an output's strength gain besides its photo and paintings."""
@@ -120,7 +143,7 @@ class JobPlan(BaseModel):
         if self.params.init == "preview":
             recipe["preview"] = self.preview_params()
         shaping = {"size": self.size, "limits": asdict(self.limits), "params": recipe,
-                   "dial": self.dial_recipe(), **self._precision_key()}  # fmt: skip
+                   "dial": self.dial_recipe(), **self._network_key()}  # fmt: skip
         if self.stage.two_paintings:
             shaping["scene"] = self._scene()
         return keys.dial_key(self.photo_sha, style_sha, shaping)
@@ -134,7 +157,7 @@ class JobPlan(BaseModel):
         segmenter) and how the subject is put back (mode, compositing)."""
         return {
             "size": self.size, "limits": asdict(self.limits), "mode": self.mode,
-            "subjects": sorted(self.subjects), "segmenter": self.segmenter,
+            "subjects": sorted(self.subjects), "segmenter": self.segmenter_id,
             "composite": self.composite_key(),
         }  # fmt: skip
 
@@ -155,7 +178,7 @@ class JobPlan(BaseModel):
     def mask_key(self) -> str | None:
         if not self.stage.segments:
             return None
-        return keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter)
+        return keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter_id)
 
     def edge_key(self) -> str | None:
         mask = self.mask_key()
@@ -199,40 +222,13 @@ class JobPlan(BaseModel):
         return keys.result_key(self.photo_sha, style_sha if stylizes else None, shaping)
 
 
-def _check_limits(request: JobRequest, settings: Settings) -> None:
-    q, opts = settings.queue, request.options
-    if len(request.styles) > q.max_styles:
-        raise BackdropError(
-            ErrorCode.INVALID_REQUEST,
-            f"{len(request.styles)} styles; the limit is {q.max_styles}",
-        )
-    if opts.iterations is not None and opts.iterations > q.max_iterations:
-        raise BackdropError(
-            ErrorCode.INVALID_REQUEST, f"iterations above this service's limit {q.max_iterations}"
-        )
-
-
-def style_params_for(opts: JobOptions, settings: Settings) -> StyleParams:
-    """The options given, over this deployment's defaults (also `backdrop run`'s)."""
-    overrides = opts.model_dump(exclude_none=True, exclude={"size", "quality", "output"})
-    base = settings.style.model_dump()
-    if opts.quality == "high":
-        # Twice the iterations at the same scales: an extra coarse scale was
-        # measured to buy nothing at full size (256 px, 200 L-BFGS iterations:
-        # one scale 1075, two scales 1091, the standard 100 iterations 1091).
-        base.update(iterations=2 * base["iterations"])
-    try:
-        return StyleParams.model_validate({**base, **overrides})
-    except ValidationError as exc:
-        raise BackdropError(ErrorCode.INVALID_REQUEST, str(exc.errors()[0]["msg"])) from None
-
-
 def store_plan(record: JobRecord, plan: JobPlan) -> JobPlan:
     """The first step to get here stores its plan; a redelivered or restarted
     step keeps that one, so all outputs of a job follow one plan."""
-    # float32 is stored as before the field, so an older worker (extra="forbid")
-    # still reads it mid-update; another precision it refuses: the safe outcome.
-    skip = {"precision"} if plan.precision == "float32" else None
+    # Fields added since at their defaults are stored as before them, so an older
+    # worker (extra="forbid") still reads the plan mid-update; another value it
+    # refuses: the safe outcome.
+    skip = {f for f in ADDED_FIELDS if getattr(plan, f) == JobPlan.model_fields[f].default}
     if record.set_once("plan", plan.model_dump_json(exclude=skip)) is None:
         raise RecordGone(f"no job {record.job_id}")
     return load_plan(record)

@@ -20,12 +20,12 @@ from worker.pipeline.segmentation import (
     subject_mask,
 )
 from worker.pipeline.stages import composite_stage
-from worker.runtime.model_cache import get_segmenter
 from worker.service import artifacts, finish, keys, stylize_steps
 from worker.service.context import Cancelled, Services, open_record
 from worker.service.fault_points import pause_at
 from worker.service.paint_step import paint_photo
 from worker.service.plan import JobPlan, load_plan, store_plan
+from worker.service.plan_models import plan_segmenter
 
 
 def segment_step(services: Services, job_id: str) -> list[int]:
@@ -48,11 +48,10 @@ def segment_step(services: Services, job_id: str) -> list[int]:
     )  # fmt: skip
     mask_key = plan.mask_key()
     if mask_key is not None:
-        ids = subject_class_ids(plan.subjects)
+        ids, segmenter = subject_class_ids(plan.subjects), plan_segmenter(plan, services.settings)
         mask, reused = artifacts.produce_once(
             services, mask_key,
-            lambda: subject_mask(segmentation_input(full()), get_segmenter(services.settings),
-                                 ids, photo.shape[:2]),
+            lambda: subject_mask(segmentation_input(full()), segmenter, ids, photo.shape[:2]),
             artifacts.encode_mask, artifacts.decode_mask, "image/png",
         )  # fmt: skip
         record.count("mask_reused" if reused else "segment")

@@ -22,13 +22,14 @@ from worker.pipeline.feature_maps import LevelFeatures, decode_features, encode_
 from worker.pipeline.png import encode_png
 from worker.pipeline.stages import Painting, paint_regions
 from worker.pipeline.style import BatchProgress, photo_features, stylize_many
-from worker.runtime.model_cache import get_feature_net, get_previewer
+from worker.runtime.model_cache import get_previewer
 from worker.service import artifacts, keys
 from worker.service.context import Cancelled, Services, open_record
 from worker.service.dial import output_gain
 from worker.service.fault_points import pause_at
 from worker.service.paint_step import paint_all
 from worker.service.plan import JobPlan, load_plan
+from worker.service.plan_models import plan_feature_net
 from worker.service.progressive import latest_every, publish_latest, publish_preview
 
 STYLIZE_SHARE = 90  # percent of an output's progress bar spent optimizing
@@ -170,7 +171,7 @@ def _optimize(
     group: list[Prepared], deadline: float,
 ) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
     settings = services.settings
-    net = get_feature_net(plan.params, settings, plan.precision)
+    net = plan_feature_net(plan, settings)
     every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
     features = content_features(services, record, plan, photo)
     if len(group) > 1:  # the other outputs of the batch use the same features
@@ -234,7 +235,7 @@ def content_features(
     get here (after its preview is out) and read by every other output; a later
     job on the same photo and recipe reuses them too."""
     params = plan.params
-    net = get_feature_net(params, services.settings, plan.precision)
+    net = plan_feature_net(plan, services.settings, params)
     recipe = {"layer": params.content_layer, "levels": params.levels,
               "precision": net.precision}  # fmt: skip
     key = keys.features_key(plan.photo_sha, plan.size, net.name, recipe)

@@ -6,7 +6,7 @@ import pytest
 
 from api_contracts.models import JobState
 from jobstore.redis_keys import EVENTS_STREAM
-from tests.conftest import MODELS, STYLES, read_rgb
+from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
 from tests.worker.service.conftest import new_job, small_settings, upload
 from worker.pipeline.png import decode_png
 from worker.pipeline.stages import CompositeParams
@@ -85,21 +85,69 @@ def test_a_float32_worker_optimizes_in_the_precision_the_plan_names(svc) -> None
     assert counters["content_features"] == 1 and "content_features_reused" not in counters
 
 
-def test_a_float32_plan_is_stored_in_the_form_the_workers_before_read(svc) -> None:
-    """A float32 plan is stored without the precision field, so a worker of
-    the version before it (extra="forbid") still reads it mid-update; another
-    precision is stored with it (an old worker refuses that job, never
-    mislabels it)."""
+def test_a_default_plan_is_stored_in_the_form_the_workers_before_read(svc) -> None:
+    """A plan in float32 with the default models is stored without the fields
+    that name them, so a worker of the version before them (extra="forbid")
+    still reads it mid-update; another value is stored with its field (an old
+    worker refuses that job, never mislabels it)."""
     import json
 
     from worker.service.plan import JobPlan, store_plan
 
-    for precision in ("float32", "mixed_bfloat16"):
-        record = new_job(svc, f"plan-{precision}")
+    added = {"precision": "mixed_bfloat16", "segmenter_model": "deeplab-mnv2-dm05-tflite",
+             "feature_net": "vgg19-imagenet"}  # fmt: skip
+    for field, value in [(None, None), *added.items()]:
+        record = new_job(svc, f"plan-{field}")
         plan = JobPlan.resolve(record.request(), svc.settings, "0" * 64)
-        stored = store_plan(record, plan.model_copy(update={"precision": precision}))
-        assert stored.precision == precision
-        assert ("precision" in json.loads(record.field("plan"))) == (precision != "float32")
+        stored = store_plan(record, plan.model_copy(update={field: value} if field else {}))
+        assert stored == plan.model_copy(update={field: value} if field else {})
+        assert set(json.loads(record.field("plan"))) & set(added) == ({field} if field else set())
+
+
+def test_a_step_uses_the_models_the_plan_names_not_its_workers(svc, tmp_path) -> None:
+    """A worker with the lighter DeepLab and a VGG19 file resolved the job: a
+    redelivered segment step on a default worker segments with the lighter
+    model (the mask's key names it), and a worker without VGG19 refuses to
+    paint rather than store its VGG16's picture under the VGG19 key."""
+    from api_contracts.errors import BackdropError, ErrorCode
+    from worker.pipeline.intake import decode_image
+    from worker.pipeline.segmentation import segmentation_input, subject_class_ids, subject_mask
+    from worker.pipeline.weights import VGG19_FILENAME
+    from worker.runtime.model_cache import get_segmenter
+    from worker.service.artifacts import decode_mask, encode_mask, working_photo
+    from worker.service.plan import JobPlan, store_plan
+
+    other_models = tmp_path / "models"
+    other_models.mkdir()
+    for model in MODELS.iterdir():
+        (other_models / model.name).symlink_to(model)
+    (other_models / VGG19_FILENAME).write_bytes(b"")  # resolving only looks for the file
+    other = small_settings(models_dir=other_models)
+    other.segmentation.tflite_model = "deeplab-mnv2-dm05-tflite"
+    record = new_job(svc, "their-models")
+    plan = JobPlan.resolve(record.request(), other, "0" * 64)
+    assert (plan.segmenter_model, plan.feature_net) == (
+        "deeplab-mnv2-dm05-tflite",
+        "vgg19-imagenet",
+    )
+    store_plan(record, plan)  # their segment step stored the plan, then died
+    steps.segment_step(svc, "their-models")
+    work = svc.settings.storage.work_bucket
+    mask = decode_mask(svc.store.get(work, plan.mask_key()))
+    photo = working_photo(svc, plan)
+    full = segmentation_input(decode_image((PHOTOS / "grace_hopper.png").read_bytes(), plan.limits))
+    ids = subject_class_ids(plan.subjects)
+
+    def mask_of(model: str) -> np.ndarray:
+        return subject_mask(full, get_segmenter(svc.settings, model), ids, photo.shape[:2])
+
+    lighter, default = mask_of("deeplab-mnv2-dm05-tflite"), mask_of("deeplab-mnv2-tflite")
+    assert not np.array_equal(lighter, default), "the two models must disagree somewhere"
+    assert np.array_equal(mask, decode_mask(encode_mask(lighter)))
+    with pytest.raises(BackdropError) as refused:
+        steps.stylize_step(svc, "their-models", 0)
+    assert refused.value.code == ErrorCode.MODEL_UNAVAILABLE and "vgg19" in str(refused.value)
+    assert not svc.store.exists(work, plan.stylized_key(record.field("style_sha", 0)))
 
 
 def test_an_output_index_outside_the_plan_is_refused(svc) -> None:

@@ -1,0 +1,25 @@
+"""The models a job's plan names, loaded as it names them. A step never falls
+back on its own worker's settings: a worker configured otherwise would store
+another model's picture under the plan's key."""
+
+from worker.pipeline.features import FeatureNet
+from worker.pipeline.segmentation import Segmenter
+from worker.pipeline.style_params import StyleParams
+from worker.runtime.model_cache import get_feature_net, get_judge_net, get_segmenter
+from worker.runtime.settings import SEGMENTER_DEFAULTS, Settings
+from worker.service.plan import JobPlan
+
+
+def plan_segmenter(plan: JobPlan, settings: Settings) -> Segmenter:
+    return get_segmenter(settings, plan.segmenter_model or SEGMENTER_DEFAULTS[plan.segmenter])
+
+
+def plan_feature_net(
+    plan: JobPlan, settings: Settings, params: StyleParams | None = None
+) -> FeatureNet:
+    """The optimization's VGG (`params`' layers where a step varies them)."""
+    return get_feature_net(params or plan.params, settings, plan.precision, plan.feature_net)
+
+
+def plan_judge_net(plan: JobPlan, settings: Settings) -> FeatureNet:
+    return get_judge_net(settings, plan.feature_net)
