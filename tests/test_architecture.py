@@ -101,3 +101,20 @@ def test_the_job_store_core_needs_only_redis_and_pydantic() -> None:
         and not imported.startswith(JOBSTORE_MAY_IMPORT)
     ]
     assert not third_party, third_party
+
+
+MODEL_LOADERS = {"get_segmenter", "get_feature_net", "get_judge_net", "load_feature_net"}
+
+
+def test_service_steps_load_models_only_through_the_plan() -> None:
+    """A job's models are the ones its plan names (worker.service.plan_models):
+    a step that called a loader itself would take its own worker's choice and
+    store another model's picture under the plan's key."""
+    takers = set()
+    for name, path in MODULES.items():
+        if not name.startswith("worker.service"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and MODEL_LOADERS & {a.name for a in node.names}:
+                takers.add(name)
+    assert takers == {"worker.service.plan_models"}

@@ -3,7 +3,8 @@
 import pytest
 
 from api_contracts.errors import BackdropError
-from api_contracts.models import JobRequest, StyleRef
+from api_contracts.models import JobOptions, JobRequest, StyleRef
+from tests.conftest import MODELS
 from worker.pipeline.matting import MATTE_VERSION
 from worker.pipeline.paint_full import PAINT_VERSION
 from worker.runtime.settings import Settings
@@ -11,8 +12,10 @@ from worker.service.plan import JobPlan
 
 
 def _plan(**options) -> JobPlan:
+    """Resolved with the shared models (no VGG19), whatever the developer's
+    own models directory holds."""
     request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")], options=options)
-    return JobPlan.resolve(request, Settings(), photo_sha="0" * 64)
+    return JobPlan.resolve(request, Settings(models_dir=MODELS), photo_sha="0" * 64)
 
 
 def test_quality_high_doubles_the_iterations_of_the_default_recipe() -> None:
@@ -175,10 +178,18 @@ def test_the_models_name_their_pictures_and_the_default_ones_keep_their_keys(tmp
     request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")])
     (tmp_path / VGG19_FILENAME).write_bytes(b"")
     vgg19 = JobPlan.resolve(request, Settings(models_dir=tmp_path), "0" * 64)
-    settings = Settings()
+    settings = Settings(models_dir=MODELS)
     settings.segmentation.tflite_model = "deeplab-mnv2-dm05-tflite"
     lighter, base = JobPlan.resolve(request, settings, "0" * 64), _plan()
     assert (base.feature_net, base.segmenter_model) == ("vgg16-hed-bsds500", None)
+    # Only a plan that uses a model names it: an older worker refuses a field it
+    # does not know, so a preview or a portrait blur keeps the plan it had.
+    blur = JobRequest(photo_key="uploads/p", styles=[], mode="portrait")
+    quick = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")],
+                       options=JobOptions(quality="preview"))  # fmt: skip
+    portrait, preview = (JobPlan.resolve(r, Settings(models_dir=tmp_path), "0" * 64)
+                         for r in (blur, quick))  # fmt: skip
+    assert portrait.feature_net == preview.feature_net == "vgg16-hed-bsds500"
     assert (vgg19.feature_net, lighter.segmenter_model) == (
         "vgg19-imagenet",
         "deeplab-mnv2-dm05-tflite",
@@ -206,6 +217,18 @@ FLOAT32_KEYS = {
 }
 
 
+# The same request's mask, edge and preview keys before the plan named its
+# models (computed at that commit): the default DeepLab names none.
+DEFAULT_MODEL_KEYS = {
+    "mask_key": "masks/5d6fdc9e4ee00210308d743c5ae984d6e260c8e7.png",
+    "edge_key": "edges/edcd240e5a026c7be9d7c377ae32cbbbc9031f76.npz",
+    "preview_key": "previews/813f1551c59c91540ee76cad199420dbb0c24ea3.png",
+}
+
+
 def test_float32_pictures_keep_the_keys_they_had() -> None:
     plan = _plan()
     assert {name: getattr(plan, name)("f" * 64) for name in FLOAT32_KEYS} == FLOAT32_KEYS
+    made = {"mask_key": plan.mask_key(), "edge_key": plan.edge_key(),
+            "preview_key": plan.preview_key("f" * 64)}  # fmt: skip
+    assert made == DEFAULT_MODEL_KEYS

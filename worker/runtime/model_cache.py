@@ -20,13 +20,14 @@ from worker.runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def get_segmenter(settings: Settings, model: str | None = None) -> Segmenter:
-    """The registered `model` (a job's plan names it), or this worker's own."""
+def get_segmenter(
+    settings: Settings, backend: str | None = None, model: str | None = None
+) -> Segmenter:
+    """The `backend` and registered `model` a job's plan names, or this worker's own."""
     seg = settings.segmentation
     name = model or seg.model_name()
     path = model_path(name, settings.models_dir, settings.allow_download)
-    backend = "tflite" if path.suffix == ".tflite" else "frozen_graph"
-    return _segmenter(backend, path, seg.threads)
+    return _segmenter(backend or seg.backend, path, seg.threads)
 
 
 @lru_cache(maxsize=2)

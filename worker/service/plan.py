@@ -69,6 +69,7 @@ class JobPlan(BaseModel):
         opts = request.options
         size = min(opts.size or settings.intake.max_side, settings.intake.max_side)
         paints = mode.stylizes and (opts.quality, opts.output) == ("high", "original")
+        optimizes = mode.stylizes and opts.quality != "preview"  # with the VGG
         return cls(
             photo_key=request.photo_key, photo_sha=photo_sha, mode=request.mode,
             subjects=request.subjects, styles=request.styles, outputs=request.outputs(),
@@ -79,8 +80,9 @@ class JobPlan(BaseModel):
             min_subject_fraction=settings.segmentation.min_subject_fraction,
             limits=settings.intake_limits(size), dial=settings.compute.dial,
             precision=settings.compute.precision,
-            segmenter_model=settings.segmentation.keyed_model(),
-            feature_net=preferred_network(settings.models_dir),
+            # Named only where used: an older worker refuses the field (store_plan).
+            segmenter_model=settings.segmentation.keyed_model() if mode.segments else None,
+            feature_net=preferred_network(settings.models_dir) if optimizes else BUNDLED_NETWORK,
         )  # fmt: skip
 
     @property

@@ -11,7 +11,8 @@ from worker.service.plan import JobPlan
 
 
 def plan_segmenter(plan: JobPlan, settings: Settings) -> Segmenter:
-    return get_segmenter(settings, plan.segmenter_model or SEGMENTER_DEFAULTS[plan.segmenter])
+    model = plan.segmenter_model or SEGMENTER_DEFAULTS[plan.segmenter]
+    return get_segmenter(settings, plan.segmenter, model)
 
 
 def plan_feature_net(

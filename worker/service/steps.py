@@ -48,10 +48,11 @@ def segment_step(services: Services, job_id: str) -> list[int]:
     )  # fmt: skip
     mask_key = plan.mask_key()
     if mask_key is not None:
-        ids, segmenter = subject_class_ids(plan.subjects), plan_segmenter(plan, services.settings)
+        ids, settings = subject_class_ids(plan.subjects), services.settings
         mask, reused = artifacts.produce_once(
-            services, mask_key,
-            lambda: subject_mask(segmentation_input(full()), segmenter, ids, photo.shape[:2]),
+            services, mask_key,  # the segmenter is loaded only where the mask must be made
+            lambda: subject_mask(segmentation_input(full()), plan_segmenter(plan, settings), ids,
+                                 photo.shape[:2]),
             artifacts.encode_mask, artifacts.decode_mask, "image/png",
         )  # fmt: skip
         record.count("mask_reused" if reused else "segment")
