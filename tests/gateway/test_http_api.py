@@ -124,9 +124,10 @@ def test_another_tenants_job_is_404(api: httpx.Client, gateway_url: str, redis_c
     photo = _upload(api, "photos/grace_hopper.png")
     job_id = api.post("/v1/jobs", json={"photo_key": photo, "mode": "portrait"}).json()["job_id"]
     other = _bearer(redis_client, "other")
-    for method in ("GET", "DELETE"):
-        answer = httpx.request(method, f"{gateway_url}/v1/jobs/{job_id}", headers=other)
-        assert answer.status_code == 404, answer.text
+    for method, path in (("GET", ""), ("DELETE", ""), ("GET", "/events")):
+        answer = httpx.request(method, f"{gateway_url}/v1/jobs/{job_id}{path}", headers=other)
+        assert answer.status_code == 404, (path, answer.text)
+        assert "text/event-stream" not in answer.headers.get("content-type", ""), "no stream"
     assert api.get(f"/v1/jobs/{job_id}").status_code == 200
 
 

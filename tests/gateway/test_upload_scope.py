@@ -8,7 +8,7 @@ from minio import Minio
 from redis import Redis
 
 from jobstore.redis_keys import UPLOAD_OWNER_PREFIX
-from tests.conftest import PHOTOS
+from tests.conftest import PHOTOS, STYLES
 from tests.services import ACCESS, SECRET, tenant_key
 
 pytestmark = pytest.mark.integration
@@ -43,6 +43,31 @@ def test_another_tenants_upload_is_not_found_like_one_that_never_was(
         assert prober.post("/v1/photos", content=PHOTO).json()["key"] == key
         assert _portrait(prober, key).status_code == 202
         assert _portrait(owner, key).status_code == 202
+
+
+def test_another_tenants_painting_is_not_found_in_either_style_field(
+    gateway_url: str, redis_client: Redis
+) -> None:
+    """The paintings of a request are held to the caller's own uploads as the
+    photo is: a background painting, and the subject's in dual mode."""
+    with (_http(gateway_url, redis_client, "painter") as owner,
+          _http(gateway_url, redis_client, "borrower") as borrower):  # fmt: skip
+        theirs = owner.post("/v1/paintings", content=PHOTO).json()["key"]
+        mine = borrower.post("/v1/photos", content=(PHOTOS / "grace_hopper.png").read_bytes())
+        photo = mine.json()["key"]
+        own = borrower.post("/v1/paintings", content=(STYLES / "starry.jpg").read_bytes())
+        own_painting = own.json()["key"]
+        jobs_before = set(redis_client.scan_iter("backdrop:job:*"))
+        asks = [{"photo_key": photo, "styles": [{"key": theirs}]},
+                {"photo_key": photo, "mode": "dual", "styles": [{"key": own_painting}],
+                 "subject_style": {"key": theirs}}]  # fmt: skip
+        for ask in asks:
+            answer = borrower.post("/v1/jobs", json=ask)
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["error"]["code"] == "INPUT_NOT_FOUND"
+        assert set(redis_client.scan_iter("backdrop:job:*")) == jobs_before, "nothing queued"
+        own_dual = {**asks[1], "subject_style": {"key": own_painting}}
+        assert borrower.post("/v1/jobs", json=own_dual).status_code == 202, "its own: accepted"
 
 
 def test_uploads_past_the_hourly_quota_are_429(gateway_url: str, redis_client: Redis) -> None:
