@@ -127,6 +127,10 @@ def test_models_list_reports_verified_files(capsys: pytest.CaptureFixture[str]) 
     tflite = next(line for line in lines if "deeplab-mnv2-tflite" in line)
     assert " ok " in tflite
     assert any("deeplab-mnv2-frozen" in line and "missing" in line for line in lines)
+    assert lines[-1] == (
+        "jobs resolved here name: segmenter tflite deeplab-mnv2-tflite, "
+        "style network vgg16-hed-bsds500"
+    ), "what an operator compares across a fleet's workers"
 
 
 def test_models_pull_without_network_fails_cleanly(

@@ -188,6 +188,7 @@ def add_models(commands: Any) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from worker.pipeline.features import preferred_network
     from worker.runtime.models import REGISTRY, model_path, model_status
     from worker.runtime.settings import Settings
 
@@ -196,6 +197,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"models directory: {settings.models_dir}")
         for name, spec in REGISTRY.items():
             print(f"  {name:<26} {model_status(name, settings.models_dir):<28} {spec.description}")
+        # What a job this worker resolves will name: every worker of a fleet
+        # should print the same line (deploy/README.md).
+        seg = settings.segmentation
+        print(
+            f"jobs resolved here name: segmenter {seg.backend} {seg.model_name()}, "
+            f"style network {preferred_network(settings.models_dir)}"
+        )
         return 0
     for name in args.names or [settings.segmentation.tflite_model]:
         print(f"{name}: {model_path(name, settings.models_dir, allow_download=True)}")
