@@ -58,9 +58,7 @@ def run_pair(photo: np.ndarray, painting: np.ndarray, iterations: int,
     params = StyleParams(iterations=iterations)
     settings = Settings()
     # The round trip the stylize step uses (worker.service.stylize_steps).
-    every = settings.compute.lbfgs_round_trip(
-        max(1, iterations * settings.queue.progress_every_percent // 100)
-    )
+    every = settings.compute.lbfgs_round_trip(settings.queue.progress_every(iterations))
     seconds: dict[str, list[float]] = {p: [] for p in nets}
     results: dict[str, Any] = {}
     short = params.model_copy(update={"iterations": 2})

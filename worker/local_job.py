@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from worker.pipeline import intake
+from worker.pipeline.features import FeatureNet, preferred_network
 from worker.pipeline.full_resolution import composite_full
 from worker.pipeline.paint_full import paint_full
 from worker.pipeline.segmentation import (
@@ -30,13 +31,7 @@ from worker.pipeline.stages import (
 from worker.pipeline.strength_dial import DialCurve, calibrate, gain_for
 from worker.pipeline.style import StyleProgress, blend_weights, stylize
 from worker.pipeline.style_params import StyleParams, preview_mix
-from worker.runtime.model_cache import (
-    get_feature_net,
-    get_judge_net,
-    get_previewer,
-    get_segmenter,
-    own_network,
-)
+from worker.runtime.model_cache import get_feature_net, get_judge_net, get_previewer, get_segmenter
 from worker.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,7 +135,7 @@ def _stylized(
     elif job.params.init == "preview":  # the preview step, then the optimization from it
         notify("preview", None)
         init = get_previewer().stylize_regions(photo, styles, regions, mix)
-    net = get_feature_net(job.params, settings, settings.compute.precision, own_network(settings))
+    net = _feature_net(job.params, settings)
     meta["feature_net"] = net.name
     log.info("stylizing with %s", net.name)
 
@@ -175,7 +170,7 @@ def _painted(
     full, photo = photos
     paint = settings.paint_full
     guide = intake.to_working_size(full, paint.max_side)
-    net = get_feature_net(job.params, settings, settings.compute.precision, own_network(settings))
+    net = _feature_net(job.params, settings)
     every = settings.compute.lbfgs_round_trip(settings.compute.lbfgs_every)
     gain = meta.get("gain")  # the strength gain the working size used
     image = paint_full(guide, stylized, paintings[0], job.params, paint, net,
@@ -184,3 +179,10 @@ def _painted(
     meta["painted_shape"] = list(image.shape[:2])
     # Nothing painted (the working size is not below paint_full.max_side): as before.
     return (guide, image) if image.shape == guide.shape else (photo, image)
+
+
+def _feature_net(params: StyleParams, settings: Settings) -> FeatureNet:
+    """This process's VGG: the network its models directory offers, in its
+    precision (`backdrop run` resolves no plan: its settings are the job's)."""
+    network = preferred_network(settings.models_dir)
+    return get_feature_net(params, settings, settings.compute.precision, network)

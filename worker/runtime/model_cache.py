@@ -46,11 +46,6 @@ def get_feature_net(
     return load_feature_net(layers, settings.models_dir, precision, network)
 
 
-def own_network(settings: Settings) -> str:
-    """The feature network this worker's models directory offers."""
-    return preferred_network(settings.models_dir)
-
-
 PREVIEW_SHA256 = {
     "arbitrary_predict.onnx": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
     "arbitrary_transform.onnx": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
@@ -71,7 +66,7 @@ def get_previewer() -> FeedForwardStylizer:
 def warm_models(settings: Settings) -> None:
     """Load DeepLab and VGG now (a worker child at start), not on a first task."""
     get_segmenter(settings)
-    network = own_network(settings)
+    network = preferred_network(settings.models_dir)
     get_feature_net(settings.style, settings, settings.compute.precision, network)
     if settings.compute.dial == "calibrated":
         get_judge_net(settings, network)

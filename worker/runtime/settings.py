@@ -148,6 +148,11 @@ class QueueSettings(JobLimits):
     # Test hook: steps hold at these named points (worker.service.fault_points).
     pause_at: list[str] = Field(default_factory=list)
 
+    def progress_every(self, iterations: int) -> int:
+        """Iterations between a stylize step's progress reports (and its
+        cancel checks): progress_every_percent of the run, at least 1."""
+        return max(1, iterations * self.progress_every_percent // 100)
+
 
 class WebhookSettings(CallbackRules):
     # allow_hosts, allow_ports: jobstore.callback_rules (the gateway reads them too).

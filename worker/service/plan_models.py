@@ -4,7 +4,6 @@ another model's picture under the plan's key."""
 
 from worker.pipeline.features import FeatureNet
 from worker.pipeline.segmentation import Segmenter
-from worker.pipeline.style_params import StyleParams
 from worker.runtime.model_cache import get_feature_net, get_judge_net, get_segmenter
 from worker.runtime.settings import SEGMENTER_DEFAULTS, Settings
 from worker.service.plan import JobPlan
@@ -15,11 +14,9 @@ def plan_segmenter(plan: JobPlan, settings: Settings) -> Segmenter:
     return get_segmenter(settings, plan.segmenter, model)
 
 
-def plan_feature_net(
-    plan: JobPlan, settings: Settings, params: StyleParams | None = None
-) -> FeatureNet:
-    """The optimization's VGG (`params`' layers where a step varies them)."""
-    return get_feature_net(params or plan.params, settings, plan.precision, plan.feature_net)
+def plan_feature_net(plan: JobPlan, settings: Settings) -> FeatureNet:
+    """The optimization's VGG: the plan's layers, network and precision."""
+    return get_feature_net(plan.params, settings, plan.precision, plan.feature_net)
 
 
 def plan_judge_net(plan: JobPlan, settings: Settings) -> FeatureNet:

@@ -172,7 +172,7 @@ def _optimize(
 ) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
     settings = services.settings
     net = plan_feature_net(plan, settings)
-    every = max(1, plan.params.iterations * settings.queue.progress_every_percent // 100)
+    every = settings.queue.progress_every(plan.params.iterations)
     features = content_features(services, record, plan, photo)
     if len(group) > 1:  # the other outputs of the batch use the same features
         record.count("content_features_reused", len(group) - 1)
@@ -235,7 +235,7 @@ def content_features(
     get here (after its preview is out) and read by every other output; a later
     job on the same photo and recipe reuses them too."""
     params = plan.params
-    net = plan_feature_net(plan, services.settings, params)
+    net = plan_feature_net(plan, services.settings)
     recipe = {"layer": params.content_layer, "levels": params.levels,
               "precision": net.precision}  # fmt: skip
     key = keys.features_key(plan.photo_sha, plan.size, net.name, recipe)
