@@ -6,7 +6,7 @@ reads it and never its own settings, so a result's key names what made it.
 from dataclasses import asdict
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobRequest, StyleRef
@@ -59,7 +59,7 @@ class JobPlan(BaseModel):
     # The models, as that worker had them, for the same reason: every step loads
     # these. The segmenter's model is None for its backend's default, and
     # VGG16-HED is every worker's, so the keys made before either was named hold.
-    segmenter_model: str | None = None
+    segmenter_model: str | None = Field(None, max_length=64)  # a registry name
     feature_net: NetworkName = BUNDLED_NETWORK
 
     @classmethod

@@ -152,6 +152,30 @@ def test_a_step_uses_the_models_the_plan_names_not_its_workers(svc, tmp_path) ->
     assert not svc.store.exists(work, plan.stylized_key(record.field("style_sha", 0)))
 
 
+def test_a_stored_plan_naming_an_unbounded_or_unknown_model_ends_with_a_code(svc) -> None:
+    """A plan record tampered with or corrupted: a model name of 10 KB is a
+    corrupt record (never echoed into a status), an unknown one fails the
+    segment step with MODEL_UNAVAILABLE."""
+    import json
+
+    from api_contracts.errors import BackdropError, ErrorCode
+    from jobstore.records import CorruptRecord
+    from worker.service.plan import JobPlan
+
+    for job_id, name in (("huge", "m" * 10_000), ("unknown", "no-such-deeplab")):
+        record = new_job(svc, job_id)
+        plan = JobPlan.resolve(record.request(), svc.settings, "0" * 64)
+        stored = {**json.loads(plan.model_dump_json()), "segmenter_model": name}
+        record.set_once("plan", json.dumps(stored))
+        if job_id == "huge":
+            with pytest.raises(CorruptRecord):
+                load_plan(record)
+            continue
+        with pytest.raises(BackdropError) as refused:
+            steps.segment_step(svc, job_id)
+        assert refused.value.code == ErrorCode.MODEL_UNAVAILABLE and len(str(refused.value)) < 300
+
+
 def test_an_output_index_outside_the_plan_is_refused(svc) -> None:
     record = new_job(svc, "bad-index")
     steps.segment_step(svc, "bad-index")
