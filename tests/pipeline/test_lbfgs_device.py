@@ -61,3 +61,22 @@ def test_a_batch_on_the_device_lowers_every_outputs_loss(net) -> None:
     assert all(b["total"] < a["total"] for a, b in zip(first.losses, last.losses, strict=True))
     assert last.images is not None and all(im.shape == photo.shape for im in last.images)
     assert [r.images is not None for r in runs[:-1]] == [True, True], "checkpoints every 4"
+
+
+def _picture(photo, painting, net, params: StyleParams, every: int) -> np.ndarray:
+    image = list(stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=every))[-1].image
+    assert image is not None
+    return image
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_a_default_pictures_bytes_do_not_depend_on_the_workers_round_trip(net, levels) -> None:
+    # compute.lbfgs_every is a worker's setting, left out of every key: a
+    # default job (no stopping rule, plain lbfgs) must store the same picture
+    # whichever worker's round trip ran it, or one key would hold two pictures.
+    photo, painting = _small(PHOTOS / "parrot.jpg", 96), _small(STYLES / "waves.jpg", 96)
+    params = StyleParams(iterations=16, levels=levels)
+    first = _picture(photo, painting, net, params, every=1)
+    for every in (3, 16):
+        other = _picture(photo, painting, net, params, every)
+        assert np.array_equal(first, other), f"round trip {every} changed the picture"
