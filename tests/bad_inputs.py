@@ -88,5 +88,7 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         ),
         "one_pixel": (_encode(Image.new("RGB", (1, 1)), "PNG"), "INVALID_IMAGE"),
         "sliver_10000x10": (_encode(Image.new("RGB", (10_000, 10)), "PNG"), "INVALID_IMAGE"),
+        # Both sides pass the intake's minimum; at working size it is 512 x 1.
+        "banner_16384x32": (_encode(gradient(16_384, 32), "PNG"), "INVALID_IMAGE"),
         "exif_rotated_jpeg": (exif_rotated_jpeg(), "ok"),
     }

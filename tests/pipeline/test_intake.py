@@ -11,7 +11,13 @@ from PIL import Image
 from api_contracts.errors import BackdropError
 from tests.bad_inputs import corpus, exif_rotated_jpeg, gradient
 from tests.conftest import PHOTOS
-from worker.pipeline.intake import IntakeLimits, decode_image, load_photo, to_working_size
+from worker.pipeline.intake import (
+    IntakeLimits,
+    decode_image,
+    load_photo,
+    load_styles,
+    to_working_size,
+)
 
 LIMITS = IntakeLimits(max_bytes=5_000_000, max_pixels=20_000_000, min_side=32, max_side=512)
 CORPUS = corpus()
@@ -21,12 +27,27 @@ CORPUS = corpus()
 def test_corpus_entry_gets_its_documented_outcome(name: str) -> None:
     data, expected = CORPUS[name]
     if expected == "ok":
-        rgb = decode_image(data, LIMITS)
+        rgb = load_photo(data, LIMITS)
         assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
     else:
         with pytest.raises(BackdropError) as info:
-            decode_image(data, LIMITS)
+            load_photo(data, LIMITS)
         assert info.value.code == expected, info.value.message
+
+
+def test_an_image_too_thin_at_working_size_is_refused_with_the_crop_to_make() -> None:
+    banner = np.zeros((32, 16_384, 3), np.uint8)  # each side passes min_side
+    with pytest.raises(BackdropError) as info:
+        to_working_size(banner, 512)
+    assert info.value.code == "INVALID_IMAGE" and "32:1" in info.value.message
+    assert to_working_size(np.zeros((32, 512, 3), np.uint8), 512).shape == (32, 512, 3)
+    assert to_working_size(np.zeros((16, 512, 3), np.uint8), 512).shape == (16, 512, 3)
+    with pytest.raises(BackdropError):  # the job's own size decides: 96 x 32 is 32 x 11
+        to_working_size(np.zeros((32, 96, 3), np.uint8), 32)
+    data = CORPUS["banner_16384x32"][0]
+    with pytest.raises(BackdropError) as info:
+        load_styles([(CORPUS["png_16bit_grey"][0], 1.0), (data, 1.0)], LIMITS)
+    assert info.value.message.startswith("style 2: "), "the error names the painting"
 
 
 def test_exif_orientation_is_applied_before_anything_else() -> None:

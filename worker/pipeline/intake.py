@@ -17,6 +17,8 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from api_contracts.errors import BackdropError, ErrorCode
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+# VGG pools four times before its deepest style layer: 16 px is 1 px there.
+MIN_WORKING_SIDE = 16
 
 # Formats Pillow or a browser would recognise but we refuse: named so the user
 # learns "unsupported" rather than "corrupt".
@@ -68,12 +70,22 @@ def decode_image(data: bytes, limits: IntakeLimits) -> np.ndarray:
 
 
 def to_working_size(rgb: np.ndarray, max_side: int) -> np.ndarray:
-    """Shrink so the longest side is at most max_side; never enlarge."""
+    """Shrink so the longest side is at most max_side; never enlarge. A very
+    thin image (its short side under MIN_WORKING_SIDE there) is INVALID_IMAGE."""
     h, w = rgb.shape[:2]
-    scale = max_side / max(h, w)
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if min(size) < MIN_WORKING_SIDE:
+        # Each side passes the intake's minimum, but a 16384 x 32 banner is
+        # 512 x 1 at working size and VGG's pooling fails on it deep in a step.
+        raise BackdropError(
+            ErrorCode.INVALID_IMAGE,
+            f"the image is {w}x{h}: at the working size ({max_side} px long) its short side "
+            f"would be {min(size)} px, under {MIN_WORKING_SIDE}; crop it to at most "
+            f"{max_side // MIN_WORKING_SIDE}:1",
+        )
     if scale >= 1:
         return rgb
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 

@@ -115,7 +115,12 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
     if isinstance(exc, BackdropError):
         return exc.code, exc.message
     log.exception("internal error", extra=context)
-    return ErrorCode.INTERNAL, f"{type(exc).__name__}: {str(exc)[:LOG_CHARS]}"
+    # The exception's text may name hosts, paths or library internals: the log
+    # has it under the job's id, the tenant's status only its kind.
+    return (
+        ErrorCode.INTERNAL,
+        f"an internal error ({type(exc).__name__}); it is logged under this job's id",
+    )
 
 
 def record_failure(

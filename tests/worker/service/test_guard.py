@@ -1,0 +1,25 @@
+"""What a failed step tells the tenant: the service's code and message, and
+for an unexpected exception only its kind (the log has the rest)."""
+
+from types import SimpleNamespace
+from typing import Any
+
+from api_contracts.errors import BackdropError, ErrorCode
+from worker.service.guard import _failure
+
+
+def _told(exc: Exception) -> tuple[Any, str]:
+    task = SimpleNamespace(request=SimpleNamespace(retries=0))
+    return _failure(SimpleNamespace(), task, exc, {"job_id": "j1"})  # type: ignore[arg-type]
+
+
+def test_an_unexpected_exception_tells_its_kind_not_its_text() -> None:
+    secret = "connect to 10.0.3.7:9000 as backdrop-admin failed in /srv/backdrop/.venv/lib"
+    code, message = _told(RuntimeError(secret))
+    assert code == ErrorCode.INTERNAL and "RuntimeError" in message
+    assert "10.0.3.7" not in message and "/srv" not in message and "admin" not in message
+
+
+def test_a_service_error_keeps_its_code_and_message() -> None:
+    code, message = _told(BackdropError(ErrorCode.INVALID_IMAGE, "the image is 16384x32"))
+    assert (code, message) == (ErrorCode.INVALID_IMAGE, "the image is 16384x32")
