@@ -145,8 +145,9 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
 
     def evaluate(flat: Any) -> tuple[tuple[Any, ...], Any]:
         losses, grad = objective.value_and_grad(tf.reshape(flat, shape), *targets)
+        # The line search's batch of one: per-image losses, a 1 x n gradient.
         return (tuple(tf.cast(losses[k], tf.float32) for k in lbfgs_device.LOSS_KEYS),
-                tf.reshape(grad, [-1]))  # fmt: skip
+                tf.reshape(grad, [1, -1]))  # fmt: skip
 
     def one(x: Any, g: Any, f: Any) -> tuple[Any, Any, Any]:
         scaled = -g * (first_step / tf.maximum(tf.reduce_max(tf.abs(g)), 1e-12))
@@ -154,7 +155,9 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
         if tf.tensordot(g, d, 1) >= 0:  # not a descent direction: forget the history
             hist.count.assign(0)
             d = scaled
-        x_new, values, g_new = lbfgs_device._line_search(evaluate, x, d, tf.tensordot(g, d, 1), f)
+        x_new, values, g_new = lbfgs_device._line_search(
+            evaluate, x[None], d[None], tf.tensordot(g, d, 1)[None], f[None])  # fmt: skip
+        x_new, g_new = x_new[0], g_new[0]
         if tf.tensordot(x_new - x, g_new - g, 1) > 1e-10:
             hist.push(x_new - x, g_new - g)
         return x_new, g_new, tf.reduce_sum(values[3])

@@ -19,33 +19,70 @@ MAX_BACKTRACKS = 10
 def lbfgs_steps(
     images: np.ndarray, objective: Any, targets: Any, first_step: float, steps: int
 ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-    """images: B x h x w x 3. A batch is optimized as one problem (the sum of its
-    images' losses); yields per-image losses before each update, and the update."""
+    """images: B x h x w x 3, each its own problem (its own history, step and
+    line search, as if optimized alone: a batch shares only the VGG passes);
+    yields per-image losses before each update, and the update."""
     evaluate = _evaluator(objective, targets, images.shape)
-    x = images.astype(np.float64).ravel()
+    b = images.shape[0]
+    x = images.astype(np.float64).reshape(b, -1)
     losses, g = evaluate(x)
-    pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=HISTORY)
+    history = [_History() for _ in range(b)]
     for _ in range(steps):
-        d = -_two_loop(g, pairs)
-        if not pairs:
-            # No curvature yet: move the largest pixel by about first_step levels.
-            d *= first_step / max(np.abs(d).max(), 1e-12)
-        slope = float(g @ d)
-        if slope >= 0:  # not a descent direction: drop the history
-            pairs.clear()
-            d, slope = -g, -float(g @ g)
-        alpha, x_new, new = 1.0, x, (losses, g)
-        for _ in range(MAX_BACKTRACKS):
-            x_new = np.clip(x + alpha * d, 0.0, 255.0)
-            new = evaluate(x_new)
-            if new[0]["total"].sum() <= losses["total"].sum() + ARMIJO_C * alpha * slope:
-                break
-            alpha *= 0.5
-        s, y = x_new - x, new[1] - g
-        if float(s @ y) > 1e-10:
-            pairs.append((s, y, 1.0 / float(s @ y)))
+        d = np.stack([h.direction(gi, first_step) for h, gi in zip(history, g, strict=True)])
+        slope = np.einsum("ij,ij->i", g, d)
+        for i in map(int, np.flatnonzero(slope >= 0)):  # not a descent direction: drop its history
+            history[i].pairs.clear()
+            d[i], slope[i] = -g[i], -float(g[i] @ g[i])
+        x_new, new = _line_search(evaluate, x, d, slope, (losses, g))
+        for i, h in enumerate(history):
+            h.push(x_new[i] - x[i], new[1][i] - g[i])
         yield losses, x_new.reshape(images.shape).astype(np.float32)
         x, (losses, g) = x_new, new
+
+
+class _History:
+    """One image's last HISTORY curvature pairs."""
+
+    def __init__(self) -> None:
+        self.pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=HISTORY)
+
+    def direction(self, g: np.ndarray, first_step: float) -> np.ndarray:
+        d = -_two_loop(g, self.pairs)
+        if not self.pairs:
+            # No curvature yet: move the largest pixel by about first_step levels.
+            d *= first_step / max(np.abs(d).max(), 1e-12)
+        return d
+
+    def push(self, s: np.ndarray, y: np.ndarray) -> None:
+        if float(s @ y) > 1e-10:
+            self.pairs.append((s, y, 1.0 / float(s @ y)))
+
+
+Evaluated = tuple[dict[str, np.ndarray], np.ndarray]
+
+
+def _line_search(
+    evaluate: Any, x: np.ndarray, d: np.ndarray, slope: np.ndarray, now: Evaluated
+) -> tuple[np.ndarray, Evaluated]:
+    """Per image, halve its step until the Armijo condition holds (the last of
+    MAX_BACKTRACKS tries is taken either way); an image that has its step keeps
+    it while the others search on."""
+    f0 = now[0]["total"]
+    alpha, done = np.ones(len(x)), np.zeros(len(x), bool)
+    x_new, losses, g = x.copy(), {k: v.copy() for k, v in now[0].items()}, now[1].copy()
+    for _ in range(MAX_BACKTRACKS):
+        x_try = np.where(done[:, None], x_new, np.clip(x + alpha[:, None] * d, 0.0, 255.0))
+        tried, g_try = evaluate(x_try)
+        ok = tried["total"] <= f0 + ARMIJO_C * alpha * slope
+        todo = ~done
+        x_new[todo], g[todo] = x_try[todo], g_try[todo]
+        for k in losses:
+            losses[k][todo] = tried[k][todo]
+        alpha = np.where(done | ok, alpha, alpha * 0.5)
+        done |= ok
+        if done.all():
+            break
+    return x_new, (losses, g)
 
 
 def _two_loop(g: np.ndarray, pairs: deque[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
@@ -70,6 +107,7 @@ def _evaluator(objective: Any, targets: Any, shape: tuple[int, ...]) -> Any:
     def evaluate(flat: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
         x = tf.constant(flat.reshape(shape), dtype=tf.float32)
         losses, grad = objective.value_and_grad(x, *targets.args())
-        return {k: v.numpy() for k, v in losses.items()}, grad.numpy().astype(np.float64).ravel()
+        grads = grad.numpy().astype(np.float64).reshape(shape[0], -1)
+        return {k: v.numpy().astype(np.float64) for k, v in losses.items()}, grads
 
     return evaluate

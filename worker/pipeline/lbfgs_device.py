@@ -32,9 +32,9 @@ def device_lbfgs_steps(
     args = targets.args()
     x = tf.constant(images, tf.float32)
     losses, g = objective.value_and_grad(x, *args)
-    n = int(np.prod(images.shape))
-    state = (tf.zeros([HISTORY, n]), tf.zeros([HISTORY, n]), tf.zeros([HISTORY]),
-             tf.constant(0, tf.int32))  # fmt: skip
+    b, n = images.shape[0], int(np.prod(images.shape[1:]))
+    state = (tf.zeros([HISTORY, b, n]), tf.zeros([HISTORY, b, n]), tf.zeros([HISTORY, b]),
+             tf.zeros([b], tf.int32))  # fmt: skip
     values = tuple(tf.cast(losses[k], tf.float32) for k in LOSS_KEYS)
     done = 0
     while done < steps:
@@ -60,79 +60,102 @@ def _chunk_for(objective: Any, xla: bool) -> Any:
 
 def _run(objective: Any, x: Any, g: Any, values: Any, s_hist: Any, y_hist: Any, rho: Any,
          count: Any, k: Any, first_step: Any, *targets: Any) -> tuple[Any, ...]:  # fmt: skip
-    """k iterations; returns x, its gradient and losses, and the history."""
+    """k iterations; returns x, its gradient and losses, and the history.
+
+    Each image of a batch is its own problem (its own history, step and line
+    search), as if optimized alone: the batch shares only the VGG passes, so
+    an output's picture does not depend on the outputs it was batched with."""
     import tensorflow as tf
 
     shape = tf.shape(x)
+    batch = shape[0]
 
     def evaluate(flat: Any) -> tuple[tuple[Any, ...], Any]:
         losses, grad = objective.value_and_grad(tf.reshape(flat, shape), *targets)
-        return tuple(tf.cast(losses[n], tf.float32) for n in LOSS_KEYS), tf.reshape(grad, [-1])
+        flat_grad = tf.ensure_shape(tf.reshape(grad, tf.shape(flat)), flat.shape)
+        return tuple(tf.cast(losses[n], tf.float32) for n in LOSS_KEYS), flat_grad
 
     def iteration(i: Any, xf: Any, gf: Any, vals: Any, s: Any, y: Any, r: Any, c: Any) -> Any:
         d = -_two_loop(gf, s, y, r, c)
-        scale = first_step / tf.maximum(tf.reduce_max(tf.abs(d)), 1e-12)
-        d = tf.where(c == 0, d * scale, d)  # no curvature yet: the largest pixel moves first_step
-        slope = tf.tensordot(gf, d, 1)
-        reset = slope >= 0  # not a descent direction: forget the history
-        s, y = tf.where(reset, tf.zeros_like(s), s), tf.where(reset, tf.zeros_like(y), y)
-        r, c = tf.where(reset, tf.zeros_like(r), r), tf.where(reset, 0, c)
-        d = tf.where(reset, -gf, d)
-        slope = tf.where(reset, -tf.tensordot(gf, gf, 1), slope)
-        x_new, new_vals, g_new = _line_search(evaluate, xf, d, slope, tf.reduce_sum(vals[3]))
+        scale = first_step / tf.maximum(tf.reduce_max(tf.abs(d), axis=1), 1e-12)
+        # No curvature yet: the largest pixel moves first_step.
+        d = tf.where((c == 0)[:, None], d * scale[:, None], d)
+        slope = _dot(gf, d)
+        reset = slope >= 0  # not a descent direction: forget that image's history
+        s, y = tf.where(reset[None, :, None], 0.0, s), tf.where(reset[None, :, None], 0.0, y)
+        r, c = tf.where(reset[None, :], 0.0, r), tf.where(reset, 0, c)
+        d = tf.where(reset[:, None], -gf, d)
+        slope = tf.where(reset, -_dot(gf, gf), slope)
+        x_new, new_vals, g_new = _line_search(evaluate, xf, d, slope, vals[3])
         step, change = x_new - xf, g_new - gf
-        sy = tf.tensordot(step, change, 1)
+        sy = _dot(step, change)
         keep = sy > 1e-10
-        s = tf.where(keep, tf.concat([s[1:], step[None]], 0), s)
-        y = tf.where(keep, tf.concat([y[1:], change[None]], 0), y)
-        r = tf.where(keep, tf.concat([r[1:], [1.0 / tf.maximum(sy, 1e-30)]], 0), r)
+        s = tf.where(keep[None, :, None], tf.concat([s[1:], step[None]], 0), s)
+        y = tf.where(keep[None, :, None], tf.concat([y[1:], change[None]], 0), y)
+        r = tf.where(keep[None, :], tf.concat([r[1:], (1.0 / tf.maximum(sy, 1e-30))[None]], 0), r)
         c = tf.where(keep, tf.minimum(c + 1, HISTORY), c)
         return i + 1, x_new, g_new, new_vals, s, y, r, c
 
-    loop = (tf.constant(0), tf.reshape(x, [-1]), tf.reshape(g, [-1]), tuple(values), s_hist,
-            y_hist, rho, count)  # fmt: skip
+    loop = (tf.constant(0), tf.reshape(x, [batch, -1]), tf.reshape(g, [batch, -1]), tuple(values),
+            s_hist, y_hist, rho, count)  # fmt: skip
     _, xf, gf, vals, s_hist, y_hist, rho, count = tf.while_loop(lambda i, *_: i < k, iteration,
                                                                 loop)  # fmt: skip
     return tf.reshape(xf, shape), tf.reshape(gf, shape), vals, s_hist, y_hist, rho, count
 
 
+def _dot(a: Any, b: Any) -> Any:
+    """Per image: B x n by B x n -> B."""
+    import tensorflow as tf
+
+    return tf.reduce_sum(a * b, axis=-1)
+
+
 def _two_loop(q: Any, s: Any, y: Any, rho: Any, count: Any) -> Any:
-    """H·q from the history, oldest row first; empty rows (rho 0) do nothing."""
+    """H·q per image from its history (HISTORY x B x n), oldest row first;
+    empty rows (rho 0) do nothing."""
     import tensorflow as tf
 
     alphas = []
     for j in reversed(range(HISTORY)):
-        a = rho[j] * tf.tensordot(s[j], q, 1)
+        a = rho[j] * _dot(s[j], q)
         alphas.append(a)
-        q = q - a * y[j]
-    newest = tf.tensordot(s[-1], y[-1], 1) / tf.maximum(tf.tensordot(y[-1], y[-1], 1), 1e-30)
-    q = q * tf.where(count > 0, newest, 1.0)
+        q = q - a[:, None] * y[j]
+    newest = _dot(s[-1], y[-1]) / tf.maximum(_dot(y[-1], y[-1]), 1e-30)
+    q = q * tf.where(count > 0, newest, 1.0)[:, None]
     for j in range(HISTORY):
-        b = rho[j] * tf.tensordot(y[j], q, 1)
-        q = q + (alphas[HISTORY - 1 - j] - b) * s[j]
+        b = rho[j] * _dot(y[j], q)
+        q = q + (alphas[HISTORY - 1 - j] - b)[:, None] * s[j]
     return q
 
 
 def _line_search(evaluate: Any, xf: Any, d: Any, slope: Any, f0: Any) -> tuple[Any, Any, Any]:
-    """Halve the step until the Armijo condition holds (at most MAX_BACKTRACKS
-    tries; the last one is taken either way, as the host version does)."""
+    """Per image (xf, d: B x n; slope, f0: B), halve its step until the Armijo
+    condition holds (at most MAX_BACKTRACKS tries; the last one is taken either
+    way, as the host version does). An image that has its step keeps it while
+    the others search on (the batch is evaluated whole)."""
     import tensorflow as tf
 
     def trial(alpha: Any) -> tuple[Any, Any, Any]:
-        x_new = tf.clip_by_value(xf + alpha * d, 0.0, 255.0)
+        x_new = tf.clip_by_value(xf + alpha[:, None] * d, 0.0, 255.0)
         vals, g_new = evaluate(x_new)
         return x_new, vals, g_new
 
     def body(j: Any, alpha: Any, done: Any, x_new: Any, vals: Any, g_new: Any) -> Any:
-        x_new, vals, g_new = trial(alpha)
-        ok = tf.reduce_sum(vals[3]) <= f0 + ARMIJO_C * alpha * slope
-        return j + 1, tf.where(ok, alpha, alpha * 0.5), ok, x_new, vals, g_new
+        x_try, vals_try, g_try = trial(alpha)
+        ok = vals_try[3] <= f0 + ARMIJO_C * alpha * slope
+        x_new = tf.where(done[:, None], x_new, x_try)  # done: its accepted step stays
+        g_new = tf.where(done[:, None], g_new, g_try)
+        vals = tuple(tf.where(done, v, t) for v, t in zip(vals, vals_try, strict=True))
+        alpha = tf.where(done | ok, alpha, alpha * 0.5)
+        return j + 1, alpha, done | ok, x_new, vals, g_new
 
-    first = trial(tf.constant(1.0))
-    ok = tf.reduce_sum(first[1][3]) <= f0 + ARMIJO_C * slope
-    start = (tf.constant(1), tf.where(ok, 1.0, 0.5), ok, *first)
+    ones = tf.ones_like(f0)
+    x_new, vals, g_new = trial(ones)
+    ok = vals[3] <= f0 + ARMIJO_C * slope
+    start = (tf.constant(1), tf.where(ok, ones, 0.5 * ones), ok, x_new, vals, g_new)
     _, _, _, x_new, vals, g_new = tf.while_loop(
-        lambda j, alpha, done, *_: tf.logical_and(j < MAX_BACKTRACKS, tf.logical_not(done)),
+        lambda j, alpha, done, *_: tf.logical_and(j < MAX_BACKTRACKS,
+                                                  tf.logical_not(tf.reduce_all(done))),
         body, start,
     )  # fmt: skip
     return x_new, vals, g_new

@@ -146,34 +146,65 @@ def stylize_many(
         targets = _level_targets(features[size], size, outputs, weights, params, objective,
                                  loss, regions)  # fmt: skip
         final = level == len(sizes) - 1
-        best = [(np.inf, im) for im in images]
-        per: list[dict[str, float]] = []
-        totals: list[tuple[int, float]] = []  # (iterations done, the batch's loss)
         # lbfgs_adam: the stopping rule watches Adam's part only (an L-BFGS
         # plateau is what the hand-over is for, and Adam's first steps may rise).
-        watch_from = done + (ADAM_AFTER if params.optimizer == "lbfgs_adam" else 0)
+        watch = _Watch(images, done + (ADAM_AFTER if params.optimizer == "lbfgs_adam"
+                                       else 0), params.stop_below)  # fmt: skip
         run = _optimize(images, objective, targets, params, budget, lbfgs_every, xla)
         for count, losses, measured, updated in run:
             done += count
             per = [{k: float(v[i]) for k, v in losses.items()} for i in range(len(outputs))]
             # The losses were measured on `measured` (None: the images before this update).
-            if final:
-                on = images if measured is None else measured
-                best = [(p["total"], im) if p["total"] < b[0] else b
-                        for p, im, b in zip(per, on, best, strict=True)]  # fmt: skip
-            images = updated
-            if done > watch_from:
-                totals.append((done, sum(p["total"] for p in per)))
-            stop = bool(totals) and _converged(totals, params.stop_below)
+            watch.saw(done, per, images if measured is None else measured, updated)
+            images = watch.images(updated)
             show = _crossed(done, count, checkpoint_every)
-            if done < params.iterations and not (final and stop):
+            if done < params.iterations and not (final and watch.all_stopped):
                 shown = [_u8(im) for im in images] if show else None
-                yield BatchProgress(done, params.iterations, level, per, shown)
-            if stop:
+                yield BatchProgress(done, params.iterations, level, watch.losses(per), shown)
+            if watch.all_stopped:
                 break
         if final:
-            results = [_finish(content, b[1], params) for b in best]
-            yield BatchProgress(done, done, level, per, results)
+            results = [_finish(content, im, params) for im in watch.best_images()]
+            yield BatchProgress(done, done, level, watch.losses(per), results)
+
+
+class _Watch:
+    """Per output of a batch: the lowest-loss image seen, and the stopping rule
+    on its own loss. An output whose rule fired is done (its image and losses
+    frozen there) while the others run on: as if each were optimized alone."""
+
+    def __init__(self, images: Any, watch_from: int, below: float) -> None:
+        self.watch_from, self.below = watch_from, below
+        n = len(images)
+        self.best: list[tuple[float, Any]] = [(np.inf, im) for im in images]
+        self.totals: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        self.frozen: list[tuple[Any, dict[str, float]] | None] = [None] * n
+
+    @property
+    def all_stopped(self) -> bool:
+        return all(f is not None for f in self.frozen)
+
+    def saw(self, done: int, per: list[dict[str, float]], measured: Any, updated: Any) -> None:
+        for i, p in enumerate(per):
+            if self.frozen[i] is not None:
+                continue
+            if p["total"] < self.best[i][0]:
+                self.best[i] = (p["total"], measured[i])
+            if done > self.watch_from:
+                self.totals[i].append((done, p["total"]))
+            if self.totals[i] and _converged(self.totals[i], self.below):
+                self.frozen[i] = (updated[i], p)
+
+    def images(self, updated: Any) -> Any:
+        """The batch as the next level (or the checkpoints) sees it."""
+        return np.stack([im if f is None else f[0] for im, f in zip(updated, self.frozen,
+                                                                    strict=True)])  # fmt: skip
+
+    def losses(self, per: list[dict[str, float]]) -> list[dict[str, float]]:
+        return [p if f is None else f[1] for p, f in zip(per, self.frozen, strict=True)]
+
+    def best_images(self) -> list[Any]:
+        return [b[1] for b in self.best]
 
 
 def _converged(totals: list[tuple[int, float]], below: float) -> bool:
