@@ -139,6 +139,19 @@ def test_the_polish_roads_constants_name_its_pictures(monkeypatch) -> None:
     assert all(now[k] != v for k, v in _keys(polished).items() if k != "preview_key")
 
 
+def test_a_warm_started_picture_names_the_preview_network_it_started_from(monkeypatch) -> None:
+    """init "preview" optimizes from the feed-forward picture: a renamed
+    (retrained) preview network must make those pictures anew; the default
+    start's keys do not name it."""
+    import worker.service.plan as plan_module
+
+    warm, plain = _plan(init="preview"), _plan()
+    now, plain_now = _keys(warm), _keys(plain)
+    monkeypatch.setattr(plan_module, "PREVIEWER_NAME", "magenta-arbitrary-v2")
+    assert all(now[k] != v for k, v in _keys(warm).items()), "stylized, latest, result, preview"
+    assert _keys(plain) == {**plain_now, "preview_key": _keys(plain)["preview_key"]}
+
+
 def test_the_instant_preview_takes_the_quick_edge_unless_the_matte_is_made_first() -> None:
     base = _plan()
     assert base.composite.edge == "matting" and base.quick_preview_edge

@@ -112,6 +112,8 @@ class JobPlan(BaseModel):
             key["paint"] = {**self.paint.model_dump(mode="json"), "version": PAINT_VERSION}
         if self.params.optimizer == "lbfgs_adam":  # the hand-over's constants shape it
             key["polish"] = {"adam_after": ADAM_AFTER, "rate": POLISH_RATE}
+        if self.params.init == "preview":  # it starts from the feed-forward network's picture
+            key["preview"] = self.preview_params()
         return {**key, **self._network_key()}
 
     def _network_key(self) -> dict[str, str]:
