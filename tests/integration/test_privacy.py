@@ -57,3 +57,22 @@ def test_unknown_job_id_is_not_found_not_pending(client) -> None:
     with pytest.raises(BackdropError) as info:
         client.cancel("0123456789abcdef0123456789abcdef")
     assert info.value.code == "NOT_FOUND"
+
+
+def test_pictures_served_across_jobs_name_no_job(client) -> None:
+    # Results and previews are keyed by content and reused by any tenant's
+    # identical request: a job id in them would hand one user another's.
+    photo_key = client.upload((PHOTOS / "grace_hopper.png").read_bytes())
+    style = StyleRef(key=client.upload((STYLES / "waves.jpg").read_bytes()))
+    request = JobRequest(photo_key=photo_key, styles=[style], options={"iterations": 2})
+    first, second = (client.wait(client.submit(request).job_id, 120) for _ in range(2))
+    assert first.state == second.state == JobState.SUCCEEDED
+    assert second.styles[0].result_key == first.styles[0].result_key, "the second reused it"
+    for key in (first.styles[0].result_key, first.styles[0].preview_key):
+        assert key is not None
+        png = client.download(key)
+        with Image.open(io.BytesIO(png)) as picture:
+            text = " ".join(str(v) for v in picture.info.values())
+        for job in (first, second):
+            assert job.job_id not in text and job.job_id.encode() not in png
+        assert '"index"' not in text

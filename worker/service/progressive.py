@@ -34,7 +34,7 @@ def publish_preview(
         preview = get_previewer().stylize_regions(photo, slots, regions, mix)
         key = plan.preview_key(style_sha)
         edge = artifacts.preview_edge(services, plan, photo)
-        _publish(services, record, plan, index, photo, preview, key, {"preview": True}, edge)
+        _publish(services, plan, photo, preview, key, {"preview": True}, edge)
     record.set(output=index, preview_key=key)
     record.progress(index, 1)
     record.count("preview")
@@ -48,16 +48,17 @@ def publish_latest(
     """The optimization so far, shown as the output's `latest_key`."""
     key = plan.latest_key(style_sha)
     edge = artifacts.subject_edge(services, plan, photo)
-    _publish(services, record, plan, index, photo, image, key, {"latest": True}, edge)
+    _publish(services, plan, photo, image, key, {"latest": True}, edge)
     record.set(output=index, latest_key=key)
     record.count("latest")
 
 
 def _publish(
-    services: Services, record: JobRecord, plan: JobPlan, index: int,
-    photo: np.ndarray, stylized: np.ndarray, key: str, meta: dict[str, object], edge: Edge,
+    services: Services, plan: JobPlan, photo: np.ndarray, stylized: np.ndarray, key: str,
+    meta: dict[str, object], edge: Edge,
 ) -> None:  # fmt: skip
     _, shown = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite, edge=edge)
-    meta = {"job_id": record.job_id, "index": index, **meta}
+    # No job id or output index: the picture is stored under a content key and
+    # served to any later job, of any tenant, that asks for the same picture.
     services.store.put(services.settings.storage.results_bucket, key, encode_png(shown, meta),
                        "image/png")  # fmt: skip

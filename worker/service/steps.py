@@ -111,7 +111,9 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
         edge = artifacts.subject_edge(services, plan, photo)
         _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,
                                     edge=edge)  # fmt: skip
-    meta.update(job_id=job_id, index=index, mode=plan.mode, size=plan.size, output=plan.output)
+    # Nothing of this job (its id, its output index): the result is keyed by
+    # content and served to any tenant's identical request.
+    meta.update(mode=plan.mode, size=plan.size, output=plan.output)
     pause_at(services, "composited", job_id)
     services.store.put(results, result_key, encode_png(result, meta), "image/png")
     record.count("composite")
