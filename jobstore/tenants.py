@@ -26,6 +26,10 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
 
 
 DEFAULT_UPLOADS_PER_HOUR = 600  # also for tenants stored before the limit existed
+# Megabytes a tenant uploads in an hour (also for tenants stored before it
+# existed): the count alone let 600 uploads of 25 MB of noise an hour, 15 GB,
+# fill the object store every tenant shares (uploads are kept 8 days).
+DEFAULT_UPLOAD_MB_PER_HOUR = 1024
 
 
 class Limits(BaseModel):
@@ -34,6 +38,7 @@ class Limits(BaseModel):
     outputs_per_minute: int = Field(0, ge=0)
     # Uploads (photos and paintings) a tenant makes in an hour.
     uploads_per_hour: int = Field(DEFAULT_UPLOADS_PER_HOUR, ge=0)
+    upload_mb_per_hour: int = Field(DEFAULT_UPLOAD_MB_PER_HOUR, ge=0)
 
 
 class Tenant(BaseModel):
@@ -119,7 +124,9 @@ class Tenants:
             limits=Limits(max_open_jobs=int(raw.get("max_open_jobs") or 0),
                           outputs_per_minute=int(raw.get("outputs_per_minute") or 0),
                           uploads_per_hour=int(raw.get("uploads_per_hour",
-                                                       DEFAULT_UPLOADS_PER_HOUR))),
+                                                       DEFAULT_UPLOADS_PER_HOUR)),
+                          upload_mb_per_hour=int(raw.get("upload_mb_per_hour",
+                                                         DEFAULT_UPLOAD_MB_PER_HOUR))),
         )  # fmt: skip
 
     def authenticate(self, api_key: str | None) -> Tenant:

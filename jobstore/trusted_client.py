@@ -109,18 +109,23 @@ class TrustedClient:
         idempotent, and stored once whoever uploads the same bytes."""
         owner = self._upload_owner(tenant)
         if owner:
-            self.uploads.take_slot(owner, Tenants(self.redis).limits(owner).uploads_per_hour)
+            limits = Tenants(self.redis).limits(owner)
+            self.uploads.take_slot(owner, limits.uploads_per_hour)
+            self.uploads.take_bytes(owner, len(data), limits.upload_mb_per_hour)
         key = f"uploads/{hashlib.sha256(data).hexdigest()}"
         self._put(self.config.input_bucket, key, data)
         if owner:
             self.uploads.claim(owner, key)
         return key
 
-    def check_upload_room(self, tenant: str | None = None) -> None:
-        """QUOTA_EXCEEDED if the tenant could not upload now (nothing taken)."""
+    def check_upload_room(self, tenant: str | None = None, declared: int = 0) -> None:
+        """QUOTA_EXCEEDED if the tenant could not upload now, or not `declared`
+        bytes (a body's Content-Length; nothing is taken)."""
         owner = self._upload_owner(tenant)
         if owner:
-            self.uploads.check_room(owner, Tenants(self.redis).limits(owner).uploads_per_hour)
+            limits = Tenants(self.redis).limits(owner)
+            self.uploads.check_room(owner, limits.uploads_per_hour, limits.upload_mb_per_hour,
+                                    declared)  # fmt: skip
 
     def _upload_owner(self, tenant: str | None) -> str | None:
         """Whose quota and claims an upload counts on (None: in-house code's, unlimited)."""

@@ -17,6 +17,7 @@ from api_contracts.models import JobRequest
 from jobstore.redis_keys import UPLOAD_OWNER_PREFIX, UPLOAD_RATE_PREFIX
 
 HOUR = 3600
+MB = 1024 * 1024
 
 
 def request_uploads(request: JobRequest) -> list[str]:
@@ -29,10 +30,13 @@ def _rate_key(tenant: str, hour: int) -> str:
     return f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}"
 
 
-def _hour_full(per_hour: int, hour: int) -> BackdropError:
+def _bytes_key(tenant: str, hour: int) -> str:
+    return f"{UPLOAD_RATE_PREFIX}{tenant}:{hour}:bytes"
+
+
+def _hour_full(limit: str, hour: int) -> BackdropError:
     retry = (hour + 1) * HOUR - int(time.time()) + 1
-    return BackdropError(ErrorCode.QUOTA_EXCEEDED,
-                         f"{per_hour} uploads an hour; try again in {retry} s",
+    return BackdropError(ErrorCode.QUOTA_EXCEEDED, f"{limit} an hour; try again in {retry} s",
                          retry_after=retry)  # fmt: skip
 
 
@@ -54,18 +58,35 @@ class Uploads:
             pipe.expire(key, HOUR + 60)
             count = pipe.execute()[0]
         if int(count) > per_hour:
-            raise _hour_full(per_hour, hour)
+            raise _hour_full(f"{per_hour} uploads", hour)
 
-    def check_room(self, tenant: str, per_hour: int) -> None:
-        """QUOTA_EXCEEDED when the tenant's hour is already full, taking
-        nothing: asked before an upload's body is read, so a tenant past its
-        quota cannot make the gateway read body after body."""
-        if per_hour <= 0:
+    def take_bytes(self, tenant: str, size: int, mb_per_hour: int) -> None:
+        """Count `size` bytes in the tenant's current hour; QUOTA_EXCEEDED past
+        `mb_per_hour` megabytes (0: no limit), and then they are not counted:
+        the refused upload is not stored."""
+        if mb_per_hour <= 0:
             return
         hour = int(time.time()) // HOUR
-        count = int(self.redis.get(_rate_key(tenant, hour)) or 0)
-        if count >= per_hour:
-            raise _hour_full(per_hour, hour)
+        key = _bytes_key(tenant, hour)
+        with self.redis.pipeline() as pipe:
+            pipe.incrby(key, size)
+            pipe.expire(key, HOUR + 60)
+            used = int(pipe.execute()[0])
+        if used > mb_per_hour * MB:
+            self.redis.decrby(key, size)
+            raise _hour_full(f"{mb_per_hour} MB of uploads", hour)
+
+    def check_room(self, tenant: str, per_hour: int, mb_per_hour: int, declared: int = 0) -> None:
+        """QUOTA_EXCEEDED when the tenant's hour is already full (its count, or
+        its bytes with the `declared` body's), taking nothing: asked before an
+        upload's body is read, so a tenant past its quota cannot make the
+        gateway read body after body."""
+        hour = int(time.time()) // HOUR
+        if per_hour > 0 and int(self.redis.get(_rate_key(tenant, hour)) or 0) >= per_hour:
+            raise _hour_full(f"{per_hour} uploads", hour)
+        used = int(self.redis.get(_bytes_key(tenant, hour)) or 0)
+        if mb_per_hour > 0 and used + max(declared, 1) > mb_per_hour * MB:
+            raise _hour_full(f"{mb_per_hour} MB of uploads", hour)
 
     def claim(self, tenant: str, key: str) -> None:
         """The tenant may use `key` from now until the upload expires (an

@@ -24,12 +24,15 @@ class Uploaded(BaseModel):
 async def upload(
     request: Request, caller: Caller, services: Annotated[Services, Depends(services_of)]
 ) -> Uploaded | JSONResponse:
-    # Before a byte of the body is read: the tenant's hour has room (429; the
-    # slot itself is taken when the upload is stored) and it has fewer than
+    # Before a byte of the body is read: the tenant's hour has room, for one
+    # more upload and its declared bytes (429; both are taken when the upload
+    # is stored) and it has fewer than
     # uploads_in_flight_per_tenant being read (each is held whole until stored).
     client = services.client
     try:
-        await run_in_threadpool(client.check_upload_room, caller)
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() and len(declared) < 19 else 0
+        await run_in_threadpool(client.check_upload_room, caller, size)
         give_back = services.uploading.take(caller)
     except BackdropError as exc:  # the unread body is never read: close, as GuardedRoute does
         return error_response(exc.code, exc.message, exc.retry_after, headers=CLOSE)

@@ -149,6 +149,32 @@ def test_an_upload_past_the_hours_quota_is_429_before_its_body(gateway, redis_cl
     assert status == 429
 
 
+def test_an_hours_upload_bytes_are_bounded_per_tenant(gateway, redis_client) -> None:
+    """The hour's count alone let a tenant store 600 x 25 MB of noise an hour
+    in the object store every tenant shares: its bytes are bounded too, a
+    body announced past them refused before it is read."""
+    url, _ = gateway
+    key = tenant_key(redis_client, "mb-full", upload_mb_per_hour=1)
+    auth = {"Authorization": f"Bearer {key}"}
+    for _ in range(2):  # a second go only if the first straddled an hour's turn
+        hour = int(time.time()) // 3600
+        codes = [httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(n), timeout=30,
+                            headers=auth).status_code for n in (600_000, 600_001)]  # fmt: skip
+        with _upload_head(url, key, length=500_000) as sock:  # announced, not a byte sent
+            announced = _head_status(sock)
+        small = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(64), timeout=30,
+                           headers=auth)  # fmt: skip
+        if int(time.time()) // 3600 == hour:
+            break
+    assert codes == [201, 429], "the second 600 KB would pass 1 MB"
+    assert announced == 429
+    assert small.status_code == 201, "a refused upload's bytes are not counted"
+    other = tenant_key(redis_client, "mb-other", upload_mb_per_hour=1)
+    theirs = httpx.post(url + "/v1/photos", content=PNG_HEAD + bytes(600_002), timeout=30,
+                        headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+    assert theirs.status_code == 201, "another tenant's hour is its own"
+
+
 def test_one_tenants_uploads_at_once_are_bounded(gateway, redis_client) -> None:
     """Each upload is held whole until stored: one tenant's many parallel 25 MB
     bodies were gigabytes of gateway. Past the bound 429 before the body;

@@ -24,6 +24,8 @@ def add_operator_commands(commands: Any) -> None:
     add.add_argument("--max-open-jobs", type=int, default=20, help="0: no limit (default 20)")
     add.add_argument("--outputs-per-minute", type=int, default=60, help="0: no limit (default 60)")
     add.add_argument("--uploads-per-hour", type=int, default=600, help="0: no limit (default 600)")
+    add.add_argument("--upload-mb-per-hour", type=int, default=1024,
+                     help="megabytes uploaded an hour; 0: no limit (default 1024)")  # fmt: skip
     actions.add_parser("list", help="tenants, their limits and whether their key works")
     revoke = actions.add_parser("revoke", help="the tenant's key stops working (403)")
     revoke.add_argument("name")
@@ -41,7 +43,8 @@ def cmd_tenants(args: argparse.Namespace) -> int:
         if args.action == "add":
             limits = Limits(max_open_jobs=args.max_open_jobs,
                             outputs_per_minute=args.outputs_per_minute,
-                            uploads_per_hour=args.uploads_per_hour)  # fmt: skip
+                            uploads_per_hour=args.uploads_per_hour,
+                            upload_mb_per_hour=args.upload_mb_per_hour)  # fmt: skip
             issued = registry.add(args.name, limits)
             print(json.dumps({"tenant": args.name, "api_key": issued.api_key.get_secret_value(),
                               "webhook_secret": issued.webhook_secret.get_secret_value(),
