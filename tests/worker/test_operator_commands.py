@@ -35,10 +35,13 @@ def test_tenants_add_list_revoke(monkeypatch, capsys) -> None:
     monkeypatch.setenv("BACKDROP_REDIS__URL", URL)
     redis = Redis.from_url(URL)
     redis.flushdb()
-    assert main(["tenants", "add", "acme", "--max-open-jobs", "5"]) == 0
+    assert (
+        main(["tenants", "add", "acme", "--max-open-jobs", "5", "--upload-mb-per-hour", "64"]) == 0
+    )
     issued = json.loads(capsys.readouterr().out)
     assert issued["api_key"].startswith("bdk_") and issued["webhook_secret"]
-    assert Tenants(redis).authenticate(issued["api_key"]).limits.max_open_jobs == 5
+    limits = Tenants(redis).authenticate(issued["api_key"]).limits
+    assert (limits.max_open_jobs, limits.upload_mb_per_hour) == (5, 64)
     assert main(["tenants", "add", "acme"]) == 1, "a taken name is refused"
     assert "CONFLICT" in capsys.readouterr().out
     assert main(["tenants", "list"]) == 0
