@@ -52,6 +52,9 @@ def test_redis_keeps_everything_and_evicts_nothing() -> None:
     conf = (REPO / "deploy" / "redis.conf").read_text()
     assert re.search(r"^appendonly yes$", conf, re.M)
     assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
+    assert re.search(r"^maxmemory [1-9][0-9]*gb$", conf, re.M), (
+        "a ceiling: writes refused, not a kill"
+    )
     assert "--requirepass" in SERVICES["redis"]["command"]
 
 

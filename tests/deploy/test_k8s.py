@@ -477,6 +477,14 @@ def test_the_redis_config_is_the_compose_one() -> None:
     config = find(BUILDS["base"], "ConfigMap", "redis-config")["data"]["redis.conf"]
     assert directives(config) == directives((REPO / "deploy" / "redis.conf").read_text())
     assert {"appendonly yes", "maxmemory-policy noeviction"} <= directives(config)
+    # noeviction without maxmemory grows until the pod is killed for memory
+    # (then reloads the same file): a ceiling at half the limit (a rewrite forks).
+    (ceiling,) = [d.split()[1] for d in directives(config) if d.startswith("maxmemory ")]
+    redis = find(BUILDS["base"], "StatefulSet", "redis")["spec"]["template"]["spec"]
+    limit = redis["containers"][0]["resources"]["limits"]["memory"]
+    units = {"gb": 2**30, "mb": 2**20, "Gi": 2**30, "Mi": 2**20}
+    size = {v: int(v[:-2]) * units[v[-2:]] for v in (ceiling, limit)}
+    assert 0 < 2 * size[ceiling] <= size[limit], (ceiling, limit)
 
 
 def test_the_overlay_changes_what_production_needs() -> None:
