@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from api_contracts.errors import BackdropError, ErrorCode
 
 log = logging.getLogger("gateway")
+JOB_STORE_RETRY_SECONDS = 30
 
 HTTP_STATUS = {
     ErrorCode.INVALID_REQUEST: 422,
@@ -90,6 +92,15 @@ async def on_disconnect(request: Request, _: Exception) -> Response:
     return Response(status_code=499)
 
 
+async def on_job_store_error(request: Request, exc: Exception) -> JSONResponse:
+    """Redis full (noeviction at its maxmemory: writes refused) or not
+    answering: 503 with a time to come back, not a 500 of an unknown fault."""
+    log.warning("job store refused %s %s: %.200s", request.method, request.url.path[:200], exc)
+    return error_response(ErrorCode.STORAGE_UNAVAILABLE,
+                          "the job store cannot take this now (full, or not answering); "
+                          "try again later", retry_after=JOB_STORE_RETRY_SECONDS)  # fmt: skip
+
+
 async def on_crash(_: Request, exc: Exception) -> JSONResponse:
     """Anything unexpected: 500 in the contract's shape (the server still logs it)."""
     return error_response(ErrorCode.INTERNAL, "internal error", status=500)
@@ -100,6 +111,7 @@ HANDLERS = {
     RequestValidationError: on_validation_error,
     HTTPException: on_http_error,
     ClientDisconnect: on_disconnect,
+    RedisError: on_job_store_error,
     Exception: on_crash,
 }
 
