@@ -3,7 +3,9 @@
 Objects stay content-addressed underneath (the same bytes are stored once,
 whoever sent them), but a tenant names only what it uploaded itself: another
 tenant's photo is "not found", word for word like one that never existed, so
-nobody can use or even probe for what others uploaded. A claim lasts as long
+nobody can use another's upload or learn that its key exists. (A tenant that
+holds the same bytes itself can tell from a job's reuse counters and speed
+that someone processed them: the pictures are shared by content; README.) A claim lasts as long
 as the upload is kept (the input bucket's lifecycle rule expires the object a
 day after the last claim could), and each tenant uploads only so many an hour.
 """
