@@ -43,10 +43,10 @@ def test_a_full_job_store_is_503_with_a_time_to_come_back(s3_endpoint: str, tmp_
     """Redis at its maxmemory with noeviction (deploy/redis.conf) refuses
     writes: a submit is 503 STORAGE_UNAVAILABLE with Retry-After, not a 500;
     reading a job still works."""
+    from minio import Minio
+
     from tests.conftest import PHOTOS
     from tests.faults.harness import OwnRedis
-
-    from minio import Minio
 
     s3 = Minio(endpoint=s3_endpoint, access_key=ACCESS, secret_key=SECRET, secure=False)
     if not s3.bucket_exists(bucket_name="backdrop-inputs"):  # workers make it; none here
