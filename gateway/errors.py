@@ -3,17 +3,18 @@ that is not a success has the body `{"error": {"code", "message"}}`, also the
 framework's own (unknown route, wrong method, unparseable body, a crash)."""
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from api_contracts.errors import BackdropError, ErrorCode
+from jobstore.connection import REDIS_UNAVAILABLE
 
 log = logging.getLogger("gateway")
 JOB_STORE_RETRY_SECONDS = 30
@@ -106,12 +107,13 @@ async def on_crash(_: Request, exc: Exception) -> JSONResponse:
     return error_response(ErrorCode.INTERNAL, "internal error", status=500)
 
 
-HANDLERS = {
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+HANDLERS: dict[type[Exception], Handler] = {
     BackdropError: on_backdrop_error,
     RequestValidationError: on_validation_error,
     HTTPException: on_http_error,
     ClientDisconnect: on_disconnect,
-    RedisError: on_job_store_error,
+    **dict.fromkeys(REDIS_UNAVAILABLE, on_job_store_error),
     Exception: on_crash,
 }
 

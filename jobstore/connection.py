@@ -3,6 +3,11 @@ Settings, the gateway's settings and the producer's ClientConfig alike (the
 same BACKDROP_REDIS__* and BACKDROP_STORAGE__* variables everywhere)."""
 
 from pydantic import BaseModel, Field, SecretStr
+from redis.exceptions import ConnectionError, OutOfMemoryError, ReadOnlyError, TimeoutError
+
+# Redis cannot take a write now, and may later: down, slow, at its maxmemory
+# (noeviction refuses writes), or a replica after a failover. Not a bug of ours.
+REDIS_UNAVAILABLE = (ConnectionError, TimeoutError, OutOfMemoryError, ReadOnlyError)
 
 
 class RedisConnection(BaseModel):

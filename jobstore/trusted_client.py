@@ -108,12 +108,22 @@ class TrustedClient:
         (the tenant, or the client's key's) may name in a job. Content-addressed:
         idempotent, and stored once whoever uploads the same bytes."""
         owner = self._upload_owner(tenant)
-        if owner:
-            limits = Tenants(self.redis).limits(owner)
-            self.uploads.take_slot(owner, limits.uploads_per_hour)
+        limits = Tenants(self.redis).limits(owner) if owner else None
+        if owner and limits:  # the bytes first: refused, they are not counted
             self.uploads.take_bytes(owner, len(data), limits.upload_mb_per_hour)
+            try:
+                self.uploads.take_slot(owner, limits.uploads_per_hour)
+            except BackdropError:
+                self.uploads.give_back(owner, len(data), limits.upload_mb_per_hour, 0)
+                raise
         key = f"uploads/{hashlib.sha256(data).hexdigest()}"
-        self._put(self.config.input_bucket, key, data)
+        try:
+            self._put(self.config.input_bucket, key, data)
+        except Exception:  # not stored: not counted (a retry after an outage is not charged)
+            if owner and limits:
+                self.uploads.give_back(owner, len(data), limits.upload_mb_per_hour,
+                                       limits.uploads_per_hour)  # fmt: skip
+            raise
         if owner:
             self.uploads.claim(owner, key)
         return key

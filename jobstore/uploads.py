@@ -78,6 +78,17 @@ class Uploads:
             self.redis.decrby(key, size)
             raise _hour_full(f"{mb_per_hour} MB of uploads", hour)
 
+    def give_back(self, tenant: str, size: int, mb_per_hour: int, per_hour: int) -> None:
+        """Uncount an upload that was not stored: its bytes (where limited)
+        and its slot (where per_hour is given and limited)."""
+        hour = int(time.time()) // HOUR
+        with self.redis.pipeline() as pipe:
+            if mb_per_hour > 0:
+                pipe.decrby(_bytes_key(tenant, hour), size)
+            if per_hour > 0:
+                pipe.decr(_rate_key(tenant, hour))
+            pipe.execute()
+
     def check_room(self, tenant: str, per_hour: int, mb_per_hour: int, declared: int = 0) -> None:
         """QUOTA_EXCEEDED when the tenant's hour is already full (its count, or
         its bytes with the `declared` body's), taking nothing: asked before an

@@ -18,6 +18,7 @@ from worker.pipeline.intake import (
     load_styles,
     to_working_size,
 )
+from worker.pipeline.segmentation import segmentation_input
 
 LIMITS = IntakeLimits(max_bytes=5_000_000, max_pixels=20_000_000, min_side=32, max_side=512)
 CORPUS = corpus()
@@ -44,6 +45,9 @@ def test_an_image_too_thin_at_working_size_is_refused_with_the_crop_to_make() ->
     assert to_working_size(np.zeros((16, 512, 3), np.uint8), 512).shape == (16, 512, 3)
     with pytest.raises(BackdropError):  # the job's own size decides: 96 x 32 is 32 x 11
         to_working_size(np.zeros((32, 96, 3), np.uint8), 32)
+    # DeepLab squeezes any shape to its square: a photo thin at 513 px but wide
+    # enough at a larger working size (max_side 1024) is still segmented.
+    assert segmentation_input(np.zeros((48, 2048, 3), np.uint8)).shape == (12, 513, 3)
     data = CORPUS["banner_16384x32"][0]
     with pytest.raises(BackdropError) as info:
         load_styles([(CORPUS["png_16bit_grey"][0], 1.0), (data, 1.0)], LIMITS)

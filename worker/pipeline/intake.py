@@ -69,20 +69,20 @@ def decode_image(data: bytes, limits: IntakeLimits) -> np.ndarray:
     return rgb
 
 
-def to_working_size(rgb: np.ndarray, max_side: int) -> np.ndarray:
+def to_working_size(rgb: np.ndarray, max_side: int, min_side: int = MIN_WORKING_SIDE) -> np.ndarray:
     """Shrink so the longest side is at most max_side; never enlarge. A very
-    thin image (its short side under MIN_WORKING_SIDE there) is INVALID_IMAGE."""
+    thin image (its short side under min_side there) is INVALID_IMAGE."""
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if min(size) < MIN_WORKING_SIDE:
+    if min(size) < min_side:
         # Each side passes the intake's minimum, but a 16384 x 32 banner is
         # 512 x 1 at working size and VGG's pooling fails on it deep in a step.
         raise BackdropError(
             ErrorCode.INVALID_IMAGE,
             f"the image is {w}x{h}: at the working size ({max_side} px long) its short side "
-            f"would be {min(size)} px, under {MIN_WORKING_SIDE}; crop it to at most "
-            f"{max_side // MIN_WORKING_SIDE}:1",
+            f"would be {min(size)} px, under {min_side}; crop it to at most "
+            f"{max_side // min_side}:1",
         )
     if scale >= 1:
         return rgb

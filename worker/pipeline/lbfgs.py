@@ -73,7 +73,8 @@ def _line_search(
     for _ in range(MAX_BACKTRACKS):
         x_try = np.where(done[:, None], x_new, np.clip(x + alpha[:, None] * d, 0.0, 255.0))
         tried, g_try = evaluate(x_try)
-        ok = tried["total"] <= f0 + ARMIJO_C * alpha * slope
+        # In the losses' float32, as the comparison always was (and the device's is).
+        ok = tried["total"] <= f0 + (ARMIJO_C * alpha * slope).astype(f0.dtype)
         todo = ~done
         x_new[todo], g[todo] = x_try[todo], g_try[todo]
         for k in losses:
@@ -108,6 +109,6 @@ def _evaluator(objective: Any, targets: Any, shape: tuple[int, ...]) -> Any:
         x = tf.constant(flat.reshape(shape), dtype=tf.float32)
         losses, grad = objective.value_and_grad(x, *targets.args())
         grads = grad.numpy().astype(np.float64).reshape(shape[0], -1)
-        return {k: v.numpy().astype(np.float64) for k, v in losses.items()}, grads
+        return {k: v.numpy() for k, v in losses.items()}, grads
 
     return evaluate

@@ -60,7 +60,8 @@ def subject_mask(
 
 def segmentation_input(full: np.ndarray) -> np.ndarray:
     """The photo as DeepLab wants it: longest side at most 513 px, never enlarged."""
-    return to_working_size(full, DEEPLAB_SIZE)
+    # DeepLab takes any shape (squeezed to its square): only VGG needs the width.
+    return to_working_size(full, DEEPLAB_SIZE, min_side=1)
 
 
 def require_subject(mask: np.ndarray, min_fraction: float, names: Iterable[str]) -> None:

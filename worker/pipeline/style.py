@@ -49,6 +49,9 @@ class BatchProgress:
     level: int
     losses: list[dict[str, float]]
     images: list[np.ndarray] | None = field(default=None, repr=False)
+    # On the last: the iterations each output ran (its own stopping rule may
+    # have ended it before the batch); None elsewhere.
+    runs: list[int] | None = None
 
 
 Styles = Sequence[tuple[np.ndarray, float]]  # (painting, blend weight) pairs
@@ -165,7 +168,7 @@ def stylize_many(
                 break
         if final:
             results = [_finish(content, im, params) for im in watch.best_images()]
-            yield BatchProgress(done, done, level, watch.losses(per), results)
+            yield BatchProgress(done, done, level, watch.losses(per), results, watch.runs(done))
 
 
 class _Watch:
@@ -179,6 +182,7 @@ class _Watch:
         self.best: list[tuple[float, Any]] = [(np.inf, im) for im in images]
         self.totals: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         self.frozen: list[tuple[Any, dict[str, float]] | None] = [None] * n
+        self.stopped_at: list[int | None] = [None] * n
 
     @property
     def all_stopped(self) -> bool:
@@ -193,7 +197,7 @@ class _Watch:
             if done > self.watch_from:
                 self.totals[i].append((done, p["total"]))
             if self.totals[i] and _converged(self.totals[i], self.below):
-                self.frozen[i] = (updated[i], p)
+                self.frozen[i], self.stopped_at[i] = (updated[i], p), done
 
     def images(self, updated: Any) -> Any:
         """The batch as the next level (or the checkpoints) sees it."""
@@ -202,6 +206,9 @@ class _Watch:
 
     def losses(self, per: list[dict[str, float]]) -> list[dict[str, float]]:
         return [p if f is None else f[1] for p, f in zip(per, self.frozen, strict=True)]
+
+    def runs(self, done: int) -> list[int]:
+        return [done if s is None else s for s in self.stopped_at]
 
     def best_images(self) -> list[Any]:
         return [b[1] for b in self.best]

@@ -10,11 +10,10 @@ from typing import Any, TypeVar
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api_contracts.errors import BackdropError, ErrorCode
 from jobstore import redis_keys
+from jobstore.connection import REDIS_UNAVAILABLE
 from jobstore.records import CorruptRecord, JobRecord, RecordGone, valid_job_id
 from worker.service import finish
 from worker.service.context import Cancelled, JobOver, Services
@@ -98,7 +97,7 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         # tenant's status does not.
         log.error("storage unavailable, no retries left: %.300s", exc, extra=context)
         return ErrorCode.STORAGE_UNAVAILABLE, f"the object store did not answer ({limit} retries)"
-    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+    if isinstance(exc, REDIS_UNAVAILABLE):
         # Redis is the broker too: a retry cannot be published while it is down.
         # Let the task fail; the sweep restarts the job once Redis is back.
         log.warning("redis unavailable: %.300s; leaving the job to the sweep", exc, extra=context)

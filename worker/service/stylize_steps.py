@@ -154,14 +154,13 @@ def _optimize_together(
         # "runs it as-is" and the step would go on to the hard kill): the loops
         # check the same limit themselves, at every report.
         deadline = time.monotonic() + services.settings.queue.soft_time_limit
-        images, meta, losses = _optimize(services, record, plan, photo, group, deadline)
+        images, metas = _optimize(services, record, plan, photo, group, deadline)
         if plan.paint is not None:  # quality high, output original: detail at full size
             images = paint_all(services, record, plan, group, images, (STYLIZE_SHARE, deadline))
-            meta["painted_shape"] = list(images[0].shape[:2])
+            metas = [{**m, "painted_shape": list(images[0].shape[:2])} for m in metas]
         pause_at(services, "stylized", record.job_id)
-        for p, image, own in zip(group, images, losses, strict=True):
-            _store(services, record, plan, p, image, {**meta, "losses": own, "gain": p.gain},
-                   "stylize")  # fmt: skip
+        for p, image, meta in zip(group, images, metas, strict=True):
+            _store(services, record, plan, p, image, {**meta, "gain": p.gain}, "stylize")
         if len(group) > 1:
             record.count("stylize_batches")
 
@@ -169,7 +168,8 @@ def _optimize_together(
 def _optimize(
     services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray,
     group: list[Prepared], deadline: float,
-) -> tuple[list[np.ndarray], dict[str, object], list[dict[str, float]]]:  # fmt: skip
+) -> tuple[list[np.ndarray], list[dict[str, object]]]:  # fmt: skip
+    """The group's pictures, and each one's metadata (its losses, its iterations)."""
     settings = services.settings
     net = plan_feature_net(plan, settings)
     every = settings.queue.progress_every(plan.params.iterations)
@@ -198,9 +198,12 @@ def _optimize(
             if record.cancelled():
                 raise Cancelled
     assert last is not None and last.images is not None
-    meta = {"feature_net": net.name, "precision": net.precision, "batch": len(group),
-            "iterations_run": last.iteration}  # fmt: skip
-    return last.images, meta, last.losses
+    # Nothing of the batch (its size, its count): each picture is stored under
+    # its own key, as if it had been made alone.
+    runs = last.runs or [last.iteration] * len(group)
+    meta = {"feature_net": net.name, "precision": net.precision}
+    return last.images, [{**meta, "iterations_run": n, "losses": own}
+                         for own, n in zip(last.losses, runs, strict=True)]  # fmt: skip
 
 
 def _store(

@@ -4,6 +4,10 @@ for an unexpected exception only its kind (the log has the rest)."""
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
+
 from api_contracts.errors import BackdropError, ErrorCode
 from worker.service.guard import _failure
 
@@ -23,3 +27,11 @@ def test_an_unexpected_exception_tells_its_kind_not_its_text() -> None:
 def test_a_service_error_keeps_its_code_and_message() -> None:
     code, message = _told(BackdropError(ErrorCode.INVALID_IMAGE, "the image is 16384x32"))
     assert (code, message) == (ErrorCode.INVALID_IMAGE, "the image is 16384x32")
+
+
+@pytest.mark.parametrize("error", [OutOfMemoryError, ReadOnlyError, RedisConnectionError])
+def test_redis_unable_to_write_is_left_to_the_sweep_not_a_failure(error) -> None:
+    # At its maxmemory Redis refuses writes (noeviction): a step that could not
+    # write its progress must not end the job as INTERNAL for good.
+    with pytest.raises(error):
+        _told(error("OOM command not allowed when used memory > 'maxmemory'"))
