@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from api_contracts.errors import BackdropError
 from gateway.dependencies import Services, api_key
 from gateway.errors import error_response
+from gateway.uploads import declared_length
 
 CLOSE = {"Connection": "close"}  # what is left of the body is never read
 BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
@@ -45,8 +46,7 @@ class GuardedRoute(APIRoute):
         # A JSON body (a model to parse) is small; an upload is the raw image.
         json_body = self.body_field is not None
         limit = gateway.max_json_bytes if json_body else gateway.max_upload_bytes
-        declared = request.headers.get("content-length", "")
-        if json_body and declared.isdigit() and int(declared) > limit:
+        if json_body and declared_length(request) > limit:
             raise _too_large(limit)
         seconds = gateway.json_body_seconds if json_body else gateway.upload_body_seconds
         await super().handle(scope, bounded(receive, limit if json_body else None, seconds), send)

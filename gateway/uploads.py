@@ -22,10 +22,18 @@ def image_format(data: bytes) -> str | None:
     return next((fmt for fmt, sigs in SIGNATURES.items() if data.startswith(sigs)), None)
 
 
+def declared_length(request: Request) -> int:
+    """The body's Content-Length as the client states it: only ASCII digits,
+    under 19 of them, count (int() would take ' 1_0', a sign or a 4,300-digit
+    number); anything else is 0 and the body is still bounded as it streams."""
+    declared = request.headers.get("content-length", "")
+    digits = declared.isascii() and declared.isdigit() and len(declared) < 19
+    return int(declared) if digits else 0
+
+
 async def read_image(request: Request, limit: int) -> bytes:
     chunks, size = [], 0
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > limit:
+    if declared_length(request) > limit:
         raise BackdropError(ErrorCode.IMAGE_TOO_LARGE, f"uploads are limited to {limit} bytes")
     async for chunk in request.stream():
         size += len(chunk)

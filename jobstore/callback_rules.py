@@ -66,6 +66,9 @@ def check_address_form(url: str, rules: CallbackRules, production: bool) -> tupl
         raise WebhookRefused(f"malformed callback address: {exc}") from None
     if parts.scheme != "https" and (production or parts.scheme != "http"):
         raise WebhookRefused(f"scheme {parts.scheme!r} refused (https only in production)")
+    # A fully qualified name's trailing dot names the same host
+    # (127.0.0.1. is loopback to the resolver): judged without it.
+    host = host.removesuffix(".") if host else host
     if not host:
         raise WebhookRefused("no host in the callback address")
     port = port or (443 if parts.scheme == "https" else 80)

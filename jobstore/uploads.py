@@ -51,32 +51,28 @@ class Uploads:
         """Count one upload in the tenant's current hour; QUOTA_EXCEEDED (with
         the seconds to the next hour) past `per_hour` (0: no limit). Checked
         before the body is stored, so a refused upload costs no storage."""
-        if per_hour <= 0:
-            return
-        hour = int(time.time()) // HOUR
-        key = _rate_key(tenant, hour)
-        with self.redis.pipeline() as pipe:
-            pipe.incr(key)
-            pipe.expire(key, HOUR + 60)
-            count = pipe.execute()[0]
-        if int(count) > per_hour:
-            raise _hour_full(f"{per_hour} uploads", hour)
+        if per_hour > 0:
+            hour = int(time.time()) // HOUR
+            self._take(_rate_key(tenant, hour), 1, per_hour, f"{per_hour} uploads", hour)
 
     def take_bytes(self, tenant: str, size: int, mb_per_hour: int) -> None:
         """Count `size` bytes in the tenant's current hour; QUOTA_EXCEEDED past
-        `mb_per_hour` megabytes (0: no limit), and then they are not counted:
-        the refused upload is not stored."""
-        if mb_per_hour <= 0:
-            return
-        hour = int(time.time()) // HOUR
-        key = _bytes_key(tenant, hour)
+        `mb_per_hour` megabytes (0: no limit)."""
+        if mb_per_hour > 0:
+            hour = int(time.time()) // HOUR
+            what = f"{mb_per_hour} MB of uploads"
+            self._take(_bytes_key(tenant, hour), size, mb_per_hour * MB, what, hour)
+
+    def _take(self, key: str, amount: int, limit: int, what: str, hour: int) -> None:
+        """Add `amount` to the hour's counter `key`; past `limit` take it back
+        and refuse: the refused upload is not stored, so it is not counted."""
         with self.redis.pipeline() as pipe:
-            pipe.incrby(key, size)
+            pipe.incrby(key, amount)
             pipe.expire(key, HOUR + 60)
             used = int(pipe.execute()[0])
-        if used > mb_per_hour * MB:
-            self.redis.decrby(key, size)
-            raise _hour_full(f"{mb_per_hour} MB of uploads", hour)
+        if used > limit:
+            self.redis.decrby(key, amount)
+            raise _hour_full(what, hour)
 
     def give_back(self, tenant: str, size: int, mb_per_hour: int, per_hour: int) -> None:
         """Uncount an upload that was not stored: its bytes (where limited)

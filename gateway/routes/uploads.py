@@ -11,7 +11,7 @@ from api_contracts.errors import BackdropError
 from gateway.dependencies import Caller, Services, services_of
 from gateway.errors import ERRORS, error_response
 from gateway.guard import CLOSE, GuardedRoute
-from gateway.uploads import read_image
+from gateway.uploads import declared_length, read_image
 
 router = APIRouter(route_class=GuardedRoute)  # the key is checked before the body is read
 
@@ -30,9 +30,7 @@ async def upload(
     # uploads_in_flight_per_tenant being read (each is held whole until stored).
     client = services.client
     try:
-        declared = request.headers.get("content-length", "")
-        size = int(declared) if declared.isdigit() and len(declared) < 19 else 0
-        await run_in_threadpool(client.check_upload_room, caller, size)
+        await run_in_threadpool(client.check_upload_room, caller, declared_length(request))
         give_back = services.uploading.take(caller)
     except BackdropError as exc:  # the unread body is never read: close, as GuardedRoute does
         return error_response(exc.code, exc.message, exc.retry_after, headers=CLOSE)

@@ -22,6 +22,10 @@ REFUSED_IN_PRODUCTION = {
     "https://0x7f000001/": "not public",
     "https://0177.0.0.1/": "not public",
     "https://0xa9.254.169.254/": "not public",
+    # a fully qualified name's trailing dot: the resolver reads the same address
+    "https://127.0.0.1./": "not public",
+    "https://10.0.0.1.:443/": "not public",
+    "https://127.1./": "not public",
 }
 
 
@@ -51,6 +55,7 @@ def test_a_host_name_is_not_resolved_at_submit() -> None:
 def test_the_allow_list_and_ports_are_the_settings() -> None:
     rules = CallbackRules(allow_hosts=["Hooks.Example.com"], allow_ports=[9443])
     rules.refuse_at_submit("https://hooks.example.com:9443/x", production=True)
+    rules.refuse_at_submit("https://hooks.example.com.:9443/x", production=True)  # the same host
     for url, words in (("https://other.example.com:9443/", "allow-list"),
                        ("https://hooks.example.com/x", "port 443")):  # fmt: skip
         with pytest.raises(BackdropError, match=words):
