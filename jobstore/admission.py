@@ -2,7 +2,8 @@
 
 Quotas. `admit` checks and takes, in one Lua step, a slot among the tenant's
 open jobs (`<tenant>:open`, a set released when the job ends) and its outputs
-of the last minute (`<tenant>:outputs`, a sliding window). Past either limit
+of the last minute (`<tenant>:outputs`, a sliding window), each output counted
+by its cost (jobstore.job_cost: 1 at the defaults). Past either limit
 the job is refused with QUOTA_EXCEEDED and a retry_after, and nothing is
 queued.
 
@@ -37,7 +38,7 @@ PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
 DEFAULT_WINDOWS = {"interactive": 8, "batch": 4}
 OPEN_RETRY_SECONDS = 5  # a slot among open jobs frees when some job ends: soon, unknown
 
-# KEYS: open set, outputs window. ARGV: job id, outputs, now (s), max open,
+# KEYS: open set, outputs window. ARGV: job id, units, now (s), max open,
 # outputs per minute (0: no limit). Returns {1} or {0, reason, retry after}.
 _ADMIT = """
 local now, n = tonumber(ARGV[3]), tonumber(ARGV[2])
@@ -54,8 +55,10 @@ if per_minute > 0 and used + n > per_minute then
   return {0, 'rate', tostring(tonumber(oldest[2]) + 60 - now)}
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-for i = 0, n - 1 do redis.call('ZADD', KEYS[2], now, ARGV[1] .. ':' .. i) end
-redis.call('EXPIRE', KEYS[2], 120)
+if per_minute > 0 then  -- unlimited: nothing to count (n may be thousands)
+  for i = 0, n - 1 do redis.call('ZADD', KEYS[2], now, ARGV[1] .. ':' .. i) end
+  redis.call('EXPIRE', KEYS[2], 120)
+end
 return {1}
 """
 
@@ -120,26 +123,28 @@ def inflight_key(priority: str) -> str:
     return f"{FAIR_PREFIX}{priority}:inflight"
 
 
-def admit(redis: Redis, tenant: str, job_id: str, outputs: int, limits: Limits) -> None:
-    """Take the job's slots, or raise QUOTA_EXCEEDED (with retry_after)."""
+def admit(redis: Redis, tenant: str, job_id: str, units: int, limits: Limits) -> None:
+    """Take the job's slot and its `units` (jobstore.job_cost) of the tenant's
+    minute, or raise QUOTA_EXCEEDED (with retry_after)."""
     keys = [open_key(tenant), f"{TENANT_PREFIX}{tenant}:outputs"]
-    args: list[str | int | float] = [job_id, outputs, time.time(), limits.max_open_jobs,
+    args: list[str | int | float] = [job_id, units, time.time(), limits.max_open_jobs,
                                      limits.outputs_per_minute]  # fmt: skip
     answer: Any = redis.eval(_ADMIT, 2, *keys, *args)
     if int(answer[0]) == 1:
         return
     reason = text(answer[1])
+    per_minute = (f"{limits.outputs_per_minute} outputs a minute"
+                  " (at the default size and iterations)")  # fmt: skip
     if reason == "never":
         raise BackdropError(ErrorCode.INVALID_REQUEST,
-                            f"{outputs} outputs; the tenant's limit is "
-                            f"{limits.outputs_per_minute} a minute")  # fmt: skip
+                            f"this job counts as {units} outputs by its cost (iterations "
+                            f"x pixels); the tenant's limit is {per_minute}")  # fmt: skip
     if reason == "open":
         raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
                             f"{limits.max_open_jobs} open jobs is the tenant's limit",
                             retry_after=OPEN_RETRY_SECONDS)  # fmt: skip
     wait = max(1, math.ceil(float(text(answer[2]))))
-    raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
-                        f"{limits.outputs_per_minute} outputs a minute is the tenant's limit",
+    raise BackdropError(ErrorCode.QUOTA_EXCEEDED, f"{per_minute} is the tenant's limit",
                         retry_after=wait)  # fmt: skip
 
 

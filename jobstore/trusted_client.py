@@ -33,6 +33,7 @@ from api_contracts.names import DEFAULT_TENANT, PRIORITY_QUEUES, TASK_SEGMENT
 from jobstore.admission import Send, admit, hold, pump
 from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.job_cost import job_units
 from jobstore.limits import JobLimits
 from jobstore.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
 from jobstore.storage_http import bounded_http, storage_call
@@ -180,7 +181,7 @@ class TrustedClient:
         if owner != DEFAULT_TENANT:  # in-house code may name any object
             self.uploads.check(owner, request)
         job_id = uuid.uuid4().hex
-        admit(self.redis, owner, job_id, request.output_count, Tenants(self.redis).limits(owner))
+        admit(self.redis, owner, job_id, job_units(request), Tenants(self.redis).limits(owner))
         JobRecord(self.redis, job_id).create(request, owner, held=True)
         hold(self.redis, owner, request.priority, job_id)
         try:

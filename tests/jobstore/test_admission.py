@@ -9,10 +9,11 @@ import pytest
 from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.models import JobError, JobRequest, JobState, StyleRef
+from api_contracts.models import JobError, JobOptions, JobRequest, JobState, StyleRef
 from api_contracts.names import QUEUE_GPU, QUEUE_GPU_BATCH
 from jobstore.admission import held_count, held_total, publish_windows
 from jobstore.records import JobRecord
+from jobstore.redis_keys import TENANT_PREFIX
 from jobstore.tenants import Limits, Tenants
 from jobstore.trusted_client import TrustedClient, TrustedClientConfig
 
@@ -98,6 +99,30 @@ def test_outputs_per_minute_is_a_sliding_window_with_retry_after(redis: Redis) -
     with pytest.raises(BackdropError) as never:
         client.submit(_request(styles=6))
     assert never.value.code == ErrorCode.INVALID_REQUEST, "more than a minute's worth never fits"
+
+
+def test_outputs_per_minute_counts_each_output_by_its_cost(redis: Redis) -> None:
+    """400 iterations count 4 default outputs: without the cost, a tenant
+    allowed 5 a minute could ask for 5 x 2000 iterations in one minute."""
+    key = Tenants(redis).add("cost", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    heavy = _request().model_copy(update={"options": JobOptions(iterations=400)})
+    client.submit(heavy)
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request(styles=2))  # 4 + 2 > 5
+    assert refused.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert "5 outputs a minute (at the default size and iterations)" in refused.value.message
+    client.submit(_request())  # 4 + 1
+    with pytest.raises(BackdropError) as never:
+        client.submit(_request().model_copy(update={"options": JobOptions(iterations=600)}))
+    assert never.value.code == ErrorCode.INVALID_REQUEST
+    assert "counts as 6 outputs" in never.value.message
+
+
+def test_an_unlimited_tenant_leaves_no_window_behind(redis: Redis) -> None:
+    key = Tenants(redis).add("free", Limits()).api_key.get_secret_value()
+    _client(key).submit(_request().model_copy(update={"options": JobOptions(iterations=2000)}))
+    assert not redis.exists(f"{TENANT_PREFIX}free:outputs"), "20 members counted for no limit"
 
 
 def test_a_client_with_a_key_sees_only_its_tenants_jobs(redis: Redis) -> None:

@@ -22,7 +22,9 @@ def add_operator_commands(commands: Any) -> None:
     add = actions.add_parser("add", help="a new tenant; prints its API key and webhook secret once")
     add.add_argument("name")
     add.add_argument("--max-open-jobs", type=int, default=20, help="0: no limit (default 20)")
-    add.add_argument("--outputs-per-minute", type=int, default=60, help="0: no limit (default 60)")
+    add.add_argument("--outputs-per-minute", type=int, default=60,
+                     help="outputs at the default size and iterations; a costlier one "
+                     "counts more (jobstore/job_cost.py). 0: no limit (default 60)")  # fmt: skip
     add.add_argument("--uploads-per-hour", type=int, default=600, help="0: no limit (default 600)")
     add.add_argument("--upload-mb-per-hour", type=int, default=1024,
                      help="megabytes uploaded an hour; 0: no limit (default 1024)")  # fmt: skip

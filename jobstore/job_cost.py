@@ -1,0 +1,48 @@
+"""What a job costs against its tenant's `outputs_per_minute`, counted at
+submit from the request alone.
+
+A unit is one output at the defaults: 100 optimizer iterations at 512 px.
+Counting outputs alone let one request of 2000 iterations, `quality: high`
+and `output: original` cost the workers some 30 default outputs while the
+quota saw one (an attacker's cheapest way to take the fleet). An output is
+priced by its iterations times its pixels, plus the full-resolution painting
+where it is asked for; anything cheaper than the defaults still counts 1.
+"""
+
+import math
+
+from api_contracts.models import JobOptions, JobRequest
+
+UNIT_ITERATIONS = 100
+UNIT_SIDE = 512
+# quality high with output original also paints at up to 2048 px: 60 refine
+# iterations shared by the 1024 and 2048 px levels (worker.pipeline.paint_full's
+# defaults; a test holds the two together), priced at their most, since the
+# photo's own size is not read at submit.
+PAINT_LEVELS = ((30, 1024), (30, 2048))
+
+
+def paint_units() -> float:
+    return sum(n * (side / UNIT_SIDE) ** 2 for n, side in PAINT_LEVELS) / UNIT_ITERATIONS
+
+
+def output_units(options: JobOptions, optimizes: bool = True) -> int:
+    """One output's units: 1 for one that is not optimized (portrait mode,
+    quality preview: a second's work), else its iterations (quality high
+    doubles the default) times its pixels over the unit's, rounded up."""
+    if not optimizes or options.quality == "preview":
+        return 1
+    doubled = 2 if options.quality == "high" else 1  # an explicit count is not doubled
+    iterations = options.iterations or UNIT_ITERATIONS * doubled
+    # The size asked for: a deployment whose intake.max_side is smaller
+    # paints smaller, yet charges what was asked (submit does not read it).
+    side = options.size or UNIT_SIDE
+    work = iterations * (side / UNIT_SIDE) ** 2 / UNIT_ITERATIONS
+    if (options.quality, options.output) == ("high", "original"):
+        work += paint_units()
+    return max(1, math.ceil(work - 1e-9))
+
+
+def job_units(request: JobRequest) -> int:
+    """The units the whole job takes from the tenant's minute."""
+    return request.output_count * output_units(request.options, request.mode != "portrait")

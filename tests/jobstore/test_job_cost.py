@@ -1,0 +1,43 @@
+"""What a job counts against outputs_per_minute (jobstore.job_cost): one
+output at the defaults is 1, a costlier one its iterations times its pixels,
+so a tenant cannot buy 30 default outputs' compute for the quota of one."""
+
+import pytest
+
+from api_contracts.models import JobOptions, JobRequest, StyleRef
+from jobstore.job_cost import UNIT_ITERATIONS, UNIT_SIDE, job_units, output_units, paint_units
+
+
+@pytest.mark.parametrize(("options", "units"), [
+    ({}, 1), ({"quality": "preview", "iterations": 2000}, 1),
+    ({"size": 256}, 1), ({"iterations": 10}, 1),  # cheaper than the defaults: still 1
+    ({"iterations": 400}, 4), ({"iterations": 150}, 2),  # rounded up
+    ({"quality": "high"}, 2), ({"quality": "high", "iterations": 300}, 3),  # not doubled
+    ({"size": 1024}, 4), ({"size": 1024, "iterations": 2000}, 80),
+    ({"quality": "high", "output": "original"}, 8),  # 2 + the full-resolution painting's 6
+])  # fmt: skip
+def test_an_output_counts_its_iterations_times_its_pixels(options: dict, units: int) -> None:
+    assert output_units(JobOptions(**options)) == units
+
+
+def test_a_job_counts_every_output_and_portrait_counts_one() -> None:
+    styles = [StyleRef(key=f"s{i}") for i in range(3)]
+    heavy = JobOptions(iterations=500)
+    assert job_units(JobRequest(photo_key="p", styles=styles, options=heavy)) == 15
+    blended = [s.model_copy(update={"blend_group": 0}) for s in styles]  # one output
+    assert job_units(JobRequest(photo_key="p", styles=blended, options=heavy)) == 5
+    assert job_units(JobRequest(photo_key="p", mode="portrait", options=heavy)) == 1
+
+
+def test_the_painting_is_priced_as_the_worker_paints_at_its_defaults() -> None:
+    """The full-resolution painting's price follows worker.pipeline.paint_full:
+    its default iterations shared over the levels from the working size up to
+    its default cap (a change there must change the price)."""
+    from worker.pipeline.paint_full import PaintParams, paint_levels
+    from worker.pipeline.style_params import split_iterations
+
+    paint = PaintParams()
+    sides = paint_levels(UNIT_SIDE, paint.max_side)
+    counts = split_iterations(paint.iterations, len(sides))
+    work = sum(n * (side / UNIT_SIDE) ** 2 for n, side in zip(counts, sides, strict=True))
+    assert paint_units() == pytest.approx(work / UNIT_ITERATIONS)
