@@ -155,7 +155,7 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
         if tf.tensordot(g, d, 1) >= 0:  # not a descent direction: forget the history
             hist.count.assign(0)
             d = scaled
-        x_new, values, g_new = lbfgs_device._line_search(
+        x_new, values, g_new, _ = lbfgs_device._line_search(
             evaluate, x[None], d[None], tf.tensordot(g, d, 1)[None], f[None])  # fmt: skip
         x_new, g_new = x_new[0], g_new[0]
         if tf.tensordot(x_new - x, g_new - g, 1) > 1e-10:

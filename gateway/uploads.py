@@ -6,6 +6,7 @@ worker. Decoding stays with the workers (the gateway holds no image library)."""
 from fastapi import Request
 
 from api_contracts.errors import BackdropError, ErrorCode
+from api_contracts.jpeg_scans import MAX_SCANS, jpeg_scans
 
 # The formats the workers decode (worker.pipeline.intake.ALLOWED_FORMATS).
 SIGNATURES = {
@@ -43,7 +44,12 @@ async def read_image(request: Request, limit: int) -> bytes:
     if not size:
         raise BackdropError(ErrorCode.INVALID_IMAGE, "the upload is empty")
     data = b"".join(chunks)
-    if image_format(data) is None:
+    kind = image_format(data)
+    if kind is None:
         raise BackdropError(ErrorCode.UNSUPPORTED_FORMAT,
                             "this file is not a JPEG, PNG, WebP or BMP image")  # fmt: skip
+    if kind == "JPEG" and jpeg_scans(data) > MAX_SCANS:  # the worker's intake refuses it too
+        raise BackdropError(ErrorCode.INVALID_IMAGE,
+                            f"the JPEG has more than {MAX_SCANS} scans (a progressive "
+                            "JPEG has about 10); save it again")  # fmt: skip
     return data

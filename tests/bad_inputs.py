@@ -50,6 +50,15 @@ def exif_rotated_jpeg() -> bytes:
     return _encode(gradient(), "JPEG", exif=exif.tobytes(), quality=95)
 
 
+def jpeg_scan_bomb(side: int = 512, extra: int = 2000) -> bytes:
+    """A grey progressive JPEG whose last scan is repeated `extra` times: 25 KB
+    at 512 px, and the decoder walks every block once per scan (at 2000 px, 44
+    KB took 4.6 s; at 7000 px a 1.6 MB file a minute)."""
+    data = _encode(Image.new("L", (side, side), 128), "JPEG", progressive=True, quality=90)
+    last_scan = data[data.rindex(b"\xff\xda") : -2]  # its header and data, before EOI
+    return data[:-2] + last_scan * extra + b"\xff\xd9"
+
+
 def corpus() -> dict[str, tuple[bytes, str]]:
     png = _encode(gradient(), "PNG")
     jpeg = _encode(gradient(), "JPEG", quality=90)
@@ -91,4 +100,6 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         # Both sides pass the intake's minimum; at working size it is 512 x 1.
         "banner_16384x32": (_encode(gradient(16_384, 32), "PNG"), "INVALID_IMAGE"),
         "exif_rotated_jpeg": (exif_rotated_jpeg(), "ok"),
+        "progressive_jpeg": (_encode(gradient(), "JPEG", progressive=True), "ok"),
+        "jpeg_2000_scans": (jpeg_scan_bomb(), "INVALID_IMAGE"),
     }

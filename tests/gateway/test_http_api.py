@@ -8,6 +8,7 @@ import pytest
 from redis import Redis
 
 from jobstore.tenants import Tenants
+from tests.bad_inputs import jpeg_scan_bomb
 from tests.conftest import PHOTOS, STYLES
 from tests.services import tenant_key
 
@@ -75,7 +76,9 @@ def test_an_upload_past_the_limit_is_413_while_streaming(api: httpx.Client) -> N
      ("POST", "/v1/jobs", {"photo_key": "../etc/passwd", "styles": [{"name": "starry"}]}, 422,
       "INVALID_REQUEST"),
      ("POST", "/v1/photos", b"", 400, "INVALID_IMAGE"),
-     ("POST", "/v1/photos", b"plain text, named .jpg", 400, "UNSUPPORTED_FORMAT")],
+     ("POST", "/v1/photos", b"plain text, named .jpg", 400, "UNSUPPORTED_FORMAT"),
+     # 25 KB: a decoder would walk the image 2006 times (api_contracts.jpeg_scans)
+     ("POST", "/v1/paintings", jpeg_scan_bomb(), 400, "INVALID_IMAGE")],
 )  # fmt: skip
 def test_errors_are_json_with_codes(api, method, path, body, status, code) -> None:
     kwargs = {"json": body} if isinstance(body, dict) else {"content": body}

@@ -1,6 +1,8 @@
 """L-BFGS on the device against the host implementation, at 128 px on a real
 photo and painting: the same method, so the same losses within tolerance."""
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -117,3 +119,21 @@ def test_each_output_of_a_batch_stops_on_its_own_loss() -> None:
             assert not watch.all_stopped
     assert images[0].max() == watch.frozen[0][0].max() < 29, "stopped output's image is frozen"
     assert images[1].max() == 29 and watch.best_images()[1].max() == 29
+
+
+@pytest.mark.parametrize("every", [0, 1], ids=["host", "device"])
+def test_a_failed_line_search_never_climbs(net, every: int) -> None:
+    """Parrot with strokes (the largest loss) at 96 px: the history's
+    direction at iteration 6 finds no step that lowers the loss. Taking its
+    last trial anyway climbed for 13 iterations (x1.0004 each) and, at
+    256 px, spiked 22x; now the step is refused and the history restarts
+    from the gradient, so the loss never rises."""
+    photo = _small(PHOTOS / "parrot.jpg", 96)
+    painting = _small(STYLES / "strokes.jpg", 512)
+    params = StyleParams(iterations=30, levels=1, optimizer="lbfgs")
+    runs = list(stylize(photo, [(painting, 1.0)], params, net, lbfgs_every=every))
+    totals = [float(p.losses["total"]) for p in runs]
+    rises = [(i, round(b / a, 5)) for i, (a, b) in enumerate(itertools.pairwise(totals), 1)
+             if b > a * (1 + 1e-5)]  # fmt: skip
+    assert not rises, f"the loss rose at (iteration, ratio) {rises}"
+    assert totals[-1] < 0.2 * totals[0], "it optimizes"

@@ -139,6 +139,19 @@ def test_the_polish_roads_constants_name_its_pictures(monkeypatch) -> None:
     assert all(now[k] != v for k, v in _keys(polished).items() if k != "preview_key")
 
 
+def test_the_lbfgs_version_names_what_it_optimized_and_adams_keep_theirs(monkeypatch) -> None:
+    """A change of the L-BFGS's method (LBFGS_VERSION) makes its pictures and
+    dials anew; Adam's pictures do not depend on it."""
+    import worker.service.plan as plan_module
+
+    lbfgs, adam = _plan(), _plan(optimizer="adam")
+    before = (_keys(lbfgs), lbfgs.dial_key("f"), _keys(adam))
+    monkeypatch.setattr(plan_module, "LBFGS_VERSION", 3)
+    assert all(before[0][k] != v for k, v in _keys(lbfgs).items() if k != "preview_key")
+    assert lbfgs.dial_key("f") != before[1]
+    assert _keys(adam) == before[2]
+
+
 def test_a_warm_started_picture_names_the_preview_network_it_started_from(monkeypatch) -> None:
     """init "preview" optimizes from the feed-forward picture: a renamed
     (retrained) preview network must make those pictures anew; the default
@@ -219,14 +232,14 @@ def test_the_models_name_their_pictures_and_the_default_ones_keep_their_keys(tmp
     assert JobPlan.model_validate(stored) == base
 
 
-# The default request's float32 keys as they were before the plan named its
-# precision (computed at that commit). A deliberate change of what a key
+# The default request's float32 keys. A deliberate change of what a key
 # hashes (a version bump) updates them; the precision field must not have.
+# Last updated by LBFGS_VERSION 2 (a failed line search refuses its step).
 FLOAT32_KEYS = {
-    "result_key": "results/897fdfa8deb34e302f99e42a9cad036aba1808f5.png",
-    "stylized_key": "stylized/0de8b9f18706dcd52c3c526c509613783608fe52.png",
-    "dial_key": "dials/9c2e1105ab8f7175c625a9b8451267c72b765a64.json",
-    "latest_key": "latest/250ad68452da541f0236e2e1f6a3ee3a4ba682e0.png",
+    "result_key": "results/10ff84955cf2fd7218f2690bbfe1ff988d39a24a.png",
+    "stylized_key": "stylized/0f1a115bfa93bcd4c02ae55409ea6bbbdfcf34a3.png",
+    "dial_key": "dials/7b7949dae2bb35431889a36a9b60e2f698096f60.json",
+    "latest_key": "latest/71dde475d341c868ae3f96c5fddb37b3a09495ea.png",
 }
 
 

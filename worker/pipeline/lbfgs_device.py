@@ -76,17 +76,23 @@ def _run(objective: Any, x: Any, g: Any, values: Any, s_hist: Any, y_hist: Any, 
         return tuple(tf.cast(losses[n], tf.float32) for n in LOSS_KEYS), flat_grad
 
     def iteration(i: Any, xf: Any, gf: Any, vals: Any, s: Any, y: Any, r: Any, c: Any) -> Any:
+        # No curvature yet, or a history whose direction does not descend: the
+        # gradient, scaled so that the largest pixel moves first_step.
+        largest = tf.maximum(tf.reduce_max(tf.abs(gf), axis=1), 1e-12)
+        steepest = -gf * (first_step / largest)[:, None]
         d = -_two_loop(gf, s, y, r, c)
-        scale = first_step / tf.maximum(tf.reduce_max(tf.abs(d), axis=1), 1e-12)
-        # No curvature yet: the largest pixel moves first_step.
-        d = tf.where((c == 0)[:, None], d * scale[:, None], d)
-        slope = _dot(gf, d)
-        reset = slope >= 0  # not a descent direction: forget that image's history
+        reset = (c == 0) | (_dot(gf, d) >= 0)
+        d = tf.where(reset[:, None], steepest, d)
         s, y = tf.where(reset[None, :, None], 0.0, s), tf.where(reset[None, :, None], 0.0, y)
         r, c = tf.where(reset[None, :], 0.0, r), tf.where(reset, 0, c)
-        d = tf.where(reset[:, None], -gf, d)
-        slope = tf.where(reset, -_dot(gf, gf), slope)
-        x_new, new_vals, g_new = _line_search(evaluate, xf, d, slope, vals[3])
+        x_new, new_vals, g_new, ok = _line_search(evaluate, xf, d, _dot(gf, d), vals[3])
+        # A history direction no step along which lowers the loss: stay, and
+        # start again from the gradient (taking its last trial could climb far).
+        stay = ~ok & (c > 0)
+        x_new, g_new = tf.where(stay[:, None], xf, x_new), tf.where(stay[:, None], gf, g_new)
+        new_vals = tuple(tf.where(stay, v, n) for v, n in zip(vals, new_vals, strict=True))
+        s, y = tf.where(stay[None, :, None], 0.0, s), tf.where(stay[None, :, None], 0.0, y)
+        r, c = tf.where(stay[None, :], 0.0, r), tf.where(stay, 0, c)
         step, change = x_new - xf, g_new - gf
         sy = _dot(step, change)
         keep = sy > 1e-10
@@ -128,11 +134,12 @@ def _two_loop(q: Any, s: Any, y: Any, rho: Any, count: Any) -> Any:
     return q
 
 
-def _line_search(evaluate: Any, xf: Any, d: Any, slope: Any, f0: Any) -> tuple[Any, Any, Any]:
+def _line_search(evaluate: Any, xf: Any, d: Any, slope: Any, f0: Any) -> tuple[Any, ...]:
     """Per image (xf, d: B x n; slope, f0: B), halve its step until the Armijo
-    condition holds (at most MAX_BACKTRACKS tries; the last one is taken either
-    way, as the host version does). An image that has its step keeps it while
-    the others search on (the batch is evaluated whole)."""
+    condition holds (at most MAX_BACKTRACKS tries): the step's image, losses and
+    gradient, and whether it holds (else they are the last try's, as the host
+    version's). An image that has its step keeps it while the others search on
+    (the batch is evaluated whole)."""
     import tensorflow as tf
 
     def trial(alpha: Any) -> tuple[Any, Any, Any]:
@@ -153,9 +160,9 @@ def _line_search(evaluate: Any, xf: Any, d: Any, slope: Any, f0: Any) -> tuple[A
     x_new, vals, g_new = trial(ones)
     ok = vals[3] <= f0 + ARMIJO_C * slope
     start = (tf.constant(1), tf.where(ok, ones, 0.5 * ones), ok, x_new, vals, g_new)
-    _, _, _, x_new, vals, g_new = tf.while_loop(
+    _, _, done, x_new, vals, g_new = tf.while_loop(
         lambda j, alpha, done, *_: tf.logical_and(j < MAX_BACKTRACKS,
                                                   tf.logical_not(tf.reduce_all(done))),
         body, start,
     )  # fmt: skip
-    return x_new, vals, g_new
+    return x_new, vals, g_new, done

@@ -111,6 +111,12 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         return ErrorCode.TIMEOUT, "the task ran past its time limit"
     if isinstance(exc, Cancelled):
         return ErrorCode.CANCELLED, "cancelled by request"
+    if isinstance(exc, BackdropError) and exc.code == ErrorCode.MODEL_UNAVAILABLE:
+        # Its text is for the operator (the worker's models directory, an
+        # upstream address): the log has it, the tenant's status does not.
+        log.error("model unavailable: %.500s", exc.message, extra=context)
+        return exc.code, ("a model this job needs is not available on the worker that took "
+                          "it; it is logged under this job's id for the operator")  # fmt: skip
     if isinstance(exc, BackdropError):
         return exc.code, exc.message
     log.exception("internal error", extra=context)

@@ -14,6 +14,7 @@ from jobstore.records import CorruptRecord, JobRecord, RecordGone
 from worker.pipeline.features import BUNDLED_NETWORK, NetworkName, preferred_network
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.judge import JUDGE_LAYERS
+from worker.pipeline.lbfgs import LBFGS_VERSION
 from worker.pipeline.matting import MATTE_VERSION
 from worker.pipeline.paint_full import PAINT_VERSION, PaintParams
 from worker.pipeline.preview import PREVIEWER_NAME
@@ -73,11 +74,10 @@ class JobPlan(BaseModel):
         return cls(
             photo_key=request.photo_key, photo_sha=photo_sha, mode=request.mode,
             subjects=request.subjects, styles=request.styles, outputs=request.outputs(),
-            subject_style=request.subject_style,
-            size=size, quality=opts.quality, output=opts.output,
+            subject_style=request.subject_style, size=size, quality=opts.quality,
             params=style_params_for(opts, settings), paint=settings.paint_full if paints else None,
             composite=settings.composite, segmenter=settings.segmentation.backend,
-            min_subject_fraction=settings.segmentation.min_subject_fraction,
+            min_subject_fraction=settings.segmentation.min_subject_fraction, output=opts.output,
             limits=settings.intake_limits(size), dial=settings.compute.dial,
             precision=settings.compute.precision,
             # Named only where used: an older worker refuses the field (store_plan).
@@ -116,12 +116,13 @@ class JobPlan(BaseModel):
             key["preview"] = self.preview_params()
         return {**key, **self._network_key()}
 
-    def _network_key(self) -> dict[str, str]:
-        """The VGG's precision and network, each absent at its default (float32,
-        VGG16-HED): those pictures keep their keys."""
-        key: dict[str, str] = {} if self.precision == "float32" else {"precision": self.precision}
+    def _network_key(self) -> dict[str, Any]:
+        """The VGG's precision and network (absent at their defaults); the L-BFGS's version."""
+        key: dict[str, Any] = {} if self.precision == "float32" else {"precision": self.precision}
         if self.feature_net != BUNDLED_NETWORK:
             key["feature_net"] = self.feature_net
+        if self.params.optimizer != "adam":
+            key["lbfgs"] = LBFGS_VERSION
         return key
 
     @property
@@ -180,9 +181,8 @@ class JobPlan(BaseModel):
         return keys.working_photo_key(self.photo_sha, self.paint.max_side)
 
     def mask_key(self) -> str | None:
-        if not self.stage.segments:
-            return None
-        return keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter_id)
+        key = keys.mask_key(self.photo_sha, self.subjects, self.size, self.segmenter_id)
+        return key if self.stage.segments else None
 
     def edge_key(self) -> str | None:
         mask = self.mask_key()

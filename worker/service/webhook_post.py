@@ -8,6 +8,7 @@ the claim's lease, and the delivery would be sent twice."""
 
 import contextlib
 import http.client
+import re
 import socket
 import ssl
 import threading
@@ -19,6 +20,8 @@ from api_contracts.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from worker.runtime.settings import Settings
 from worker.service.webhook_dns import Resolver
 from worker.service.webhook_guard import WebhookRefused, check_destination
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 # Answers worth trying again: the receiver's trouble, or it asks us to wait.
 # Any other non-2xx (a 410 Gone, a 401, a redirect) will not change.
@@ -74,7 +77,10 @@ def _late(deadline: "Deadline") -> PostResult:
 
 
 def _detail(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+    """The error, printable ASCII only: a receiver's bogus status line is in
+    it, and it goes to the worker's log and the tenant's status (a carriage
+    return or a terminal escape there could forge or hide log lines)."""
+    return f"{type(exc).__name__}: {_UNPRINTABLE.sub('?', str(exc)[:200])}"
 
 
 class Deadline:

@@ -29,6 +29,19 @@ def test_a_service_error_keeps_its_code_and_message() -> None:
     assert (code, message) == (ErrorCode.INVALID_IMAGE, "the image is 16384x32")
 
 
+def test_a_missing_model_tells_the_tenant_no_path_or_address() -> None:
+    """MODEL_UNAVAILABLE's text is for the operator: a worker's models
+    directory, an upstream address (a mixed fleet, where a step lands on a
+    worker without the plan's VGG19)."""
+    detail = (
+        "the plan's network vgg19 is not in /home/backdrop/models (vgg19.npz, from "
+        "http://10.0.3.7:8000/vgg19.npz): give every worker the same models directory"
+    )
+    code, message = _told(BackdropError(ErrorCode.MODEL_UNAVAILABLE, detail))
+    assert code == ErrorCode.MODEL_UNAVAILABLE and "logged under this job's id" in message
+    assert "/" not in message and "10.0.3.7" not in message
+
+
 @pytest.mark.parametrize("error", [OutOfMemoryError, ReadOnlyError, RedisConnectionError])
 def test_redis_unable_to_write_is_left_to_the_sweep_not_a_failure(error) -> None:
     # At its maxmemory Redis refuses writes (noeviction): a step that could not

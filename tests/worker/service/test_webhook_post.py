@@ -137,3 +137,21 @@ def test_a_resolver_in_trouble_for_now_is_tried_again(
     errno = socket.EAI_NONAME  # the host does not exist: that will not change
     gone = _post("http://127.0.0.1:9/hook", settings)
     assert gone.outcome == DeliveryOutcome.REFUSED and not gone.retryable, gone
+
+
+def test_a_receivers_bogus_status_line_reaches_log_and_status_printable(
+    settings: Settings,
+) -> None:
+    """The status line is in the attempt's error, which the worker logs and the
+    tenant's status shows: a carriage return or a terminal escape in it could
+    forge a log line or hide one."""
+    forged = b"XYZ\r2026-12-05 ERROR job=abc forged\x1b[2K\x1b]0;title\x07\r\n"
+    receiver = TricklingReceiver(forged, seconds=0.3, every=0.1)
+    try:
+        result = _post(f"http://127.0.0.1:{receiver.port}/hook", settings)
+    finally:
+        receiver.close()
+    assert result.outcome == DeliveryOutcome.CONNECT_ERROR, result
+    error = result.error or ""
+    assert "XYZ" in error and "forged" in error, "the receiver's answer is still told"
+    assert all(" " <= ch <= "~" for ch in error), repr(error)
