@@ -11,6 +11,7 @@ from PIL import Image
 from api_contracts.errors import BackdropError
 from tests.bad_inputs import corpus, exif_rotated_jpeg, gradient
 from tests.conftest import PHOTOS
+from worker.pipeline import intake
 from worker.pipeline.intake import (
     IntakeLimits,
     decode_image,
@@ -176,3 +177,26 @@ def test_16bit_grey_maps_exactly_as_v_over_257() -> None:
     rgb = decode_image(buffer.getvalue(), LIMITS)
     assert (rgb[0, ::4, 0] == values[0] // 257).all(), rgb[0, ::4, 0]
     assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+
+
+def test_a_painting_named_twice_is_decoded_once() -> None:
+    """A blend of one upload 16 times was 16 decodes of it in one step."""
+    data = CORPUS["bmp"][0]
+    (first, _), (second, weight), (other, _) = load_styles(
+        [(data, 1.0), (data, 2.0), (CORPUS["png_16bit_grey"][0], 1.0)], LIMITS
+    )
+    assert second is first and weight == 2.0
+    assert other is not first
+
+
+def test_a_time_limit_during_a_decode_is_the_tasks_not_a_bad_image(monkeypatch) -> None:
+    """Celery's soft limit raised inside the decoder must reach the guard
+    (TIMEOUT), not become INVALID_IMAGE."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def late(image: object) -> None:
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(intake.ImageOps, "exif_transpose", late)
+    with pytest.raises(SoftTimeLimitExceeded):
+        decode_image(CORPUS["bmp"][0], LIMITS)

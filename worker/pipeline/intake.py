@@ -112,13 +112,15 @@ def load_photo(data: bytes, limits: IntakeLimits) -> np.ndarray:
 def load_styles(
     styles: Sequence[tuple[bytes, float]], limits: IntakeLimits
 ) -> list[tuple[np.ndarray, float]]:
-    """Decode paintings at working size; an error names which painting."""
-    decoded = []
+    """Decode paintings at working size; an error names which painting. The
+    same painting named twice (a blend of one upload 16 times) is decoded once."""
+    decoded, seen = [], dict[bytes, np.ndarray]()
     for number, (data, weight) in enumerate(styles, start=1):
         try:
-            decoded.append((load_photo(data, limits), weight))
+            rgb = seen[data] if data in seen else load_photo(data, limits)
         except BackdropError as exc:
             raise BackdropError(exc.code, f"style {number}: {exc.message}") from None
+        decoded.append((seen.setdefault(data, rgb), weight))
     return decoded
 
 
