@@ -88,3 +88,6 @@ def test_a_claim_and_its_object_expire(gateway_url: str, redis_client: Redis, s3
     rules = s3.get_bucket_lifecycle(bucket_name="backdrop-inputs").rules  # set by the worker
     uploads = [r for r in rules if r.rule_filter and r.rule_filter.prefix == "uploads/"]
     assert uploads and uploads[0].expiration and uploads[0].expiration.days == 8
+    # Results hold people's photographs too, and a new seed makes a new object.
+    kept = s3.get_bucket_lifecycle(bucket_name="backdrop-results").rules
+    assert [r.expiration.days for r in kept if r.expiration] == [30]

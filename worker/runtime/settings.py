@@ -86,8 +86,14 @@ class StorageSettings(StorageConnection):
     """The connection (jobstore.connection) and what only workers use."""
 
     work_bucket: str = "backdrop-work"
-    # Masks and stylized intermediates expire; inputs and results do not.
+    # Masks and stylized intermediates expire after this.
     work_expiry_days: int = Field(7, ge=1)
+    # Results, previews and latest pictures too, this long after they were
+    # written: they hold people's photographs, and a new seed or strength
+    # makes a new object (kept for ever, a tenant could fill the store). A
+    # result is served again only while it outlives the new job's record
+    # (worker.service.artifacts.reusable_result); an older one is made anew.
+    results_expiry_days: int = Field(30, ge=2, le=3650)
 
 
 MAX_STYLE_BATCH = 8  # outputs one stylize task may optimize together

@@ -8,6 +8,7 @@ worker, so jobs on the same photo started at once do not all compute it.
 import io
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import numpy as np
@@ -140,6 +141,22 @@ def _work_object(services: Services, key: str) -> bytes:
 
 
 Fetched = tuple[bytes, float]
+
+
+def reusable_result(services: Services, key: str, late: bool = False) -> bool:
+    """Whether another job's result under `key` may serve this one: only while
+    it outlives this job's record (the results bucket forgets an object
+    results_expiry_days after it was written, the record lives
+    queue.result_expires). An older one is made anew, which restarts its
+    clock. late: the composite step, which looks after the stylize step did,
+    allows a day more, so that the two agree on a result near the edge."""
+    age = services.store.age(services.settings.storage.results_bucket, key)
+    if age is None:
+        return False
+    settings = services.settings
+    kept = timedelta(days=settings.storage.results_expiry_days)
+    record = timedelta(seconds=settings.queue.result_expires)
+    return age < kept - record - timedelta(days=1 if late else 2)
 
 
 def fetch_styles(services: Services, plan: JobPlan, index: int) -> list[Fetched]:

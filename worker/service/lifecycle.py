@@ -58,6 +58,7 @@ def _prepare_storage(**_: object) -> None:
     try:
         svc.store.ensure_buckets([s.input_bucket, s.styles_bucket, s.work_bucket, s.results_bucket])
         svc.store.expire_after(s.work_bucket, s.work_expiry_days)
+        svc.store.expire_after(s.results_bucket, s.results_expiry_days)
         # A day past the last tenant's claim (jobstore.uploads): a re-upload of
         # the same bytes rewrites the object, so a live claim has its object.
         svc.store.expire_after(s.input_bucket, s.upload_ttl_days + 1, prefix="uploads/")

@@ -89,8 +89,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     if plan.stage.stylizes and style_sha is None:
         raise Cancelled if record.cancelled() else RuntimeError("output was never stylized")
     result_key = plan.result_key(style_sha)
-    results = services.settings.storage.results_bucket
-    if services.store.exists(results, result_key):
+    if artifacts.reusable_result(services, result_key, late=True):
         record.count("result_reused")
         return finish.complete_output(record, index, plan.output_count, result_key)
     photo = artifacts.working_photo(services, plan)
@@ -115,6 +114,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     # content and served to any tenant's identical request.
     meta.update(mode=plan.mode, size=plan.size, output=plan.output)
     pause_at(services, "composited", job_id)
+    results = services.settings.storage.results_bucket
     services.store.put(results, result_key, encode_png(result, meta), "image/png")
     record.count("composite")
     return finish.complete_output(record, index, plan.output_count, result_key)

@@ -129,7 +129,7 @@ def _prepare(
     style_sha = artifacts.styles_hash(styles, subject_style)
     record.set(output=index, style_sha=style_sha)
     storage = services.settings.storage
-    if services.store.exists(storage.results_bucket, plan.result_key(style_sha)):
+    if artifacts.reusable_result(services, plan.result_key(style_sha)):
         return None  # an identical request finished before: the composite step reports it
     if services.store.exists(storage.work_bucket, plan.stylized_key(style_sha)):
         return None

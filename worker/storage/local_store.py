@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,13 @@ class LocalStore:
 
     def exists(self, bucket: str, key: str) -> bool:
         return self._path(bucket, key).is_file()
+
+    def age(self, bucket: str, key: str) -> timedelta | None:
+        try:
+            written = self._path(bucket, key).stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return timedelta(seconds=max(0.0, time.time() - written))
 
     def delete(self, bucket: str, key: str) -> None:
         self._path(bucket, key).unlink(missing_ok=True)

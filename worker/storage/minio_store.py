@@ -3,7 +3,7 @@
 import io
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import urllib3
@@ -107,12 +107,17 @@ class MinioStore:
         return self._call(read)
 
     def exists(self, bucket: str, key: str) -> bool:
+        return self.age(bucket, key) is not None
+
+    def age(self, bucket: str, key: str) -> timedelta | None:
         valid_key(key)
         try:
-            self._call(lambda: self.client.stat_object(bucket_name=bucket, object_name=key))
+            stat = self._call(lambda: self.client.stat_object(bucket_name=bucket, object_name=key))
         except ObjectNotFound:
-            return False
-        return True
+            return None
+        if stat.last_modified is None:  # no S3 server leaves it out; counted as new
+            return timedelta(0)
+        return max(timedelta(0), datetime.now(UTC) - stat.last_modified)
 
     def delete(self, bucket: str, key: str) -> None:
         valid_key(key)

@@ -201,6 +201,30 @@ def test_a_photo_is_segmented_once_for_two_jobs(svc) -> None:
     assert np.array_equal(decode_png(a), decode_png(b))
 
 
+def test_a_result_older_than_a_record_can_outlive_is_made_anew(svc) -> None:
+    """The results bucket forgets an object results_expiry_days (30) after it
+    was written; a job record lives 7 days. A 25-day-old result served to a
+    new job would vanish while its status still names it: it is made again
+    (restarting its clock), and a fresh one is reused."""
+    import os
+    import time
+
+    first = new_job(svc, "a")
+    _run_job(svc, "a")
+    key = first.status().styles[0].result_key
+    path = svc.store.root / svc.settings.storage.results_bucket / key
+    old = time.time() - 25 * 86400
+    os.utime(path, (old, old))
+    second = new_job(svc, "b")
+    _run_job(svc, "b")
+    assert second.status().styles[0].result_key == key
+    assert "result_reused" not in second.status().counters
+    assert svc.store.age(svc.settings.storage.results_bucket, key).days == 0, "written again"
+    third = new_job(svc, "c")
+    _run_job(svc, "c")
+    assert third.status().counters.get("result_reused") == 1
+
+
 def test_intermediates_sharpen_in_the_status_before_the_result(svc) -> None:
     record = new_job(svc, "latest", options={"iterations": 8})
     _run_job(svc, "latest")

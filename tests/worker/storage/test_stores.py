@@ -69,3 +69,10 @@ def test_unreachable_store_is_unavailable_not_missing() -> None:
     store = MinioStore(f"127.0.0.1:{free_port()}", ACCESS, SECRET, timeout_seconds=1)
     with pytest.raises(StorageUnavailable):
         store.get("any", "key")
+
+
+def test_age_is_since_the_last_write_and_none_for_no_object(store) -> None:
+    assert store.age("unit-bucket", "never/written.png") is None
+    store.put("unit-bucket", "aged/x.png", b"payload", "image/png")
+    age = store.age("unit-bucket", "aged/x.png")
+    assert age is not None and timedelta(0) <= age < timedelta(minutes=2)
