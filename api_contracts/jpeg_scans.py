@@ -7,40 +7,47 @@ one about 17 minutes): a worker held by a file far under every size limit.
 Encoders write 1 scan (baseline) or about 10 (progressive; mozjpeg's optimized
 scripts stay under 20), so MAX_SCANS refuses no photo a camera or an app makes.
 The gateway refuses such an upload, and the worker's intake any stored one.
+
+The walk finds markers as libjpeg does (its next_marker): bytes that are not
+0xFF, and 0xFF fill bytes, are skipped between segments, so junk before a
+scan cannot hide it. Each step moves forward at least two bytes and every
+search is a fixed two-byte pattern, so the walk is linear in the file.
 """
 
 import re
 
 MAX_SCANS = 100
 _SOI, _SOS, _EOI = b"\xff\xd8", 0xDA, 0xD9
-# In a scan's entropy-coded data 0xFF is a marker only when followed by a byte
-# that is not 0x00 (a stuffed 0xFF) or a restart marker (0xD0-0xD7); 0xFF
-# fill bytes may precede a marker.
-_NEXT_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")
+# Markers with no length field: TEM and the restarts RST0-RST7.
+_STANDALONE = frozenset([0x01, *range(0xD0, 0xD8)])
+# Between segments: 0xFF then anything but 0x00 (not a marker) or 0xFF (fill).
+_MARKER = re.compile(rb"\xff[^\x00\xff]")
+# In a scan's entropy-coded data a stuffed 0xFF (0xFF 0x00) and a restart
+# marker belong to the scan; any other marker ends it.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 def jpeg_scans(data: bytes, stop_after: int = MAX_SCANS) -> int:
     """The scans (SOS markers) a JPEG's segments hold, counting at most
-    stop_after + 1; 0 for data that is not a JPEG. A malformed tail ends
-    the count (the decoder judges it)."""
+    stop_after + 1; 0 for data that is not a JPEG. A truncated or malformed
+    tail ends the count (the decoder judges it)."""
     if not data.startswith(_SOI):
         return 0
     scans, pos = 0, 2
-    while pos + 4 <= len(data) and scans <= stop_after:
-        if data[pos] != 0xFF:
+    while scans <= stop_after:
+        found = _MARKER.search(data, pos)
+        if found is None:
             return scans
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
+        marker, pos = data[found.start() + 1], found.start() + 2
         if marker == _EOI:
             return scans
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")  # the segment's, with itself
-        pos += 2 + length
+        if marker in _STANDALONE:
+            continue
+        pos += int.from_bytes(data[pos : pos + 2], "big")  # the segment's length, with itself
         if marker == _SOS:
             scans += 1
-            found = _NEXT_MARKER.search(data, pos)  # the scan's data ends at the next marker
-            if found is None:
+            end = _SCAN_END.search(data, pos)  # the scan's data ends at the next marker
+            if end is None:
                 return scans
-            pos = found.start(1) - 1
+            pos = end.start()
     return scans

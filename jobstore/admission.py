@@ -40,25 +40,34 @@ OPEN_RETRY_SECONDS = 5  # a slot among open jobs frees when some job ends: soon,
 
 # KEYS: open set, outputs window. ARGV: job id, units, now (s), max open,
 # outputs per minute (0: no limit). Returns {1} or {0, reason, retry after}.
+# A job that counts more than a minute allows is taken only into an empty
+# window, its units spread over the minutes ahead (a minute's worth each, at
+# future scores): the tenant's next job waits until they are paid, so the
+# rate holds and no request the API accepts is refused for good.
 _ADMIT = """
 local now, n = tonumber(ARGV[3]), tonumber(ARGV[2])
 local max_open, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
 if max_open > 0 and redis.call('SCARD', KEYS[1]) >= max_open then
   return {0, 'open', 0}
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
-local used = redis.call('ZCARD', KEYS[2])
-if per_minute > 0 and used + n > per_minute then
-  if n > per_minute then return {0, 'never', 0} end
-  local oldest = redis.call('ZRANGE', KEYS[2], used + n - per_minute - 1, used + n - per_minute - 1,
-                            'WITHSCORES')
-  return {0, 'rate', tostring(tonumber(oldest[2]) + 60 - now)}
+if per_minute > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
+  local used = redis.call('ZCARD', KEYS[2])
+  if n > per_minute and used > 0 then
+    local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+    return {0, 'rate', tostring(tonumber(last[2]) + 60 - now)}
+  end
+  if n <= per_minute and used + n > per_minute then
+    local k = used + n - per_minute - 1
+    local oldest = redis.call('ZRANGE', KEYS[2], k, k, 'WITHSCORES')
+    return {0, 'rate', tostring(tonumber(oldest[2]) + 60 - now)}
+  end
+  for i = 0, n - 1 do
+    redis.call('ZADD', KEYS[2], now + 60 * math.floor(i / per_minute), ARGV[1] .. ':' .. i)
+  end
+  redis.call('EXPIRE', KEYS[2], 120 + 60 * math.floor((n - 1) / per_minute))
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-if per_minute > 0 then  -- unlimited: nothing to count (n may be thousands)
-  for i = 0, n - 1 do redis.call('ZADD', KEYS[2], now, ARGV[1] .. ':' .. i) end
-  redis.call('EXPIRE', KEYS[2], 120)
-end
 return {1}
 """
 
@@ -135,16 +144,14 @@ def admit(redis: Redis, tenant: str, job_id: str, units: int, limits: Limits) ->
     reason = text(answer[1])
     per_minute = (f"{limits.outputs_per_minute} outputs a minute"
                   " (at the default size and iterations)")  # fmt: skip
-    if reason == "never":
-        raise BackdropError(ErrorCode.INVALID_REQUEST,
-                            f"this job counts as {units} outputs by its cost (iterations "
-                            f"x pixels); the tenant's limit is {per_minute}")  # fmt: skip
     if reason == "open":
         raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
                             f"{limits.max_open_jobs} open jobs is the tenant's limit",
                             retry_after=OPEN_RETRY_SECONDS)  # fmt: skip
     wait = max(1, math.ceil(float(text(answer[2]))))
-    raise BackdropError(ErrorCode.QUOTA_EXCEEDED, f"{per_minute} is the tenant's limit",
+    costly = units > limits.outputs_per_minute  # it waits for the whole minute to be free
+    cost = f"; this job counts as {units} by its cost (iterations x pixels)" if costly else ""
+    raise BackdropError(ErrorCode.QUOTA_EXCEEDED, f"{per_minute} is the tenant's limit{cost}",
                         retry_after=wait)  # fmt: skip
 
 

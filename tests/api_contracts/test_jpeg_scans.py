@@ -2,8 +2,12 @@
 check that keeps a small file of thousands of scans from holding a worker."""
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from api_contracts.jpeg_scans import MAX_SCANS, jpeg_scans
@@ -37,6 +41,31 @@ def test_marker_bytes_inside_a_segment_or_a_scan_are_not_scans() -> None:
     with_app = data[:2] + b"\xff\xe5" + (len(app) + 2).to_bytes(2, "big") + app + data[2:]
     assert jpeg_scans(with_app) == 1
     assert Image.open(io.BytesIO(with_app)).size == (128, 96), "still a valid JPEG"
+
+
+@pytest.mark.parametrize("junk", [b"\x00", b"\xff\x01", b"\xff\xd0", b"\xff\xff"],
+                         ids=["a junk byte", "TEM", "RST0", "fill bytes"])  # fmt: skip
+def test_what_libjpeg_skips_before_a_scan_does_not_hide_the_scans(junk: bytes) -> None:
+    """libjpeg skips junk between segments (with a warning Pillow ignores)
+    and takes TEM and RSTn as markers with no length: each still decodes all
+    306 scans, so each must be counted (a walk that stopped there said 1)."""
+    bomb = jpeg_scan_bomb(64, 300)
+    second = bomb.index(b"\xff\xda", bomb.index(b"\xff\xda") + 2)
+    hidden = bomb[:second] + junk + bomb[second:]
+    Image.open(io.BytesIO(hidden)).load()  # a JPEG the decoder takes
+    assert jpeg_scans(hidden, stop_after=10**6) == 306
+
+
+def test_a_long_run_of_ff_bytes_is_walked_at_once() -> None:
+    """A scan of 4 MB of 0xFF: a pattern with a repeat in it backtracked over
+    the run (7 s at 40 KB, quadratic), in the gateway's event loop. In its own
+    process, since a regex search holds the GIL: a hang guard, not a timing."""
+    code = ("from api_contracts.jpeg_scans import jpeg_scans; "
+            "head = bytes.fromhex('ffd8ffda0008010100003f00'); "
+            "print(jpeg_scans(head + b'\\xff' * 4_000_000 + b'\\x00'))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[2], check=True)  # fmt: skip
+    assert done.stdout.strip() == "1"
 
 
 def test_anything_else_counts_none() -> None:

@@ -96,9 +96,10 @@ def test_outputs_per_minute_is_a_sliding_window_with_retry_after(redis: Redis) -
     assert refused.value.code == ErrorCode.QUOTA_EXCEEDED
     assert 55 <= (refused.value.retry_after or 0) <= 60
     client.submit(_request(styles=2))  # still within the 5
-    with pytest.raises(BackdropError) as never:
-        client.submit(_request(styles=6))
-    assert never.value.code == ErrorCode.INVALID_REQUEST, "more than a minute's worth never fits"
+    with pytest.raises(BackdropError) as later:
+        client.submit(_request(styles=6))  # more than a minute's worth: into an empty window
+    assert later.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert 55 <= (later.value.retry_after or 0) <= 60
 
 
 def test_outputs_per_minute_counts_each_output_by_its_cost(redis: Redis) -> None:
@@ -113,10 +114,25 @@ def test_outputs_per_minute_counts_each_output_by_its_cost(redis: Redis) -> None
     assert refused.value.code == ErrorCode.QUOTA_EXCEEDED
     assert "5 outputs a minute (at the default size and iterations)" in refused.value.message
     client.submit(_request())  # 4 + 1
-    with pytest.raises(BackdropError) as never:
+    with pytest.raises(BackdropError) as later:
         client.submit(_request().model_copy(update={"options": JobOptions(iterations=600)}))
-    assert never.value.code == ErrorCode.INVALID_REQUEST
-    assert "counts as 6 outputs" in never.value.message
+    assert later.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert "this job counts as 6 by its cost" in later.value.message
+
+
+def test_a_job_costlier_than_a_minute_runs_and_the_tenant_pays_it_off(redis: Redis) -> None:
+    """1100 iterations count 11 at a limit of 5 a minute: refused for good, a
+    request the API accepts could never run; taken whole, a tenant could run
+    one such job a minute. It is taken into an empty window and its units fill
+    the next minutes: the next job waits until they are paid (about 2 minutes)."""
+    key = Tenants(redis).add("big", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    client.submit(_request().model_copy(update={"options": JobOptions(iterations=1100)}))
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request())
+    assert refused.value.code == ErrorCode.QUOTA_EXCEEDED
+    # 11 units: 5 leave after 60 s, 5 after 120 s; then one is left and 1 + 1 fits.
+    assert 115 <= (refused.value.retry_after or 0) <= 120
 
 
 def test_an_unlimited_tenant_leaves_no_window_behind(redis: Redis) -> None:

@@ -194,9 +194,12 @@ def test_a_time_limit_during_a_decode_is_the_tasks_not_a_bad_image(monkeypatch) 
     (TIMEOUT), not become INVALID_IMAGE."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    def late(image: object) -> None:
+    def late(*_: object, **__: object) -> None:
         raise SoftTimeLimitExceeded()
 
     monkeypatch.setattr(intake.ImageOps, "exif_transpose", late)
+    with pytest.raises(SoftTimeLimitExceeded):
+        decode_image(CORPUS["bmp"][0], LIMITS)
+    monkeypatch.setattr(intake.Image, "open", late)  # while the header is read
     with pytest.raises(SoftTimeLimitExceeded):
         decode_image(CORPUS["bmp"][0], LIMITS)

@@ -48,6 +48,16 @@ def test_development_allows_minio_defaults() -> None:
     assert settings.environment == "development"
 
 
+def test_results_must_outlive_the_job_records_that_name_them() -> None:
+    """A result is kept results_expiry_days; a record naming it lives
+    queue.result_expires (7 days). Shorter, a fresh result would vanish
+    while its status still points at it."""
+    with pytest.raises(ValidationError, match="results_expiry_days"):
+        Settings(storage={"results_expiry_days": 8})
+    assert Settings(storage={"results_expiry_days": 9}).storage.results_expiry_days == 9
+    Settings(storage={"results_expiry_days": 3}, queue={"result_expires": 86400})
+
+
 def test_time_limits_must_nest_inside_the_visibility_timeout() -> None:
     with pytest.raises(ValidationError):
         Settings(queue={"soft_time_limit": 100, "hard_time_limit": 200, "visibility_timeout": 150})

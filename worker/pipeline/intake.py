@@ -65,8 +65,7 @@ def decode_image(data: bytes, limits: IntakeLimits) -> np.ndarray:
     except BackdropError:
         raise
     except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError...
-        if type(exc).__name__ == "SoftTimeLimitExceeded":  # the task's time is up: TIMEOUT
-            raise
+        _reraise_time_limit(exc)
         raise BackdropError(
             ErrorCode.INVALID_IMAGE, f"the image cannot be decoded: {exc}"
         ) from None
@@ -143,9 +142,18 @@ def _open_allowed(data: bytes) -> Image.Image:
             ErrorCode.INVALID_IMAGE, "the file is not a readable JPEG, PNG, WebP or BMP image"
         ) from None
     except Exception as exc:
+        _reraise_time_limit(exc)
         raise BackdropError(
             ErrorCode.INVALID_IMAGE, f"the image header is corrupt: {exc}"
         ) from None
+
+
+def _reraise_time_limit(exc: Exception) -> None:
+    """Celery's soft time limit, raised wherever the task is (here inside a
+    decoder), is the task's TIMEOUT, not a bad image. Named, not imported:
+    this module knows no Celery."""
+    if type(exc).__name__ == "SoftTimeLimitExceeded":
+        raise exc
 
 
 def _refused_format(data: bytes) -> str | None:

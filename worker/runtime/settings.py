@@ -225,6 +225,10 @@ class Settings(BaseSettings):
         q = self.queue
         if not q.soft_time_limit < q.hard_time_limit < q.visibility_timeout:
             raise ValueError("need soft_time_limit < hard_time_limit < visibility_timeout")
+        if self.storage.results_expiry_days * 86400 < q.result_expires + 2 * 86400:
+            # A fresh result would vanish while a job record still names it.
+            raise ValueError("need storage.results_expiry_days >= the record TTL "
+                             "(queue.result_expires) plus 2 days")  # fmt: skip
         if self.environment == "production":
             _refuse_development_credentials(self)
             if q.pause_at:

@@ -143,20 +143,33 @@ def _work_object(services: Services, key: str) -> bytes:
 Fetched = tuple[bytes, float]
 
 
-def reusable_result(services: Services, key: str, late: bool = False) -> bool:
+def reusable_result(services: Services, key: str) -> bool:
     """Whether another job's result under `key` may serve this one: only while
     it outlives this job's record (the results bucket forgets an object
     results_expiry_days after it was written, the record lives
-    queue.result_expires). An older one is made anew, which restarts its
-    clock. late: the composite step, which looks after the stylize step did,
-    allows a day more, so that the two agree on a result near the edge."""
+    queue.result_expires; a day to spare). An older one is made anew, which
+    restarts its clock."""
     age = services.store.age(services.settings.storage.results_bucket, key)
     if age is None:
         return False
     settings = services.settings
     kept = timedelta(days=settings.storage.results_expiry_days)
     record = timedelta(seconds=settings.queue.result_expires)
-    return age < kept - record - timedelta(days=1 if late else 2)
+    return age < kept - record - timedelta(days=1)
+
+
+def reuse_at_composite(services: Services, plan: JobPlan, style_sha: str | None) -> bool:
+    """The composite step follows the stylize step's choice: a young enough
+    result is reused, an older one made again from the stylized image. If
+    there is none (the stylize step reused the result, which has aged past
+    the edge since), the result is reused rather than the output failed."""
+    key = plan.result_key(style_sha)
+    if reusable_result(services, key):
+        return True
+    storage = services.settings.storage
+    if style_sha is None or services.store.age(storage.results_bucket, key) is None:
+        return False
+    return not services.store.exists(storage.work_bucket, plan.stylized_key(style_sha))
 
 
 def fetch_styles(services: Services, plan: JobPlan, index: int) -> list[Fetched]:

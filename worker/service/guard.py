@@ -111,14 +111,8 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         return ErrorCode.TIMEOUT, "the task ran past its time limit"
     if isinstance(exc, Cancelled):
         return ErrorCode.CANCELLED, "cancelled by request"
-    if isinstance(exc, BackdropError) and exc.code == ErrorCode.MODEL_UNAVAILABLE:
-        # Its text is for the operator (the worker's models directory, an
-        # upstream address): the log has it, the tenant's status does not.
-        log.error("model unavailable: %.500s", exc.message, extra=context)
-        return exc.code, ("a model this job needs is not available on the worker that took "
-                          "it; it is logged under this job's id for the operator")  # fmt: skip
     if isinstance(exc, BackdropError):
-        return exc.code, exc.message
+        return exc.code, tenant_message(exc, context)
     log.exception("internal error", extra=context)
     # The exception's text may name hosts, paths or library internals: the log
     # has it under the job's id, the tenant's status only its kind.
@@ -126,6 +120,17 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         ErrorCode.INTERNAL,
         f"an internal error ({type(exc).__name__}); it is logged under this job's id",
     )
+
+
+def tenant_message(exc: BackdropError, context: dict[str, Any]) -> str:
+    """What the tenant's status says of a service error. MODEL_UNAVAILABLE's
+    text is for the operator (the worker's models directory, an upstream
+    address): the log has it, the status a fixed message."""
+    if exc.code != ErrorCode.MODEL_UNAVAILABLE:
+        return exc.message
+    log.error("model unavailable: %.500s", exc.message, extra=context)
+    return ("a model this job needs is not available on the worker that took it; "
+            "it is logged under this job's id for the operator")  # fmt: skip
 
 
 def record_failure(

@@ -89,7 +89,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     if plan.stage.stylizes and style_sha is None:
         raise Cancelled if record.cancelled() else RuntimeError("output was never stylized")
     result_key = plan.result_key(style_sha)
-    if artifacts.reusable_result(services, result_key, late=True):
+    if artifacts.reuse_at_composite(services, plan, style_sha):
         record.count("result_reused")
         return finish.complete_output(record, index, plan.output_count, result_key)
     photo = artifacts.working_photo(services, plan)

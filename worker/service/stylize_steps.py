@@ -27,6 +27,7 @@ from worker.service import artifacts, keys
 from worker.service.context import Cancelled, Services, open_record
 from worker.service.dial import output_gain
 from worker.service.fault_points import pause_at
+from worker.service.guard import tenant_message
 from worker.service.paint_step import paint_all
 from worker.service.plan import JobPlan, load_plan
 from worker.service.plan_models import plan_feature_net
@@ -94,8 +95,8 @@ def prepare_batch(services: Services, job_id: str, indices: list[int]) -> Batch:
     for i in indices:
         try:
             prepared = _prepare(services, record, plan, i, photo)
-        except BackdropError as exc:
-            batch.failed.append((i, exc.code, exc.message))
+        except BackdropError as exc:  # told as the guard tells it
+            batch.failed.append((i, exc.code, tenant_message(exc, {"job_id": job_id})))
             continue
         if prepared is None:
             batch.ready.append(i)
@@ -128,10 +129,9 @@ def _prepare(
     subject_style = artifacts.fetch_subject_style(services, plan)
     style_sha = artifacts.styles_hash(styles, subject_style)
     record.set(output=index, style_sha=style_sha)
-    storage = services.settings.storage
     if artifacts.reusable_result(services, plan.result_key(style_sha)):
         return None  # an identical request finished before: the composite step reports it
-    if services.store.exists(storage.work_bucket, plan.stylized_key(style_sha)):
+    if services.store.exists(services.settings.storage.work_bucket, plan.stylized_key(style_sha)):
         return None
     slots, regions = paintings_of(services, plan, photo, styles, subject_style)
     preview = publish_preview(services, record, plan, index, photo, slots, regions, style_sha)

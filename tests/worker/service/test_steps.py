@@ -152,6 +152,31 @@ def test_a_step_uses_the_models_the_plan_names_not_its_workers(svc, tmp_path) ->
     assert not svc.store.exists(work, plan.stylized_key(record.field("style_sha", 0)))
 
 
+def test_a_batched_output_missing_its_model_tells_no_path(svc, tmp_path) -> None:
+    """The batch's own failures are recorded without the guard: the dial's
+    judge network (VGG19, named by the plan) missing here must be told as
+    the guard tells it, not with this worker's models directory."""
+    from api_contracts.errors import ErrorCode
+    from worker.pipeline.weights import VGG19_FILENAME
+    from worker.service import stylize_steps
+    from worker.service.plan import JobPlan, store_plan
+
+    other_models = tmp_path / "models"
+    other_models.mkdir()
+    for model in MODELS.iterdir():
+        (other_models / model.name).symlink_to(model)
+    (other_models / VGG19_FILENAME).write_bytes(b"")  # resolving only looks for the file
+    other = small_settings(models_dir=other_models)
+    other.compute.dial = "calibrated"  # its judge is the plan's network
+    record = new_job(svc, "no-vgg19")
+    store_plan(record, JobPlan.resolve(record.request(), other, "0" * 64))
+    list(steps.segment_step(svc, "no-vgg19"))
+    batch = stylize_steps.prepare_batch(svc, "no-vgg19", [0])
+    [(index, code, message)] = batch.failed
+    assert (index, code) == (0, ErrorCode.MODEL_UNAVAILABLE)
+    assert "/" not in message and "logged under this job's id" in message
+
+
 def test_a_stored_plan_naming_an_unbounded_or_unknown_model_ends_with_a_code(svc) -> None:
     """A plan record tampered with or corrupted: a model name of 10 KB is a
     corrupt record (never echoed into a status), an unknown one fails the
@@ -223,6 +248,28 @@ def test_a_result_older_than_a_record_can_outlive_is_made_anew(svc) -> None:
     third = new_job(svc, "c")
     _run_job(svc, "c")
     assert third.status().counters.get("result_reused") == 1
+
+
+def test_a_result_that_aged_between_the_two_steps_is_reused_not_failed(svc) -> None:
+    """The stylize step reused a result, which crossed the reuse window before
+    the composite step looked (its stylized image long gone): the composite
+    step follows the stylize step's choice rather than fail the output."""
+    import os
+    import time
+
+    first = new_job(svc, "a")
+    _run_job(svc, "a")
+    key = first.status().styles[0].result_key
+    second = new_job(svc, "b")
+    [index] = list(steps.segment_step(svc, "b"))
+    steps.stylize_step(svc, "b", index)  # reuses the result: nothing stylized
+    work = svc.settings.storage.work_bucket
+    svc.store.delete(work, load_plan(second).stylized_key(second.field("style_sha", index)))
+    old = time.time() - 25 * 86400
+    os.utime(svc.store.root / svc.settings.storage.results_bucket / key, (old, old))
+    assert steps.composite_step(svc, "b", index)
+    assert second.status().styles[0].result_key == key
+    assert second.status().counters.get("result_reused") == 1
 
 
 def test_intermediates_sharpen_in_the_status_before_the_result(svc) -> None:
