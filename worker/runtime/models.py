@@ -54,7 +54,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="deeplab-mnv2-frozen",
             filename="deeplabv3_mnv2_pascal_frozen_inference_graph.pb",
-            url="http://download.tensorflow.org/models/deeplabv3_mnv2_pascal_train_aug_2018_01_29.tar.gz",
+            url="https://download.tensorflow.org/models/deeplabv3_mnv2_pascal_train_aug_2018_01_29.tar.gz",
             sha256=None,
             description="DeepLab v3 MobileNetV2 float frozen graph (model zoo), for GPU workers",
             tar_member="frozen_inference_graph.pb",
@@ -62,7 +62,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="deeplab-xception65-frozen",
             filename="deeplabv3_xception65_pascal_frozen_inference_graph.pb",
-            url="http://download.tensorflow.org/models/deeplabv3_pascal_train_aug_2018_01_04.tar.gz",
+            url="https://download.tensorflow.org/models/deeplabv3_pascal_train_aug_2018_01_04.tar.gz",
             sha256=None,
             description="DeepLab v3 Xception65 float frozen graph (model zoo, 82.2% mIOU)",
             tar_member="frozen_inference_graph.pb",

@@ -1,6 +1,8 @@
 """A job's steps run in this process against the real Redis: what a user sees
 in the status and the results bucket, and that the stored plan decides."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,19 @@ def test_a_default_plan_is_stored_in_the_form_the_workers_before_read(svc) -> No
         assert set(json.loads(record.field("plan"))) & set(added) == ({field} if field else set())
 
 
+def _models_naming_vgg19(tmp_path: Path) -> Path:
+    """The shared models plus a VGG19 file: a worker resolving a plan with
+    it names VGG19 (resolving only looks for the file; it cannot load it)."""
+    from worker.pipeline.weights import VGG19_FILENAME
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for model in MODELS.iterdir():
+        (models / model.name).symlink_to(model)
+    (models / VGG19_FILENAME).write_bytes(b"")
+    return models
+
+
 def test_a_step_uses_the_models_the_plan_names_not_its_workers(svc, tmp_path) -> None:
     """A worker with the lighter DeepLab and a VGG19 file resolved the job: a
     redelivered segment step on a default worker segments with the lighter
@@ -112,16 +127,11 @@ def test_a_step_uses_the_models_the_plan_names_not_its_workers(svc, tmp_path) ->
     from api_contracts.errors import BackdropError, ErrorCode
     from worker.pipeline.intake import decode_image
     from worker.pipeline.segmentation import segmentation_input, subject_class_ids, subject_mask
-    from worker.pipeline.weights import VGG19_FILENAME
     from worker.runtime.model_cache import get_segmenter
     from worker.service.artifacts import decode_mask, encode_mask, working_photo
     from worker.service.plan import JobPlan, store_plan
 
-    other_models = tmp_path / "models"
-    other_models.mkdir()
-    for model in MODELS.iterdir():
-        (other_models / model.name).symlink_to(model)
-    (other_models / VGG19_FILENAME).write_bytes(b"")  # resolving only looks for the file
+    other_models = _models_naming_vgg19(tmp_path)
     other = small_settings(models_dir=other_models)
     other.segmentation.tflite_model = "deeplab-mnv2-dm05-tflite"
     record = new_job(svc, "their-models")
@@ -157,15 +167,10 @@ def test_a_batched_output_missing_its_model_tells_no_path(svc, tmp_path) -> None
     judge network (VGG19, named by the plan) missing here must be told as
     the guard tells it, not with this worker's models directory."""
     from api_contracts.errors import ErrorCode
-    from worker.pipeline.weights import VGG19_FILENAME
     from worker.service import stylize_steps
     from worker.service.plan import JobPlan, store_plan
 
-    other_models = tmp_path / "models"
-    other_models.mkdir()
-    for model in MODELS.iterdir():
-        (other_models / model.name).symlink_to(model)
-    (other_models / VGG19_FILENAME).write_bytes(b"")  # resolving only looks for the file
+    other_models = _models_naming_vgg19(tmp_path)
     other = small_settings(models_dir=other_models)
     other.compute.dial = "calibrated"  # its judge is the plan's network
     record = new_job(svc, "no-vgg19")
