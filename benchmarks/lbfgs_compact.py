@@ -125,8 +125,9 @@ class CompactHistory:
 
 
 def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, history: int,
-                        blur: float, sigma: float, first_step: float,
-                        steps: int, polish_after: int) -> Iterator[float]:  # fmt: skip
+                        blur: float, sigma: float, first_step: float, steps: int,
+                        polish_after: int, start: str = "photo",
+                        refuse: bool = True) -> Iterator[float]:  # fmt: skip
     """Set up and trace, then return an iterator of the loss after each
     iteration (the picture after it is fetched too, as
     benchmarks.quality_pairs' runs do): the caller times the iterations only."""
@@ -155,14 +156,25 @@ def lbfgs_compact_steps(photo: np.ndarray, painting: np.ndarray, net: Any, *, hi
         if tf.tensordot(g, d, 1) >= 0:  # not a descent direction: forget the history
             hist.count.assign(0)
             d = scaled
-        x_new, values, g_new, _ = lbfgs_device._line_search(
+        x_new, values, g_new, ok = lbfgs_device._line_search(
             evaluate, x[None], d[None], tf.tensordot(g, d, 1)[None], f[None])  # fmt: skip
-        x_new, g_new = x_new[0], g_new[0]
+        x_new, g_new, f_new = x_new[0], g_new[0], tf.reduce_sum(values[3])
+        # As the service's LBFGS_VERSION 2: a failed search along the history's
+        # direction stays, and starts again from the gradient.
+        stay = tf.logical_and(tf.logical_not(ok[0]), hist.count > 0) if refuse else False
+        if stay:
+            hist.count.assign(0)
+        x_new, g_new, f_new = (tf.where(stay, x, x_new), tf.where(stay, g, g_new),
+                               tf.where(stay, f, f_new))  # fmt: skip
         if tf.tensordot(x_new - x, g_new - g, 1) > 1e-10:
             hist.push(x_new - x, g_new - g)
-        return x_new, g_new, tf.reduce_sum(values[3])
+        return x_new, g_new, f_new
 
     step = tf.function(one)
+    if start == "palette":  # the photo recoloured to the painting's colour statistics
+        from worker.pipeline.palette import palette_start
+
+        photo = palette_start(photo, [(painting, 1.0)])
     x = tf.reshape(tf.constant(photo, tf.float32), [-1])
     losses, g = objective.value_and_grad(tf.reshape(x, shape), *targets)
     g, f = tf.reshape(g, [-1]), tf.reduce_sum(losses["total"])
@@ -277,10 +289,17 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=2.0)
     parser.add_argument("--first-step", type=float, default=30.0)
     parser.add_argument("--polish-after", type=int, default=200)
+    parser.add_argument("--start", choices=["photo", "palette"], default="photo")
+    parser.add_argument(
+        "--take-failed-steps",
+        action="store_true",
+        help="take a failed line search's last trial (as before LBFGS_VERSION 2)",
+    )
     args = parser.parse_args()
     options = {"history": args.history, "blur": args.blur, "sigma": args.sigma,
                "first_step": args.first_step, "steps": args.cap,
-               "polish_after": args.polish_after}  # fmt: skip
+               "polish_after": args.polish_after, "start": args.start,
+               "refuse": not args.take_failed_steps}  # fmt: skip
     road = functools.partial(lbfgs_compact_steps, **options)
     run_pairs("lbfgs_compact", road, args, {"options": options})
 

@@ -1,7 +1,9 @@
 """What a job costs against its tenant's `outputs_per_minute`, counted at
 submit from the request alone.
 
-A unit is one output at the defaults: 100 optimizer iterations at 512 px.
+A unit is one output of 100 optimizer iterations at 512 px (the defaults).
+The size is the one the job will be painted at: `size` capped by the
+workers' intake.max_side, which they publish in the service hash.
 Counting outputs alone let one request of 2000 iterations, `quality: high`
 and `output: original` cost the workers some 30 default outputs while the
 quota saw one (an attacker's cheapest way to take the fleet). An output is
@@ -26,23 +28,24 @@ def paint_units() -> float:
     return sum(n * (side / UNIT_SIDE) ** 2 for n, side in PAINT_LEVELS) / UNIT_ITERATIONS
 
 
-def output_units(options: JobOptions, optimizes: bool = True) -> int:
+def output_units(options: JobOptions, optimizes: bool = True, max_side: int = UNIT_SIDE) -> int:
     """One output's units: 1 for one that is not optimized (portrait mode,
     quality preview: a second's work), else its iterations (quality high
-    doubles the default) times its pixels over the unit's, rounded up."""
+    doubles the default) times its pixels over the unit's, rounded up.
+    max_side: the deployment's working size (what a job without `size`
+    gets, and the most any gets)."""
     if not optimizes or options.quality == "preview":
         return 1
     doubled = 2 if options.quality == "high" else 1  # an explicit count is not doubled
     iterations = options.iterations or UNIT_ITERATIONS * doubled
-    # The size asked for: a deployment whose intake.max_side is smaller
-    # paints smaller, yet charges what was asked (submit does not read it).
-    side = options.size or UNIT_SIDE
+    side = min(options.size or max_side, max_side)  # as the plan resolves it
     work = iterations * (side / UNIT_SIDE) ** 2 / UNIT_ITERATIONS
     if (options.quality, options.output) == ("high", "original"):
         work += paint_units()
     return max(1, math.ceil(work - 1e-9))
 
 
-def job_units(request: JobRequest) -> int:
+def job_units(request: JobRequest, max_side: int = UNIT_SIDE) -> int:
     """The units the whole job takes from the tenant's minute."""
-    return request.output_count * output_units(request.options, request.mode != "portrait")
+    units = output_units(request.options, request.mode != "portrait", max_side)
+    return request.output_count * units

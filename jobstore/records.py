@@ -32,6 +32,7 @@ from api_contracts.models import (
 from api_contracts.names import DEFAULT_TENANT
 from jobstore import record_scripts as lua
 from jobstore.admission import PRIORITIES, inflight_key, open_key
+from jobstore.job_cost import UNIT_SIDE
 from jobstore.redis_keys import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 from jobstore.redis_text import text
 
@@ -65,9 +66,19 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def publish_service_settings(redis: Redis, record_ttl: int) -> None:
-    """A worker tells producers how long records live (read by `create`)."""
+def publish_service_settings(redis: Redis, record_ttl: int, max_side: int | None = None) -> None:
+    """A worker tells producers how long records live (read by `create`) and
+    the working size it paints at (what a job costs: jobstore.job_cost)."""
     redis.hset(SERVICE_KEY, "record_ttl", record_ttl)
+    if max_side is not None:
+        redis.hset(SERVICE_KEY, "max_side", max_side)
+
+
+def published_max_side(redis: Redis) -> int:
+    """The working size the workers last published; the default before any did."""
+    raw = text(redis.hget(SERVICE_KEY, "max_side") or b"")
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else 0
+    return value if 32 <= value <= 4096 else UNIT_SIDE
 
 
 class JobRecord:

@@ -35,7 +35,14 @@ from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.job_cost import job_units
 from jobstore.limits import JobLimits
-from jobstore.records import CorruptRecord, JobRecord, corrupt_status, now, valid_job_id
+from jobstore.records import (
+    CorruptRecord,
+    JobRecord,
+    corrupt_status,
+    now,
+    published_max_side,
+    valid_job_id,
+)
 from jobstore.storage_http import bounded_http, storage_call
 from jobstore.tenants import Tenants
 from jobstore.uploads import Uploads
@@ -181,7 +188,8 @@ class TrustedClient:
         if owner != DEFAULT_TENANT:  # in-house code may name any object
             self.uploads.check(owner, request)
         job_id = uuid.uuid4().hex
-        admit(self.redis, owner, job_id, job_units(request), Tenants(self.redis).limits(owner))
+        units = job_units(request, published_max_side(self.redis))
+        admit(self.redis, owner, job_id, units, Tenants(self.redis).limits(owner))
         JobRecord(self.redis, job_id).create(request, owner, held=True)
         hold(self.redis, owner, request.priority, job_id)
         try:

@@ -135,6 +135,20 @@ def test_a_job_costlier_than_a_minute_runs_and_the_tenant_pays_it_off(redis: Red
     assert 115 <= (refused.value.retry_after or 0) <= 120
 
 
+def test_a_default_job_counts_the_working_size_the_workers_publish(redis: Redis) -> None:
+    """A deployment painting at 1024 px: a job without `size` is 4 of 512 px."""
+    from jobstore.records import publish_service_settings
+
+    publish_service_settings(redis, 3600, 1024)
+    key = Tenants(redis).add("wide", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    client.submit(_request())
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request(styles=2))  # 4 + 8 > 5
+    assert refused.value.code == ErrorCode.QUOTA_EXCEEDED
+    client.submit(_request().model_copy(update={"options": JobOptions(size=256)}))  # 4 + 1
+
+
 def test_an_unlimited_tenant_leaves_no_window_behind(redis: Redis) -> None:
     key = Tenants(redis).add("free", Limits()).api_key.get_secret_value()
     _client(key).submit(_request().model_copy(update={"options": JobOptions(iterations=2000)}))

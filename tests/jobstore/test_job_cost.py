@@ -13,7 +13,7 @@ from jobstore.job_cost import UNIT_ITERATIONS, UNIT_SIDE, job_units, output_unit
     ({"size": 256}, 1), ({"iterations": 10}, 1),  # cheaper than the defaults: still 1
     ({"iterations": 400}, 4), ({"iterations": 150}, 2),  # rounded up
     ({"quality": "high"}, 2), ({"quality": "high", "iterations": 300}, 3),  # not doubled
-    ({"size": 1024}, 4), ({"size": 1024, "iterations": 2000}, 80),
+    ({"size": 1024}, 1),  # a 512 px deployment paints at 512 whatever is asked
     ({"quality": "high", "output": "original"}, 8),  # 2 + the full-resolution painting's 6
 ])  # fmt: skip
 def test_an_output_counts_its_iterations_times_its_pixels(options: dict, units: int) -> None:
@@ -41,3 +41,13 @@ def test_the_painting_is_priced_as_the_worker_paints_at_its_defaults() -> None:
     counts = split_iterations(paint.iterations, len(sides))
     work = sum(n * (side / UNIT_SIDE) ** 2 for n, side in zip(counts, sides, strict=True))
     assert paint_units() == pytest.approx(work / UNIT_ITERATIONS)
+
+
+def test_the_size_is_charged_as_the_deployment_paints_it() -> None:
+    """Without `size` a job gets the workers' intake.max_side (published in the
+    service hash), and never more: a 1024 px deployment's default output costs
+    4, and asking 2048 px of a 512 px one costs 1 (it paints at 512)."""
+    assert output_units(JobOptions(), max_side=1024) == 4
+    assert output_units(JobOptions(size=2048), max_side=512) == 1
+    assert output_units(JobOptions(size=256), max_side=1024) == 1
+    assert output_units(JobOptions(size=1024, iterations=2000), max_side=2048) == 80

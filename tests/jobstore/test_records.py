@@ -37,6 +37,18 @@ def test_the_service_sets_the_ttl_and_every_write_renews_it(redis: Redis) -> Non
     assert redis.ttl(record.key) > 8990
 
 
+def test_the_workers_working_size_is_published_for_the_quota(redis: Redis) -> None:
+    from jobstore.records import published_max_side
+    from jobstore.redis_keys import SERVICE_KEY
+
+    assert published_max_side(redis) == 512, "before any worker: the default"
+    publish_service_settings(redis, 5000, 1024)
+    assert published_max_side(redis) == 1024
+    for junk in ("-1", "99999999", "1e3", "10"):  # never trusted past the bounds
+        redis.hset(SERVICE_KEY, "max_side", junk)
+        assert published_max_side(redis) == 512
+
+
 def test_no_write_recreates_a_deleted_record(redis: Redis) -> None:
     record = JobRecord(redis, "gone")
     record.create(REQUEST)

@@ -52,7 +52,7 @@ def _prepare_storage(**_: object) -> None:
     svc = make_services(settings)  # not the children's: the parent must not share it over fork
     s = settings.storage
     try:
-        publish_service_settings(svc.redis, settings.queue.result_expires)
+        publish_service_settings(svc.redis, settings.queue.result_expires, settings.intake.max_side)
     except Exception as exc:
         log.error("redis not ready at start: %s", exc)
     try:
