@@ -16,6 +16,8 @@ search is a fixed two-byte pattern, so the walk is linear in the file.
 
 import re
 
+from api_contracts.errors import BackdropError, ErrorCode
+
 MAX_SCANS = 100
 _SOI, _SOS, _EOI = b"\xff\xd8", 0xDA, 0xD9
 # Markers read as having no length field: TEM, the reserved 0x02-0xBF and
@@ -56,3 +58,15 @@ def jpeg_scans(data: bytes, stop_after: int = MAX_SCANS) -> int:
                 return scans
             pos = end.start()
     return scans
+
+
+def check_jpeg_scans(data: bytes) -> None:
+    """INVALID_IMAGE for a JPEG of more scans than any encoder writes: each
+    one costs a pass over the whole image. The gateway's upload and the
+    worker's intake both ask."""
+    if jpeg_scans(data) > MAX_SCANS:
+        raise BackdropError(
+            ErrorCode.INVALID_IMAGE,
+            f"the JPEG has more than {MAX_SCANS} scans (a progressive JPEG has about 10); "
+            "save it again as a baseline or progressive JPEG",
+        )

@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.jpeg_scans import MAX_SCANS, jpeg_scans
+from api_contracts.jpeg_scans import check_jpeg_scans
 
 # The formats the workers decode (worker.pipeline.intake.ALLOWED_FORMATS).
 SIGNATURES = {
@@ -51,8 +51,6 @@ async def read_image(request: Request, limit: int) -> bytes:
                             "this file is not a JPEG, PNG, WebP or BMP image")  # fmt: skip
     # The worker's intake refuses it too. Off the event loop: the walk is
     # linear, yet 25 MB of tiny segments take a couple of seconds.
-    if kind == "JPEG" and await run_in_threadpool(jpeg_scans, data) > MAX_SCANS:
-        raise BackdropError(ErrorCode.INVALID_IMAGE,
-                            f"the JPEG has more than {MAX_SCANS} scans (a progressive "
-                            "JPEG has about 10); save it again")  # fmt: skip
+    if kind == "JPEG":
+        await run_in_threadpool(check_jpeg_scans, data)
     return data

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.jpeg_scans import MAX_SCANS, jpeg_scans
+from api_contracts.jpeg_scans import check_jpeg_scans
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 # VGG pools four times before its deepest style layer: 16 px is 1 px there.
@@ -70,17 +70,6 @@ def decode_image(data: bytes, limits: IntakeLimits) -> np.ndarray:
             ErrorCode.INVALID_IMAGE, f"the image cannot be decoded: {exc}"
         ) from None
     return rgb
-
-
-def check_jpeg_scans(data: bytes) -> None:
-    """INVALID_IMAGE for a JPEG of more scans than any encoder writes: each
-    one costs a pass over the whole image (api_contracts.jpeg_scans)."""
-    if jpeg_scans(data) > MAX_SCANS:
-        raise BackdropError(
-            ErrorCode.INVALID_IMAGE,
-            f"the JPEG has more than {MAX_SCANS} scans (a progressive JPEG has about 10); "
-            "save it again as a baseline or progressive JPEG",
-        )
 
 
 def to_working_size(rgb: np.ndarray, max_side: int, min_side: int = MIN_WORKING_SIDE) -> np.ndarray:

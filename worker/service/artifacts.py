@@ -149,7 +149,10 @@ def reusable_result(services: Services, key: str) -> bool:
     results_expiry_days after it was written, the record lives
     queue.result_expires; a day to spare). An older one is made anew, which
     restarts its clock."""
-    age = services.store.age(services.settings.storage.results_bucket, key)
+    return _young(services, services.store.age(services.settings.storage.results_bucket, key))
+
+
+def _young(services: Services, age: timedelta | None) -> bool:
     if age is None:
         return False
     settings = services.settings
@@ -163,11 +166,11 @@ def reuse_at_composite(services: Services, plan: JobPlan, style_sha: str | None)
     result is reused, an older one made again from the stylized image. If
     there is none (the stylize step reused the result, which has aged past
     the edge since), the result is reused rather than the output failed."""
-    key = plan.result_key(style_sha)
-    if reusable_result(services, key):
-        return True
     storage = services.settings.storage
-    if style_sha is None or services.store.age(storage.results_bucket, key) is None:
+    age = services.store.age(storage.results_bucket, plan.result_key(style_sha))
+    if _young(services, age):
+        return True
+    if style_sha is None or age is None:
         return False
     return not services.store.exists(storage.work_bucket, plan.stylized_key(style_sha))
 
