@@ -43,7 +43,9 @@ OPEN_RETRY_SECONDS = 5  # a slot among open jobs frees when some job ends: soon,
 # A job that counts more than a minute allows is taken only into an empty
 # window, its units spread over the minutes ahead (a minute's worth each, at
 # future scores): the tenant's next job waits until they are paid, so the
-# rate holds and no request the API accepts is refused for good.
+# rate holds and no request the API accepts is refused for good. If the job
+# fails or is cancelled, its units in the minutes ahead are given back
+# (record_scripts.FINISH).
 _ADMIT = """
 local now, n = tonumber(ARGV[3]), tonumber(ARGV[2])
 local max_open, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -128,6 +130,11 @@ def open_key(tenant: str) -> str:
     return f"{TENANT_PREFIX}{tenant}:open"
 
 
+def outputs_key(tenant: str) -> str:
+    """The tenant's sliding window of output units (members `<job>:<i>`)."""
+    return f"{TENANT_PREFIX}{tenant}:outputs"
+
+
 def inflight_key(priority: str) -> str:
     return f"{FAIR_PREFIX}{priority}:inflight"
 
@@ -135,7 +142,7 @@ def inflight_key(priority: str) -> str:
 def admit(redis: Redis, tenant: str, job_id: str, units: int, limits: Limits) -> None:
     """Take the job's slot and its `units` (jobstore.job_cost) of the tenant's
     minute, or raise QUOTA_EXCEEDED (with retry_after)."""
-    keys = [open_key(tenant), f"{TENANT_PREFIX}{tenant}:outputs"]
+    keys = [open_key(tenant), outputs_key(tenant)]
     args: list[str | int | float] = [job_id, units, time.time(), limits.max_open_jobs,
                                      limits.outputs_per_minute]  # fmt: skip
     answer: Any = redis.eval(_ADMIT, 2, *keys, *args)

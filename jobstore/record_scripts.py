@@ -114,11 +114,16 @@ end
 
 # The end of a job, and its `job.finished` event in the same step (no end
 # without its event). KEYS[2]: the event stream, KEYS[3] and [4]: the sets of
-# the tenant's open jobs and of its priority's jobs in flight (left). ARGV: state, error code, error
+# the tenant's open jobs and of its priority's jobs in flight (left), KEYS[5]:
+# the tenant's window of output units. ARGV: state, error code, error
 # message, time, the state that outputs still open end in (with the same
 # error; '' for none), the stream's approximate length cap, the most outputs
-# a record can have. Returns 1 when this call ended the job, 0 when it had
-# ended before.
+# a record can have, the job key prefix, the time in seconds. Returns 1 when
+# this call ended the job, 0 when it had ended before.
+# A job that fails or is cancelled gives back its units scored in the future
+# (a costly job's, spread over the minutes ahead at admission): the minutes
+# it ran stay paid, the ones it will not run are not locked away (up to
+# hours for a job refused at intake).
 FINISH = (
     _GUARD
     + _TERMINAL
@@ -130,6 +135,12 @@ redis.call('SREM', KEYS[4], job)
 local old = redis.call('HGET', KEYS[1], 'state')
 if old and terminal[old] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[4], 'updated', ARGV[4])
+if ARGV[1] == 'FAILED' or ARGV[1] == 'CANCELLED' then
+  local mine = job .. ':'
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[9], '+inf')) do
+    if string.sub(m, 1, string.len(mine)) == mine then redis.call('ZREM', KEYS[5], m) end
+  end
+end
 if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[1], 'error_code', ARGV[2], 'error_message', ARGV[3])
 end

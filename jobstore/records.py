@@ -13,6 +13,7 @@ record, and each renews the record's expiry.
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ from api_contracts.models import (
 )
 from api_contracts.names import DEFAULT_TENANT
 from jobstore import record_scripts as lua
-from jobstore.admission import PRIORITIES, inflight_key, open_key
+from jobstore.admission import PRIORITIES, inflight_key, open_key, outputs_key
 from jobstore.job_cost import UNIT_SIDE
 from jobstore.redis_keys import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 from jobstore.redis_text import text
@@ -209,14 +210,15 @@ class JobRecord:
         if state not in TERMINAL_STATES:
             raise ValueError(f"{state} is not a final state")
         code, message = (error.code, error.message) if error else ("", "")
-        args: list[str | int] = [str(state), str(code), message, now(),
+        args: list[str | int | float] = [str(state), str(code), message, now(),
                                  str(open_outputs or ""), EVENTS_MAXLEN, MAX_OUTPUTS,
-                                 JOB_KEY_PREFIX]  # fmt: skip
-        # The tenant's open-job slot and the fair queue's in-flight place are
-        # given back in the same step.
+                                 JOB_KEY_PREFIX, time.time()]  # fmt: skip
+        # The tenant's open-job slot, the fair queue's in-flight place and a
+        # failed job's future units are given back in the same step.
         tenant, priority = self.owner()
-        keys = [self.key, EVENTS_STREAM, open_key(tenant), inflight_key(priority)]
-        return int(self.redis.eval(lua.FINISH, 4, *keys, *args)) == 1
+        keys = [self.key, EVENTS_STREAM, open_key(tenant), inflight_key(priority),
+                outputs_key(tenant)]  # fmt: skip
+        return int(self.redis.eval(lua.FINISH, 5, *keys, *args)) == 1
 
     def owner(self) -> tuple[str, str]:
         """(tenant, priority) of the job; a record from before tenants: the default."""

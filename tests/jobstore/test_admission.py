@@ -135,6 +135,35 @@ def test_a_job_costlier_than_a_minute_runs_and_the_tenant_pays_it_off(redis: Red
     assert 115 <= (refused.value.retry_after or 0) <= 120
 
 
+@pytest.mark.parametrize("end", [JobState.CANCELLED, JobState.FAILED])
+def test_a_costly_job_that_ends_unrun_gives_back_the_minutes_ahead(
+    redis: Redis, end: JobState
+) -> None:
+    """1100 iterations at 5 a minute hold the tenant's window for 2 minutes
+    ahead. A job refused at intake (or cancelled) will not run them: the
+    minute it was admitted in stays paid, the rest is given back. A job
+    that succeeds keeps them (its work was done)."""
+    key = Tenants(redis).add("big", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    costly = JobOptions(iterations=1100)
+    kept = client.submit(_request().model_copy(update={"options": costly})).job_id
+    JobRecord(redis, kept).finish(JobState.SUCCEEDED)
+    with pytest.raises(BackdropError) as paid:
+        client.submit(_request())
+    assert 115 <= (paid.value.retry_after or 0) <= 120, "a success gave its units back"
+    redis.delete(f"{TENANT_PREFIX}big:outputs")  # a new minute, long after
+    job = client.submit(_request().model_copy(update={"options": costly})).job_id
+    error = JobError(code=ErrorCode.INVALID_IMAGE, message="x")
+    if end == JobState.CANCELLED:
+        client.cancel(job)
+    else:
+        JobRecord(redis, job).finish(JobState.FAILED, error, JobState.FAILED)
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request())  # the first minute's 5 still count
+    assert 55 <= (refused.value.retry_after or 0) <= 60, "the minutes ahead were kept"
+    assert redis.zcard(f"{TENANT_PREFIX}big:outputs") == 5
+
+
 def test_a_default_job_counts_the_working_size_the_workers_publish(redis: Redis) -> None:
     """A deployment painting at 1024 px: a job without `size` is 4 of 512 px."""
     from jobstore.records import publish_service_settings
