@@ -44,8 +44,8 @@ OPEN_RETRY_SECONDS = 5  # a slot among open jobs frees when some job ends: soon,
 # window, its units spread over the minutes ahead (a minute's worth each, at
 # future scores): the tenant's next job waits until they are paid, so the
 # rate holds and no request the API accepts is refused for good. If the job
-# fails or is cancelled, its units in the minutes ahead are given back
-# (record_scripts.FINISH).
+# fails or is cancelled before its outputs reach the GPUs, its units in the
+# minutes ahead are given back (record_scripts.FINISH).
 _ADMIT = """
 local now, n = tonumber(ARGV[3]), tonumber(ARGV[2])
 local max_open, per_minute = tonumber(ARGV[4]), tonumber(ARGV[5])

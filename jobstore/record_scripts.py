@@ -120,10 +120,13 @@ end
 # error; '' for none), the stream's approximate length cap, the most outputs
 # a record can have, the job key prefix, the time in seconds. Returns 1 when
 # this call ended the job, 0 when it had ended before.
-# A job that fails or is cancelled gives back its units scored in the future
-# (a costly job's, spread over the minutes ahead at admission): the minutes
-# it ran stay paid, the ones it will not run are not locked away (up to
-# hours for a job refused at intake).
+# A job that fails or is cancelled before any output was sent to the GPUs
+# (`fanned` unset: held and cancelled, or refused at intake) gives back its
+# units scored in the future (a costly job's, spread over the minutes ahead
+# at admission), so a huge job refused at intake does not lock its tenant
+# out for hours. Once outputs were sent it keeps them all: the GPUs may run
+# them at once, and a refund on cancel would let a tenant run a costly job
+# for most of a minute, cancel and start the next, paying one minute each.
 FINISH = (
     _GUARD
     + _TERMINAL
@@ -135,7 +138,8 @@ redis.call('SREM', KEYS[4], job)
 local old = redis.call('HGET', KEYS[1], 'state')
 if old and terminal[old] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[4], 'updated', ARGV[4])
-if ARGV[1] == 'FAILED' or ARGV[1] == 'CANCELLED' then
+local unsent = redis.call('HEXISTS', KEYS[1], 'fanned') == 0
+if unsent and (ARGV[1] == 'FAILED' or ARGV[1] == 'CANCELLED') then
   local mine = job .. ':'
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[9], '+inf')) do
     if string.sub(m, 1, string.len(mine)) == mine then redis.call('ZREM', KEYS[5], m) end

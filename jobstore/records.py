@@ -5,7 +5,8 @@ Layout (hash `backdrop:job:<id>`): `request` (JSON), `plan` (JSON, stored once
 by the first step), `state`, `error_code`, `error_message`, `created`,
 `started`, `updated`, `finished`, `ttl`, `outputs`, `cancelled`, per output i
 `s<i>.state|progress|result_key|preview_key|worker|error_code|error_message`,
-counters `c.<name>`, and bookkeeping `done`, `done.<i>`, `sent.<gen>.<i>`.
+counters `c.<name>`, and bookkeeping `done`, `done.<i>`, `sent.<gen>.<i>`,
+`fanned` (outputs were sent to the GPUs).
 Each output has its own fields, so parallel tasks never overwrite each other.
 Every write is a Lua script (record_scripts): no write recreates an expired
 record, and each renews the record's expiry.
@@ -182,6 +183,11 @@ class JobRecord:
             raise _corrupt("done")
         return done >= outputs > 0
 
+    def mark_fanned_out(self) -> None:
+        """Outputs are being sent to the GPUs: from now on the job keeps its
+        quota units whatever its end (record_scripts.FINISH)."""
+        self.set(fanned="1")
+
     def request_cancel(self) -> bool:
         """The flag that running steps check; False when there is no record."""
         return self.set(cancelled="1")
@@ -213,8 +219,9 @@ class JobRecord:
         args: list[str | int | float] = [str(state), str(code), message, now(),
                                  str(open_outputs or ""), EVENTS_MAXLEN, MAX_OUTPUTS,
                                  JOB_KEY_PREFIX, time.time()]  # fmt: skip
-        # The tenant's open-job slot, the fair queue's in-flight place and a
-        # failed job's future units are given back in the same step.
+        # The tenant's open-job slot, the fair queue's in-flight place and the
+        # future units of a job that ended before its fan-out are given back
+        # in the same step.
         tenant, priority = self.owner()
         keys = [self.key, EVENTS_STREAM, open_key(tenant), inflight_key(priority),
                 outputs_key(tenant)]  # fmt: skip

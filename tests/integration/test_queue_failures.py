@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from api_contracts.errors import BackdropError
 from api_contracts.models import JobRequest, JobState, StyleRef
+from jobstore.records import JobRecord
 from tests.conftest import PHOTOS, STYLES
 
 pytestmark = pytest.mark.integration
@@ -90,6 +91,8 @@ def test_cancel_mid_job(client, hopper, starry) -> None:
     final = client.status(job_id)
     assert final.state == JobState.CANCELLED and final.error.code == "CANCELLED"
     assert "stylize" not in final.counters, "the cancelled optimization was not stored"
+    # It ran on a GPU: a cancel gives none of its quota units back (admission).
+    assert JobRecord(client.redis, job_id).field("fanned") == "1"
 
 
 @pytest.mark.parametrize(

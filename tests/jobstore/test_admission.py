@@ -140,9 +140,9 @@ def test_a_costly_job_that_ends_unrun_gives_back_the_minutes_ahead(
     redis: Redis, end: JobState
 ) -> None:
     """1100 iterations at 5 a minute hold the tenant's window for 2 minutes
-    ahead. A job refused at intake (or cancelled) will not run them: the
-    minute it was admitted in stays paid, the rest is given back. A job
-    that succeeds keeps them (its work was done)."""
+    ahead. A job refused at intake (or cancelled while held) will not run
+    them: the minute it was admitted in stays paid, the rest is given back.
+    A job that succeeds keeps them (its work was done)."""
     key = Tenants(redis).add("big", Limits(outputs_per_minute=5)).api_key.get_secret_value()
     client = _client(key)
     costly = JobOptions(iterations=1100)
@@ -162,6 +162,20 @@ def test_a_costly_job_that_ends_unrun_gives_back_the_minutes_ahead(
         client.submit(_request())  # the first minute's 5 still count
     assert 55 <= (refused.value.retry_after or 0) <= 60, "the minutes ahead were kept"
     assert redis.zcard(f"{TENANT_PREFIX}big:outputs") == 5
+
+
+def test_a_costly_job_cancelled_after_its_fan_out_keeps_its_units(redis: Redis) -> None:
+    """The attack a refund on cancel opens: 16 outputs of 2000 iterations
+    sent to 16 GPUs, cancelled at 59 s, the next such job admitted at 60 s,
+    a minute's quota paying for the fleet. Once sent, the units stay."""
+    key = Tenants(redis).add("big", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    job = client.submit(_request().model_copy(update={"options": JobOptions(iterations=1100)}))
+    JobRecord(redis, job.job_id).mark_fanned_out()  # as the segment step does
+    client.cancel(job.job_id)
+    with pytest.raises(BackdropError) as refused:
+        client.submit(_request())
+    assert 115 <= (refused.value.retry_after or 0) <= 120, "a sent job's units were given back"
 
 
 def test_a_default_job_counts_the_working_size_the_workers_publish(redis: Redis) -> None:

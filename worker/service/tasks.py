@@ -57,6 +57,7 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
     record = services().record(job_id)
     generation = record.generation()
     gpu_queue = PRIORITY_QUEUES[record.owner()[1]]
+    record.mark_fanned_out()  # before any is sent: its quota units are spent
     unsent = [i for i in outputs if record.set_once(f"sent.{generation}.{i}", "1")]
     # Outputs painted in regions (two paintings) cannot share one optimization:
     # batched, they would run one after another in a single task.
