@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.jpeg_scans import check_jpeg_scans
+from api_contracts.image_structure import check_image_structure
 
 # The formats the workers decode (worker.pipeline.intake.ALLOWED_FORMATS).
 SIGNATURES = {
@@ -49,8 +49,7 @@ async def read_image(request: Request, limit: int) -> bytes:
     if kind is None:
         raise BackdropError(ErrorCode.UNSUPPORTED_FORMAT,
                             "this file is not a JPEG, PNG, WebP or BMP image")  # fmt: skip
-    # The worker's intake refuses it too. Off the event loop: the walk is
-    # linear, yet 25 MB of tiny segments take a couple of seconds.
-    if kind == "JPEG":
-        await run_in_threadpool(check_jpeg_scans, data)
+    # The worker's intake refuses it too. Off the event loop: the walks are
+    # linear and capped, yet a 25 MB scan's data is searched for its end.
+    await run_in_threadpool(check_image_structure, data)
     return data

@@ -24,13 +24,14 @@ def gradient(w: int = 96, h: int = 64) -> Image.Image:
     return Image.fromarray(np.stack([x, y, 255 - x], axis=2))
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A tiny PNG whose header claims width x height pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
+    chunk = _chunk
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     return (
@@ -59,10 +60,47 @@ def jpeg_scan_bomb(side: int = 512, extra: int = 2000) -> bytes:
     return data[:-2] + last_scan * extra + b"\xff\xd9"
 
 
+def png_pieces(image: Image.Image, extra: bytes, data_pieces: int = 1) -> bytes:
+    """The PNG of `image` with `extra` chunks after its header and its image
+    data cut into `data_pieces` IDAT chunks."""
+    png = _encode(image, "PNG")
+    idat_at = png.index(b"IDAT") - 4
+    length = int.from_bytes(png[idat_at : idat_at + 4], "big")
+    idat = png[idat_at + 8 : idat_at + 8 + length]
+    cut = -(-len(idat) // data_pieces)
+    pieces = b"".join(_chunk(b"IDAT", idat[k : k + cut]) for k in range(0, len(idat), cut))
+    return png[:idat_at] + extra + pieces + _chunk(b"IEND", b"")
+
+
+def png_chunk_flood(chunks: int = 30_000) -> bytes:
+    """Empty private chunks (360 KB): Pillow reads and keeps each in Python
+    (2.18 M in 25 MB: 4.2 s and 250 MB to open)."""
+    return png_pieces(gradient(), _chunk(b"prVt", b"") * chunks)
+
+
+def jpeg_comment_flood(comments: int = 20_000) -> bytes:
+    """Empty COM segments after SOI (80 KB): Pillow's parser walks and keeps
+    each (6.5 M in 25 MB: 4-8 s and 460 MB to open)."""
+    jpeg = _encode(gradient(), "JPEG", quality=90)
+    return jpeg[:2] + b"\xff\xfe\x00\x02" * comments + jpeg[2:]
+
+
+def bmp_rle8(side: int = 2000) -> bytes:
+    """An 8-bit RLE BMP of one pixel then end-of-line per row: Pillow's
+    Python decoder fills each line a byte at a time (7000 px: 5.4 s)."""
+    rows = b"\x01\x07\x00\x00" * side + b"\x00\x01"  # a pixel, end of line; end of bitmap
+    palette = b"".join(bytes([i, i, i, 0]) for i in range(256))
+    info = struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(rows), 2835, 2835, 256, 0)
+    offset = 14 + len(info) + len(palette)
+    head = b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset)
+    return head + info + palette + rows
+
+
 def corpus() -> dict[str, tuple[bytes, str]]:
     png = _encode(gradient(), "PNG")
     jpeg = _encode(gradient(), "JPEG", quality=90)
     rng = np.random.default_rng(7)
+    noise = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
     rgba = np.zeros((64, 64, 4), np.uint8)
     rgba[..., 0] = 200
     rgba[16:48, 16:48, 3] = 255  # opaque red square on a transparent field
@@ -102,4 +140,9 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "exif_rotated_jpeg": (exif_rotated_jpeg(), "ok"),
         "progressive_jpeg": (_encode(gradient(), "JPEG", progressive=True), "ok"),
         "jpeg_2000_scans": (jpeg_scan_bomb(), "INVALID_IMAGE"),
+        "jpeg_20000_comments": (jpeg_comment_flood(), "INVALID_IMAGE"),
+        "png_30000_chunks": (png_chunk_flood(), "INVALID_IMAGE"),
+        # about 950 image data pieces of 12 bytes: unusual, not hostile
+        "png_many_data_chunks": (png_pieces(noise, b"", 1000), "ok"),
+        "bmp_rle8": (bmp_rle8(), "UNSUPPORTED_FORMAT"),
     }

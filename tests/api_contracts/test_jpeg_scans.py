@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api_contracts.jpeg_scans import MAX_SCANS, jpeg_scans
-from tests.bad_inputs import jpeg_scan_bomb
+from api_contracts.jpeg_scans import MAX_SCANS, MAX_SEGMENTS, jpeg_counts, jpeg_scans
+from tests.bad_inputs import jpeg_comment_flood, jpeg_scan_bomb
 from tests.conftest import PHOTOS
 
 
@@ -82,3 +82,14 @@ def test_a_long_run_of_ff_bytes_is_walked_at_once() -> None:
 def test_anything_else_counts_none() -> None:
     assert jpeg_scans(b"") == 0 and jpeg_scans(b"\x89PNG\r\n\x1a\n") == 0
     assert jpeg_scans(b"\xff\xd8\xff") == 0  # truncated: the decoder says so
+
+
+def test_a_comment_flood_is_counted_and_the_count_stops_early() -> None:
+    """20,000 empty comments: a JPEG Pillow opens (after walking each in
+    Python), far past any encoder's segments; the walk stops past the cap."""
+    flood = jpeg_comment_flood()
+    assert Image.open(io.BytesIO(flood)).size == (96, 64), "still a valid JPEG"
+    assert jpeg_counts(flood, max_segments=10**6).segments > 20_000
+    assert jpeg_counts(flood).segments == MAX_SEGMENTS + 1, "it stops once past the limit"
+    for real in (_jpeg(), _jpeg(progressive=True), (PHOTOS / "parrot.jpg").read_bytes()):
+        assert jpeg_counts(real).segments < 30

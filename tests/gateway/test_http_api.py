@@ -8,7 +8,7 @@ import pytest
 from redis import Redis
 
 from jobstore.tenants import Tenants
-from tests.bad_inputs import jpeg_scan_bomb
+from tests.bad_inputs import bmp_rle8, jpeg_scan_bomb, png_chunk_flood
 from tests.conftest import PHOTOS, STYLES
 from tests.services import tenant_key
 
@@ -78,7 +78,10 @@ def test_an_upload_past_the_limit_is_413_while_streaming(api: httpx.Client) -> N
      ("POST", "/v1/photos", b"", 400, "INVALID_IMAGE"),
      ("POST", "/v1/photos", b"plain text, named .jpg", 400, "UNSUPPORTED_FORMAT"),
      # 25 KB: a decoder would walk the image 2006 times (api_contracts.jpeg_scans)
-     ("POST", "/v1/paintings", jpeg_scan_bomb(), 400, "INVALID_IMAGE")],
+     ("POST", "/v1/paintings", jpeg_scan_bomb(), 400, "INVALID_IMAGE"),
+     # api_contracts.image_structure: Pillow would parse each chunk in Python
+     ("POST", "/v1/photos", png_chunk_flood(), 400, "INVALID_IMAGE"),
+     ("POST", "/v1/photos", bmp_rle8(), 400, "UNSUPPORTED_FORMAT")],
 )  # fmt: skip
 def test_errors_are_json_with_codes(api, method, path, body, status, code) -> None:
     kwargs = {"json": body} if isinstance(body, dict) else {"content": body}

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.jpeg_scans import check_jpeg_scans
+from api_contracts.image_structure import check_image_structure
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 # VGG pools four times before its deepest style layer: 16 px is 1 px there.
@@ -53,9 +53,9 @@ def decode_image(data: bytes, limits: IntakeLimits) -> np.ndarray:
             ErrorCode.IMAGE_TOO_LARGE,
             f"the file has {len(data)} bytes; the limit is {limits.max_bytes}",
         )
+    check_image_structure(data)  # before Pillow's parser walks the segments
     image = _open_allowed(data)
     _check_dimensions(image.size, limits)
-    check_jpeg_scans(data)
     try:
         # A truncated file must fail, not come back half grey.
         ImageFile.LOAD_TRUNCATED_IMAGES = False
