@@ -140,9 +140,16 @@ if old and terminal[old] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished', ARGV[4], 'updated', ARGV[4])
 local unsent = redis.call('HEXISTS', KEYS[1], 'fanned') == 0
 if unsent and (ARGV[1] == 'FAILED' or ARGV[1] == 'CANCELLED') then
+  -- The admitted minute stays paid whatever this caller's clock says (the
+  -- gateway scored it by its own): only members scored after it go.
   local mine = job .. ':'
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[9], '+inf')) do
-    if string.sub(m, 1, string.len(mine)) == mine then redis.call('ZREM', KEYS[5], m) end
+  local first = tonumber(redis.call('ZSCORE', KEYS[5], mine .. '0') or '0')
+  local ahead = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[9], '+inf', 'WITHSCORES')
+  for k = 1, #ahead, 2 do
+    local m = ahead[k]
+    if tonumber(ahead[k + 1]) > first and string.sub(m, 1, string.len(mine)) == mine then
+      redis.call('ZREM', KEYS[5], m)
+    end
   end
 end
 if ARGV[2] ~= '' then

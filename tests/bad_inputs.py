@@ -78,11 +78,25 @@ def png_chunk_flood(chunks: int = 30_000) -> bytes:
     return png_pieces(gradient(), _chunk(b"prVt", b"") * chunks)
 
 
+def jpeg_header_flood(kind: str, count: int = 20_000) -> bytes:
+    """A JPEG whose header Pillow's Python parser walks a step at a time:
+    `comments` (empty COM segments), `after_eoi` (the same after an early
+    EOI: libjpeg's walk stops there, Pillow's reads on), `jpg0` (FF F0 has
+    no length for Pillow; read as one, FF FF jumps 64 KB of comments),
+    `fill` (0xFF padding) and `restarts` (bare RST markers). The last two
+    decode; all cost Pillow seconds at 25 MB."""
+    jpeg = _encode(gradient(), "JPEG", quality=90)
+    head, rest, comment = jpeg[:2], jpeg[2:], b"\xff\xfe\x00\x02"
+    middle = {"comments": comment * count, "after_eoi": b"\xff\xd9" + comment * count,
+              "jpg0": b"\xff\xf0\xff\xff" + comment * count, "fill": b"\xff" * count * 4,
+              "restarts": b"\xff\xd0" * count}[kind]  # fmt: skip
+    return head + middle + rest
+
+
 def jpeg_comment_flood(comments: int = 20_000) -> bytes:
     """Empty COM segments after SOI (80 KB): Pillow's parser walks and keeps
     each (6.5 M in 25 MB: 4-8 s and 460 MB to open)."""
-    jpeg = _encode(gradient(), "JPEG", quality=90)
-    return jpeg[:2] + b"\xff\xfe\x00\x02" * comments + jpeg[2:]
+    return jpeg_header_flood("comments", comments)
 
 
 def bmp_rle8(side: int = 2000) -> bytes:
@@ -141,6 +155,10 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "progressive_jpeg": (_encode(gradient(), "JPEG", progressive=True), "ok"),
         "jpeg_2000_scans": (jpeg_scan_bomb(), "INVALID_IMAGE"),
         "jpeg_20000_comments": (jpeg_comment_flood(), "INVALID_IMAGE"),
+        "jpeg_comments_after_eoi": (jpeg_header_flood("after_eoi"), "INVALID_IMAGE"),
+        "jpeg_jpg0_jump": (jpeg_header_flood("jpg0"), "INVALID_IMAGE"),
+        "jpeg_80k_fill_bytes": (jpeg_header_flood("fill"), "INVALID_IMAGE"),
+        "jpeg_20000_restarts": (jpeg_header_flood("restarts"), "INVALID_IMAGE"),
         "png_30000_chunks": (png_chunk_flood(), "INVALID_IMAGE"),
         # about 950 image data pieces of 12 bytes: unusual, not hostile
         "png_many_data_chunks": (png_pieces(noise, b"", 1000), "ok"),

@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api_contracts.jpeg_scans import MAX_SCANS, MAX_SEGMENTS, jpeg_counts, jpeg_scans
-from tests.bad_inputs import jpeg_comment_flood, jpeg_scan_bomb
+from api_contracts.errors import BackdropError
+from api_contracts.jpeg_scans import (
+    MAX_HEADER_STEPS,
+    MAX_SCANS,
+    MAX_SEGMENTS,
+    check_jpeg_structure,
+    jpeg_counts,
+    jpeg_scans,
+    pillow_header_steps,
+)
+from tests.bad_inputs import jpeg_comment_flood, jpeg_header_flood, jpeg_scan_bomb
 from tests.conftest import PHOTOS
 
 
@@ -93,3 +102,24 @@ def test_a_comment_flood_is_counted_and_the_count_stops_early() -> None:
     assert jpeg_counts(flood).segments == MAX_SEGMENTS + 1, "it stops once past the limit"
     for real in (_jpeg(), _jpeg(progressive=True), (PHOTOS / "parrot.jpg").read_bytes()):
         assert jpeg_counts(real).segments < 30
+
+
+@pytest.mark.parametrize("kind", ["comments", "after_eoi", "jpg0", "fill", "restarts"])
+def test_what_pillows_parser_walks_before_the_scan_is_counted(kind: str) -> None:
+    """Pillow parses the header in Python, a step per segment, bare marker
+    or padding byte, reading on past an early EOI and taking FF F0 as bare:
+    the libjpeg walk saw 0 segments after the EOI and jumped the comments
+    after FF F0; fill bytes and restarts it skipped uncounted."""
+    flood = jpeg_header_flood(kind)
+    Image.open(io.BytesIO(flood))  # Pillow's parser takes each
+    assert pillow_header_steps(flood, stop_after=10**6) >= 20_000
+    assert pillow_header_steps(flood) == MAX_HEADER_STEPS + 1, "it stops once past the limit"
+    with pytest.raises(BackdropError) as refused:
+        check_jpeg_structure(flood)
+    assert refused.value.code == "INVALID_IMAGE"
+
+
+def test_a_real_jpegs_header_is_a_few_steps() -> None:
+    for real in (_jpeg(), _jpeg(progressive=True), (PHOTOS / "parrot.jpg").read_bytes()):
+        assert 3 <= pillow_header_steps(real) < 30
+        check_jpeg_structure(real)

@@ -164,6 +164,21 @@ def test_a_costly_job_that_ends_unrun_gives_back_the_minutes_ahead(
     assert redis.zcard(f"{TENANT_PREFIX}big:outputs") == 5
 
 
+def test_the_admitted_minute_stays_paid_whatever_the_workers_clock(redis: Redis) -> None:
+    """The gateway scores the window by its clock, a worker ends the job by
+    its own: with the gateway 10 s ahead, every member was 'after now' and a
+    job refused at intake cost nothing at all."""
+    key = Tenants(redis).add("big", Limits(outputs_per_minute=5)).api_key.get_secret_value()
+    client = _client(key)
+    job = client.submit(_request().model_copy(update={"options": JobOptions(iterations=1100)}))
+    window = f"{TENANT_PREFIX}big:outputs"
+    for member, score in redis.zrange(window, 0, -1, withscores=True):
+        redis.zadd(window, {member: score + 10})  # as if admitted by a clock 10 s ahead
+    error = JobError(code=ErrorCode.INVALID_IMAGE, message="x")
+    JobRecord(redis, job.job_id).finish(JobState.FAILED, error, JobState.FAILED)
+    assert redis.zcard(window) == 5, "the admitted minute was given back"
+
+
 def test_a_costly_job_cancelled_after_its_fan_out_keeps_its_units(redis: Redis) -> None:
     """The attack a refund on cancel opens: 16 outputs of 2000 iterations
     sent to 16 GPUs, cancelled at 59 s, the next such job admitted at 60 s,
