@@ -31,6 +31,14 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in t
 # IPv4 address inside cannot be located; never a public receiver.
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, still routed inside some sites
+# Never a public receiver, named here since `is_global` follows the
+# interpreter's tables: Python before 3.11.10 / 3.12.4 calls most of
+# 192.0.0.0/24 (IETF protocol assignments; 192.0.0.192 is a cloud metadata
+# address) global, and newer reservations (3fff::/20 documentation, 5f00::/16
+# SRv6) are global to every release before them.
+_RESERVED = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "192.0.0.0/24", "192.88.99.0/24", "198.18.0.0/15", "240.0.0.0/4",
+    "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16"))  # fmt: skip
 
 
 class WebhookRefused(Exception):
@@ -106,7 +114,8 @@ def check_address(text: str, production: bool) -> None:
     for reached in reached_addresses(address):
         if reached.is_loopback and not production:
             continue
-        if not reached.is_global or reached.is_multicast:
+        reserved = any(reached in net for net in _RESERVED if net.version == reached.version)
+        if reserved or not reached.is_global or reached.is_multicast:
             raise WebhookRefused(f"address {address} is not public")
 
 

@@ -26,6 +26,12 @@ REFUSED_IN_PRODUCTION = {
     "https://127.0.0.1./": "not public",
     "https://10.0.0.1.:443/": "not public",
     "https://127.1./": "not public",
+    # reserved blocks some Python releases call global (3.11.7: 192.0.0.192)
+    "https://192.0.0.192/": "not public",
+    "https://198.18.0.1/": "not public",
+    "https://[::ffff:192.0.0.170]/": "not public",
+    "https://[3fff::1]/": "not public",
+    "https://[5f00::1]/": "not public",
 }
 
 
