@@ -2,7 +2,10 @@
 that runs only the gateway's own scripts (the page has no inline script or
 handler) and shows images only from itself, the browser's own blobs (the
 picked photo) and the object store (thumbnails and results, presigned);
-no framing (clickjacking); no MIME sniffing; no referrer beyond the origin."""
+no framing (clickjacking); no MIME sniffing; no referrer beyond the origin.
+The API's answers are never stored by a cache: a status carries presigned
+URLs, and a shared cache does not take X-API-Key for authentication, so it
+could serve one tenant's answer to anyone asking the same address."""
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +53,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         docs = scope["path"] in DOCS_PATHS
+        api = scope["path"].startswith("/v1/")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -58,6 +62,8 @@ class SecurityHeaders:
                     headers.setdefault(name, value)
                 if docs:
                     headers["Content-Security-Policy"] = self.docs_policy
+                if api:
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -45,7 +45,7 @@ async def events(
     give_back = services.streams.take(caller)  # 429 past the tenant's open streams
     stream = event_stream(services, job_id, first, caller, api_key(authorization, x_api_key))
     return SlotResponse(give_back, stream, media_type="text/event-stream",
-                        headers={"Cache-Control": "no-cache"})  # fmt: skip
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
 class SlotResponse(StreamingResponse):

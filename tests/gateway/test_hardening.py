@@ -44,6 +44,8 @@ def test_every_answer_has_the_security_headers(gateway_url: str, path: str) -> N
     assert policy["frame-ancestors"] == "'none'" and policy["default-src"] == "'none'"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    if path.startswith("/v1/"):  # presigned URLs: no shared cache may keep them
+        assert headers["cache-control"] == "no-store"
 
 
 class _Inline(HTMLParser):
