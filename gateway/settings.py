@@ -4,12 +4,13 @@ its own small model (the gateway never imports worker code)."""
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.limits import JobLimits
+from jobstore.production_secrets import refuse_weak_credentials
 from jobstore.trusted_client import TrustedClientConfig
 
 
@@ -55,6 +56,12 @@ class GatewaySettings(BaseSettings):
     # production serves no /docs or /redoc (they load scripts from a CDN), and
     # refuses at submit a callback_url the workers would not call.
     environment: Literal["development", "production"] = "development"
+
+    @model_validator(mode="after")
+    def _production_credentials(self) -> "GatewaySettings":
+        if self.environment == "production":  # as the workers' settings refuse them
+            refuse_weak_credentials(self.redis, self.storage)
+        return self
 
     def client_config(self) -> TrustedClientConfig:
         return TrustedClientConfig.from_connection(

@@ -77,6 +77,17 @@ def running_s3() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def production_env(**extra: str) -> dict[str, str]:
+    """Variables for a gateway in production mode, which refuses a Redis URL
+    without a password: the shared Redis through an ACL user that has one."""
+    user, password = "backdrop-production-test", "production-test-password"
+    Redis.from_url(REDIS_URL).acl_setuser(user, enabled=True, reset_passwords=True,
+                                          passwords=[f"+{password}"], categories=["+@all"],
+                                          keys=["*"], channels=["*"])  # fmt: skip
+    url = REDIS_URL.replace("redis://", f"redis://{user}:{password}@", 1)
+    return {"BACKDROP_ENVIRONMENT": "production", "BACKDROP_REDIS__URL": url, **extra}
+
+
 def service_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,

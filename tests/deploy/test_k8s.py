@@ -253,13 +253,26 @@ def test_the_gpu_workers_hold_one_gpu_and_one_process_each(where: str) -> None:
             assert "nvidia.com/gpu" not in limits, f"{name} must not hold a GPU"
 
 
-def _settings_env(where: str, deployment: str | None = None) -> dict[str, str]:
+# What an operator writes over the overlay's example values (its .env.example
+# files, which production refuses as they stand).
+FILLED_IN = {"BACKDROP_REDIS__URL": "redis://:filled-in-redis-password@redis:6379/0",
+             "BACKDROP_STORAGE__ACCESS_KEY": "filled-in-access-key",
+             "BACKDROP_STORAGE__SECRET_KEY": "filled-in-secret-key",
+             "BACKDROP_WEBHOOKS__SECRET": "whsec_filled-in-webhook-secret"}  # fmt: skip
+
+
+def _settings_env(where: str, deployment: str | None = None,
+                  filled: bool = True) -> dict[str, str]:  # fmt: skip
     """The environment a pod gets: the ConfigMap, both Secrets (the overlay's
-    from its .env.example files) and the container's own env."""
+    from its .env.example files, filled in unless `filled` is False) and the
+    container's own env."""
     resources = BUILDS[where]
     env = dict(find(resources, "ConfigMap", "backdrop-settings")["data"])
     for secret in ("backdrop-secrets", "backdrop-worker-secrets"):
-        env.update(secret_values(find(resources, "Secret", secret)))
+        values = secret_values(find(resources, "Secret", secret))
+        if where == "production" and filled:
+            values.update({k: v for k, v in FILLED_IN.items() if k in values})
+        env.update(values)
     if deployment:
         container = _worker_container(find(resources, "Deployment", deployment))
         env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
@@ -359,13 +372,22 @@ def test_the_production_overlay_makes_valid_production_settings(
     GatewaySettings()  # the same environment parses for the gateway
 
 
-def test_the_bases_placeholder_secrets_are_refused_in_production(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("where", "filled"), [("base", True), ("production", False)])
+def test_the_placeholder_and_example_secrets_are_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, where: str, filled: bool
 ) -> None:
+    """The base's placeholders, and the overlay's .env.example values copied
+    without their edit: neither the workers nor the gateway (which faces the
+    internet with the same keys) start with them."""
     from pydantic import ValidationError
 
+    from gateway.settings import GatewaySettings
+
+    env = _settings_env(where, "worker-gpu", filled=filled)
     with pytest.raises(ValidationError, match="production needs"):
-        _settings(_settings_env("base", "worker-gpu"), monkeypatch)
+        _settings(env, monkeypatch)
+    with pytest.raises(ValidationError, match="production needs"):
+        GatewaySettings()
 
 
 def _trigger(scaled_object: dict[str, Any]) -> dict[str, str]:

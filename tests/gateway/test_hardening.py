@@ -19,7 +19,7 @@ from api_contracts.errors import BackdropError
 from jobstore.tenants import Limits, Tenants
 from tests.conftest import PHOTOS, REPO
 from tests.gateway.raw_http import connect, own_gateway
-from tests.services import service_env, tenant_key
+from tests.services import production_env, service_env, tenant_key
 
 pytestmark = pytest.mark.integration
 AUTH_SECONDS = 0.5
@@ -74,7 +74,7 @@ def test_the_page_needs_nothing_the_policy_refuses(gateway_url: str) -> None:
 
 def test_production_serves_no_docs_from_a_cdn(s3_endpoint: str, tmp_path_factory) -> None:
     log = tmp_path_factory.mktemp("production") / "gateway.log"
-    with own_gateway(s3_endpoint, log, BACKDROP_ENVIRONMENT="production") as (url, _):
+    with own_gateway(s3_endpoint, log, **production_env()) as (url, _):
         for path in ("/docs", "/redoc"):
             answer = httpx.get(url + path, timeout=30)
             assert answer.status_code == 404 and answer.json()["error"]["code"] == "NOT_FOUND"

@@ -11,7 +11,7 @@ from redis import Redis
 
 from tests.conftest import PHOTOS, STYLES
 from tests.gateway.raw_http import own_gateway
-from tests.services import tenant_key
+from tests.services import production_env, tenant_key
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_production_refuses_a_callback_no_attempt_would_call(
     submit with nothing changed; a public https one on a listed port is queued."""
     log = tmp_path_factory.mktemp("callbacks") / "gateway.log"
     key = tenant_key(redis_client, "called-back", outputs_per_minute=10)
-    env = {"BACKDROP_ENVIRONMENT": "production", "BACKDROP_WEBHOOKS__ALLOW_PORTS": "[443, 9443]"}
+    env = production_env(BACKDROP_WEBHOOKS__ALLOW_PORTS="[443, 9443]")
     with (own_gateway(s3_endpoint, log, **env) as (url, _),
           httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as http):  # fmt: skip
         photo = http.post("/v1/photos", content=(PHOTOS / "grace_hopper.png").read_bytes())

@@ -16,12 +16,23 @@ def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.queue.max_styles == 4
 
 
+GOOD_REDIS = "redis://:a-real-redis-password@redis:6379/0"
+
+
 @pytest.mark.parametrize(
     ("redis_url", "access", "secret"),
     [
-        ("redis://:pw@redis:6379/0", "minioadmin", "minioadmin"),
-        ("redis://:pw@redis:6379/0", None, None),
+        (GOOD_REDIS, "minioadmin", "minioadmin"),
+        (GOOD_REDIS, None, None),
         ("redis://redis:6379/0", "real-user", "real-secret-key"),
+        # what a copied example or a slip gives: still no password
+        ("redis://:@redis:6379/0", "real-user", "real-secret-key"),
+        ("redis://user@redis:6379/0", "real-user", "real-secret-key"),
+        ("redis://:short@redis:6379/0", "real-user", "real-secret-key"),
+        ("redis://:a-long-random-redis-password@redis:6379/0", "real-user", "real-secret-key"),
+        (GOOD_REDIS, "backdrop-service", "a-long-random-minio-secret-key"),
+        (GOOD_REDIS, "backdrop", "backdrop-secret"),  # the README's laptop keys
+        (GOOD_REDIS, "real-user", "short"),
     ],
 )
 def test_production_refuses_default_keys_and_open_redis(redis_url, access, secret) -> None:
@@ -34,13 +45,20 @@ def test_production_refuses_default_keys_and_open_redis(redis_url, access, secre
         )
 
 
-@pytest.mark.parametrize("webhook_secret", [None, "short"])
+@pytest.mark.parametrize("webhook_secret", [None, "short", "whsec_a-long-random-webhook-secret"])
 def test_production_needs_a_real_webhook_secret(webhook_secret) -> None:
-    good = {"environment": "production", "redis": {"url": "redis://:pw@redis:6379/0"},
+    good = {"environment": "production", "redis": {"url": GOOD_REDIS},
             "storage": {"access_key": "real-user", "secret_key": "real-secret-key"}}  # fmt: skip
     Settings(**good, webhooks={"secret": "a-long-random-webhook-secret"})  # the control
     with pytest.raises(ValidationError, match="webhook secret"):
         Settings(**good, webhooks={"secret": webhook_secret})
+
+
+def test_a_unix_socket_url_may_carry_its_password_in_the_query() -> None:
+    Settings(environment="production",
+             redis={"url": "unix:///run/redis.sock?db=0&password=a-real-redis-password"},
+             storage={"access_key": "real-user", "secret_key": "real-secret-key"},
+             webhooks={"secret": "a-long-random-webhook-secret-0"})  # fmt: skip
 
 
 def test_development_allows_minio_defaults() -> None:

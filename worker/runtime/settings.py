@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from jobstore.callback_rules import CallbackRules
 from jobstore.connection import RedisConnection, StorageConnection
 from jobstore.limits import JobLimits
+from jobstore.production_secrets import refuse_weak_credentials, refuse_weak_webhook_secret
 from worker.pipeline.intake import IntakeLimits
 from worker.pipeline.paint_full import PaintParams
 from worker.pipeline.stages import CompositeParams
@@ -242,15 +243,6 @@ def get_settings() -> Settings:
     return Settings()
 
 
-_DEFAULT_MINIO_KEYS = {"minioadmin", "minio", "changeme", "password", "secret"}
-
-
 def _refuse_development_credentials(settings: Settings) -> None:
-    keys = [settings.storage.access_key, settings.storage.secret_key]
-    if any(k is None or k.get_secret_value() in _DEFAULT_MINIO_KEYS for k in keys):
-        raise ValueError("production needs real MinIO keys, not missing or default ones")
-    secret = settings.webhooks.secret
-    if secret is None or len(secret.get_secret_value()) < 16:
-        raise ValueError("production needs a webhook secret of 16 characters or more")
-    if "@" not in settings.redis.url:
-        raise ValueError("production needs an authenticated Redis URL (redis://:password@host)")
+    refuse_weak_credentials(settings.redis, settings.storage)
+    refuse_weak_webhook_secret(settings.webhooks.secret)
