@@ -32,7 +32,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for routes in (page, uploads, jobs, styles):
         app.include_router(routes.router)
     page.mount_static(app)
-    metrics.install(app, lambda: services.client.redis)
+    metrics.install(app, lambda: services.client.redis, settings.gateway.metrics_token)
     app.add_middleware(SecurityHeaders, settings=settings)
     return app
 

@@ -2,10 +2,11 @@
 their latency, and the depth of every queue (Celery's, and the jobs held in
 the fair queues), read from Redis when Prometheus scrapes."""
 
+import hmac
 import time
 from collections.abc import Callable, Iterator
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Header, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -15,9 +16,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from pydantic import SecretStr
 from redis import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.names import QUEUE_CPU, QUEUE_GPU, QUEUE_GPU_BATCH, QUEUE_NOTIFY
 from jobstore.admission import PRIORITIES, held_total, inflight_key
 
@@ -63,10 +66,12 @@ def labels(scope: Scope, status: int) -> tuple[str, str, str]:
     return method, route, str(status) if 100 <= status < 600 else "other"
 
 
-def install(app: FastAPI, redis: Callable[[], Redis]) -> None:
+def install(app: FastAPI, redis: Callable[[], Redis], token: SecretStr | None = None) -> None:
     """Count every request under its route's template (not the raw path: job
     ids would make a label per job) and serve /metrics. The registry is the
-    app's own: two apps in one process (tests, the OpenAPI export) never clash."""
+    app's own: two apps in one process (tests, the OpenAPI export) never clash.
+    With a token, /metrics answers only `Authorization: Bearer <token>`, and
+    404 to anyone else (docker-compose publishes the API's port whole)."""
     registry = CollectorRegistry()
     requests = Counter("backdrop_http_requests_total", "Gateway requests by route and status",
                        ["method", "route", "status"], registry=registry)  # fmt: skip
@@ -83,8 +88,15 @@ def install(app: FastAPI, redis: Callable[[], Redis]) -> None:
     app.add_middleware(Observed, observe=observe)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(authorization: str | None = Header(None)) -> Response:
+        if token is not None and not _bearer_is(authorization, token):
+            raise BackdropError(ErrorCode.NOT_FOUND, "no such address")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer_is(authorization: str | None, token: SecretStr) -> bool:
+    expected = f"Bearer {token.get_secret_value()}".encode()
+    return hmac.compare_digest((authorization or "").encode(), expected)
 
 
 class Observed:

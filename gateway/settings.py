@@ -4,7 +4,7 @@ its own small model (the gateway never imports worker code)."""
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobstore.callback_rules import CallbackRules
@@ -38,6 +38,10 @@ class GatewayPart(BaseModel):
     # Uploads one tenant may have the gateway reading at once (each is held
     # whole, up to max_upload_bytes, before it is stored); past it 429.
     uploads_in_flight_per_tenant: int = Field(4, ge=1, le=1000)
+    # /metrics answers only `Authorization: Bearer <token>` when this is set
+    # (404 otherwise): where the API's port is published whole, as in
+    # docker-compose. Kubernetes' Ingress publishes / and /v1 only.
+    metrics_token: SecretStr | None = None
 
 
 class GatewaySettings(BaseSettings):

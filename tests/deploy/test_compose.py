@@ -1,5 +1,6 @@
 """docker-compose.yml's structure (Docker itself does not run here)."""
 
+import json
 import os
 import re
 
@@ -68,7 +69,7 @@ def _strings(node: object) -> list[str]:
 
 def test_no_credentials_in_the_file_only_required_references() -> None:
     text = (REPO / "docker-compose.yml").read_text()
-    pattern = r"^\s*(\w*(?:PASSWORD|SECRET|ACCESS_KEY|ROOT_USER)\w*): *(\S+)"
+    pattern = r"^\s*(\w*(?:PASSWORD|SECRET|ACCESS_KEY|_USER|TOKEN)\w*): *(\S+)"
     for key in re.findall(pattern, text, re.M):
         assert key[1].startswith("${") and ":?" in key[1], key
     required = {m.group(1) for m in VAR_REF.finditer(text) if (m.group(2) or "").startswith(":?")}
@@ -82,9 +83,11 @@ def test_worker_environment_passes_production_settings_validation(monkeypatch) -
     from worker.runtime.settings import Settings
 
     values = {
-        "REDIS_PASSWORD": "s3cret-redis",
+        "REDIS_PASSWORD": "s3cret-redis-password",
         "MINIO_ROOT_USER": "backdrop-prod",
         "MINIO_ROOT_PASSWORD": "long-random-secret",
+        "MINIO_SERVICE_USER": "backdrop-worker",
+        "MINIO_SERVICE_PASSWORD": "another-long-random-secret",
         "MINIO_PUBLIC_ENDPOINT": "cdn:9000",
         "WEBHOOK_SECRET": "a-long-random-webhook-secret",
     }
@@ -94,7 +97,7 @@ def test_worker_environment_passes_production_settings_validation(monkeypatch) -
         monkeypatch.setenv(name, filled)
     settings = Settings()
     assert settings.environment == "production"
-    assert settings.redis.url == "redis://:s3cret-redis@redis:6379/0"
+    assert settings.redis.url == "redis://:s3cret-redis-password@redis:6379/0"
     assert os.environ["BACKDROP_STORAGE__PUBLIC_ENDPOINT"] == "cdn:9000"
 
 
@@ -123,3 +126,54 @@ def test_the_grafana_dashboard_asks_only_for_metrics_the_code_exports() -> None:
              for m in re.findall(r"backdrop_[a-z_]+", e)}  # fmt: skip
     assert asked and asked <= exported, asked - exported
     assert exported <= asked, f"not on the dashboard: {exported - asked}"
+
+
+def _published(service: str) -> list[str]:
+    return [str(p) for p in SERVICES[service].get("ports", [])]
+
+
+def test_only_the_gateway_and_minios_api_face_the_network() -> None:
+    """Consoles without a login (Flower, Prometheus) and MinIO's root console
+    answer on the machine only; presigned URLs need MinIO's API public."""
+    for name in SERVICES:
+        for port in _published(name):
+            if port not in ("8080:8080", "9000:9000"):
+                assert port.startswith("127.0.0.1:"), f"{name} publishes {port} to every interface"
+    assert _published("gateway") == ["8080:8080"]
+
+
+def test_the_services_use_a_limited_minio_user_and_only_workers_sign_webhooks() -> None:
+    """A presigned URL names its access key to every tenant: not the root
+    user's. The gateway faces the internet and delivers no webhook."""
+    setup = SERVICES["minio-setup"]
+    policy = json.loads(setup["environment"]["SERVICE_POLICY"])
+    (statement,) = policy["Statement"]
+    assert all(r.startswith("arn:aws:s3:::backdrop-") for r in statement["Resource"])
+    assert not any(a.startswith("admin:") or a == "s3:*" for a in statement["Action"])
+    assert "mc admin user add" in setup["command"][0] and "policy attach" in setup["command"][0]
+    for name in ("gateway", "worker-gpu", "worker-cpu"):
+        env = SERVICES[name]["environment"]
+        assert "MINIO_SERVICE_USER" in env["BACKDROP_STORAGE__ACCESS_KEY"], name
+        assert "ROOT" not in env["BACKDROP_STORAGE__SECRET_KEY"], name
+        assert SERVICES[name]["depends_on"]["minio-setup"]["condition"] == (
+            "service_completed_successfully")  # fmt: skip
+        assert ("BACKDROP_WEBHOOKS__SECRET" in env) == (name != "gateway"), name
+
+
+def test_prometheus_scrapes_the_gateway_with_the_token_it_requires() -> None:
+    gateway_token = SERVICES["gateway"]["environment"]["BACKDROP_GATEWAY__METRICS_TOKEN"]
+    assert VAR_REF.fullmatch(gateway_token).group(1) == "METRICS_TOKEN"  # type: ignore[union-attr]
+    assert "METRICS_TOKEN" in COMPOSE["configs"]["metrics-token"]["content"]
+    (mounted,) = SERVICES["prometheus"]["configs"]
+    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "backdrop-gateway"]
+    assert mounted["source"] == "metrics-token"
+    assert job["authorization"]["credentials_file"] == mounted["target"]
+
+
+@pytest.mark.parametrize("name", ["redis", "minio", "worker-gpu", "worker-cpu", "gateway",
+                                  "flower", "prometheus"])  # fmt: skip
+def test_every_long_running_service_has_a_memory_limit(name: str) -> None:
+    """Without one a 50 MP composite can push the host into the OOM killer,
+    which may pick Redis or MinIO rather than the worker."""
+    assert re.fullmatch(r"[0-9]+[mg]", SERVICES[name]["mem_limit"])

@@ -42,3 +42,19 @@ def test_made_up_methods_and_paths_add_no_series(gateway_url: str) -> None:
     print(f"\n/metrics grew {grown} bytes over 150 junk requests")
     assert grown < 400, f"/metrics grew by {grown} bytes"
     assert 'method="other"' in text and 'route="unmatched"' in text
+
+
+def test_with_a_token_metrics_answers_only_its_bearer(s3_endpoint: str, tmp_path_factory) -> None:
+    """docker-compose publishes the API's port whole: with the token set,
+    anyone else gets a 404, and Prometheus (its bearer) the metrics."""
+    log = tmp_path_factory.mktemp("metrics-token") / "gateway.log"
+    token = "metrics-token-0123456789"
+    with own_gateway(s3_endpoint, log, BACKDROP_GATEWAY__METRICS_TOKEN=token) as (url, _):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token},
+                        {"X-API-Key": token}):  # fmt: skip
+            answer = httpx.get(f"{url}/metrics", headers=headers, timeout=30)
+            assert answer.status_code == 404, headers
+            assert "backdrop_" not in answer.text
+        scraped = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200 and "backdrop_http_requests_total" in scraped.text
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
