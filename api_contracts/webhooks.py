@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 SIGNATURE_HEADER = "Backdrop-Signature"
@@ -27,11 +27,15 @@ EVENT_ID_HEADER = "Backdrop-Event-Id"
 DEFAULT_TOLERANCE_SECONDS = 300  # older signatures are refused (replays)
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The signature header's value for `body`, at `timestamp` (now)."""
+def sign(secret: str | Sequence[str], body: bytes, timestamp: int | None = None) -> str:
+    """The signature header's value for `body`, at `timestamp` (now): one
+    v1 per secret, so while a tenant's secret is rotated a receiver holding
+    either the old or the new one verifies (it accepts any v1 that holds)."""
     t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    digests = [hmac.new(k.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+               for k in keys]  # fmt: skip
+    return ",".join([f"t={t}", *(f"v1={d}" for d in digests)])
 
 
 def verify_webhook(

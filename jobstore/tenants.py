@@ -10,6 +10,7 @@ is stored as is: Backdrop must sign with it. Both are shown once, at `add`.
 import hashlib
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,20 @@ class Tenant(BaseModel):
     revoked: bool = False
     key_hint: str = ""  # the key's first characters, to tell keys apart in a list
     webhook_secret: SecretStr | None = None
+    # The secret before the last rotation, still signing until this time.
+    previous_webhook_secret: SecretStr | None = None
+    previous_until: float = 0.0
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """What a delivery is signed with now: the secret, and the previous
+        one within its grace (each gives a v1). Empty for a tenant from
+        before per-tenant secrets (the service's then)."""
+        if self.webhook_secret is None:
+            return []
+        keys = [self.webhook_secret.get_secret_value()]
+        if self.previous_webhook_secret is not None and now < self.previous_until:
+            keys.append(self.previous_webhook_secret.get_secret_value())
+        return keys
 
 
 class Issued(BaseModel):
@@ -103,6 +118,20 @@ class Tenants:
             self.redis.delete(APIKEY_PREFIX + text(old))
         return SecretStr(api_key)
 
+    def new_webhook_secret(self, name: str, grace_seconds: float) -> SecretStr:
+        """A new webhook secret for a tenant (one from before per-tenant
+        secrets gets its own, leaving the service's shared one); for
+        `grace_seconds` deliveries are signed with the old one too, while
+        the receiver is switched over."""
+        tenant = self.get(name)
+        if tenant is None:
+            raise BackdropError(ErrorCode.NOT_FOUND, f"no tenant {name!r}")
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        fields: Any = {"webhook_secret": secret, "previous_until": time.time() + grace_seconds,
+                       "previous_webhook_secret": _text(tenant.webhook_secret)}  # fmt: skip
+        self.redis.hset(TENANT_PREFIX + name, mapping=fields)
+        return SecretStr(secret)
+
     def list(self) -> list[Tenant]:
         names = sorted(text(n) for n in self.redis.smembers(TENANTS_SET))
         return [t for t in (self.get(n) for n in names) if t is not None]
@@ -121,6 +150,8 @@ class Tenants:
         return Tenant(
             name=name, created=raw["created"], revoked=raw.get("revoked") == "1",
             key_hint=raw.get("key_hint", ""), webhook_secret=raw.get("webhook_secret") or None,
+            previous_webhook_secret=raw.get("previous_webhook_secret") or None,
+            previous_until=float(raw.get("previous_until") or 0),
             limits=Limits(max_open_jobs=int(raw.get("max_open_jobs") or 0),
                           outputs_per_minute=int(raw.get("outputs_per_minute") or 0),
                           uploads_per_hour=int(raw.get("uploads_per_hour",
@@ -150,3 +181,7 @@ class Tenants:
         tenant = self.get(name)
         assert tenant is not None
         return tenant
+
+
+def _text(secret: SecretStr | None) -> str:
+    return "" if secret is None else secret.get_secret_value()

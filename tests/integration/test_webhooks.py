@@ -74,6 +74,41 @@ def test_a_tenants_deliveries_are_signed_with_its_own_secret(client, receivers) 
     assert not verify_webhook(WEBHOOK_SECRET, headers, body), "not the service-wide secret"
 
 
+def test_a_rotated_secret_signs_beside_the_old_one_for_its_grace_only(client, receivers) -> None:
+    """A leaked secret is replaced without a gap: during the grace a
+    delivery verifies with the old secret and the new one; after it, with
+    the new one alone. A tenant from before per-tenant secrets (signed with
+    the service's, which other such tenants share) gets its own."""
+    from jobstore.tenants import Limits, Tenants
+    from jobstore.trusted_client import TrustedClient
+
+    tenants = Tenants(client.redis)
+    issued = tenants.add("rotating", Limits())
+    old = issued.webhook_secret.get_secret_value()
+    config = client.config.model_copy(update={"api_key": issued.api_key})
+    receivers.append(receiver := Receiver(lambda n: (200, 0)))
+
+    def delivered() -> tuple[dict[str, str], bytes]:
+        job_id = _portrait_job(TrustedClient(config), receiver.url)
+        assert _webhook_settles(client, job_id).webhook.state == "delivered"
+        return receiver.calls[-1]
+
+    new = tenants.new_webhook_secret("rotating", grace_seconds=3600).get_secret_value()
+    headers, body = delivered()
+    assert verify_webhook(old, headers, body) and verify_webhook(new, headers, body)
+    tenants.new_webhook_secret("rotating", grace_seconds=0)  # and its grace is over
+    newest = tenants.get("rotating").webhook_secret.get_secret_value()  # type: ignore[union-attr]
+    headers, body = delivered()
+    assert verify_webhook(newest, headers, body)
+    assert not verify_webhook(new, headers, body) and not verify_webhook(old, headers, body)
+    client.redis.hdel("backdrop:tenant:rotating", "webhook_secret")  # a tenant from before
+    headers, body = delivered()
+    assert verify_webhook(WEBHOOK_SECRET, headers, body)
+    own = tenants.new_webhook_secret("rotating", grace_seconds=0).get_secret_value()
+    headers, body = delivered()
+    assert verify_webhook(own, headers, body) and not verify_webhook(WEBHOOK_SECRET, headers, body)
+
+
 def test_a_receiver_down_then_up_gets_the_event_once(client, receivers) -> None:
     port = free_port()
     job_id = _portrait_job(client, f"http://127.0.0.1:{port}/hook")

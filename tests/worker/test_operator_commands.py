@@ -1,6 +1,7 @@
 """`backdrop deadletters`: what an operator sees, replays and purges (real Redis)."""
 
 import json
+import time
 
 import pytest
 from redis import Redis
@@ -51,4 +52,13 @@ def test_tenants_add_list_revoke(monkeypatch, capsys) -> None:
     with pytest.raises(BackdropError) as revoked:
         Tenants(redis).authenticate(issued["api_key"])
     assert revoked.value.code == ErrorCode.FORBIDDEN
+    capsys.readouterr()
+    assert main(["tenants", "rotate-secret", "acme", "--grace-hours", "2"]) == 0
+    rotated = json.loads(capsys.readouterr().out)
+    tenant = Tenants(redis).get("acme")
+    assert tenant is not None and rotated["webhook_secret"] != issued["webhook_secret"]
+    now = time.time()
+    assert tenant.signing_secrets(now) == [rotated["webhook_secret"], issued["webhook_secret"]]
+    assert tenant.signing_secrets(now + 2 * 3600 + 1) == [rotated["webhook_secret"]]
+    assert main(["tenants", "rotate-secret", "nobody"]) == 1
     redis.flushdb()

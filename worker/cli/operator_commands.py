@@ -33,6 +33,11 @@ def add_operator_commands(commands: Any) -> None:
     revoke.add_argument("name")
     rotate = actions.add_parser("rotate", help="a new key for the tenant; the old one stops")
     rotate.add_argument("name")
+    secret = actions.add_parser("rotate-secret", help="a new webhook secret; the old one "
+                                "signs too for --grace-hours")  # fmt: skip
+    secret.add_argument("name")
+    secret.add_argument("--grace-hours", type=float, default=24.0,
+                        help="deliveries carry both signatures this long (default 24)")  # fmt: skip
     tenants.set_defaults(handler=cmd_tenants)
 
 
@@ -55,6 +60,11 @@ def cmd_tenants(args: argparse.Namespace) -> int:
         if args.action == "rotate":
             key = registry.new_key(args.name).get_secret_value()
             print(json.dumps({"tenant": args.name, "api_key": key}))
+            return 0
+        if args.action == "rotate-secret":
+            new = registry.new_webhook_secret(args.name, args.grace_hours * 3600)
+            print(json.dumps({"tenant": args.name, "webhook_secret": new.get_secret_value(),
+                              "old_secret_signs_for_hours": args.grace_hours}))  # fmt: skip
             return 0
         if args.action == "revoke":
             registry.revoke(args.name)

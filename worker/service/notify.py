@@ -89,7 +89,7 @@ def attempt(services: Services, delivery: Delivery) -> PostResult:
     """One attempt of `delivery`: POST, record it on the job, then settle the
     delivery or schedule its next attempt."""
     settings = services.settings
-    secret = signing_secret(services, delivery.tenant)
+    secret = signing_secrets(services, delivery.tenant)
     result = post_signed(delivery.url, delivery.body, delivery.event_id, secret, settings,
                          services.resolver, delivery.tenant)  # fmt: skip
     number = delivery.attempt + 1
@@ -120,13 +120,13 @@ def _state(result: PostResult, again: bool) -> str:
     return "failed"
 
 
-def signing_secret(services: Services, tenant_name: str) -> str:
-    """The tenant's secret; the service's for the default tenant (or a tenant
-    from before per-tenant secrets)."""
+def signing_secrets(services: Services, tenant_name: str) -> list[str]:
+    """The tenant's secret (and its previous one while a rotation's grace
+    runs); the service's for the default tenant, or a tenant from before
+    per-tenant secrets (`backdrop tenants rotate-secret` gives it its own)."""
     tenant = Tenants(services.redis).get(tenant_name)
-    if tenant is not None and tenant.webhook_secret is not None:
-        return tenant.webhook_secret.get_secret_value()
-    return services.settings.webhooks.secret_value()
+    own = tenant.signing_secrets(time.time()) if tenant is not None else []
+    return own or [services.settings.webhooks.secret_value()]
 
 
 def backoff(attempt: int, settings: Settings) -> float:

@@ -12,6 +12,7 @@ import re
 import socket
 import ssl
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -45,7 +46,7 @@ class PostResult:
 
 
 def post_signed(
-    url: str, body: bytes, event_id: str, secret: str, settings: Settings,
+    url: str, body: bytes, event_id: str, secret: str | Sequence[str], settings: Settings,
     resolver: Resolver | None = None, tenant: str = "",
 ) -> PostResult:  # fmt: skip
     """resolver, tenant: the worker's DNS lookups and whose attempt this is
@@ -126,7 +127,7 @@ def _cut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _post(url: str, address: str, body: bytes, event_id: str, secret: str,
+def _post(url: str, address: str, body: bytes, event_id: str, secret: str | Sequence[str],
           settings: Settings, deadline: Deadline) -> int:  # fmt: skip
     """POST to the checked address (the URL's host only names it, for TLS and
     the Host header). The receiver's status."""
