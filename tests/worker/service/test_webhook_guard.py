@@ -7,7 +7,7 @@ import pytest
 from worker.runtime.settings import Settings
 from worker.service.webhook_guard import WebhookRefused, check_address, check_destination
 
-PRODUCTION = {"environment": "production", "redis": {"url": "redis://:pw@redis:6379/0"},
+PRODUCTION = {"environment": "production", "redis": {"url": "redis://:a-real-redis-password@redis:6379/0"},
               "storage": {"access_key": "real-user", "secret_key": "real-secret-key"},
               "webhooks": {"secret": "a-long-random-webhook-secret"}}  # fmt: skip
 
