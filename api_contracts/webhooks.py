@@ -1,7 +1,8 @@
 """Signed webhooks: what Backdrop sends and what a receiving app checks.
 
 Every delivery carries `Backdrop-Signature: t=<unix time>,v1=<hex>`, an
-HMAC-SHA256 with the tenant's secret over "<t>.<raw body>" (as Stripe does).
+HMAC-SHA256 with the tenant's secret over "<t>.<raw body>" (as Stripe does);
+while the secret is rotated, one v1 per secret, and any that holds verifies.
 The body is frozen when the event happens and sent byte for byte on every
 attempt; its "id", the event id, is inside what is signed, so a receiver that
 keeps the ids it has seen drops duplicates and replays on the signed id alone

@@ -9,7 +9,7 @@ gets a cluster that refuses to start, not one open to anyone who read them.
 tests/deploy/test_k8s.py and tests/worker/test_settings.py hold it to them.
 """
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
@@ -28,7 +28,7 @@ def redis_password(url: str) -> str:
     """The password a Redis URL authenticates with ('' for none): its
     userinfo, or a unix socket's `password` query."""
     parts = urlsplit(url)
-    return parts.password or parse_qs(parts.query).get("password", [""])[0]
+    return unquote(parts.password or "") or parse_qs(parts.query).get("password", [""])[0]
 
 
 def refuse_weak_credentials(redis: RedisConnection, storage: StorageConnection) -> None:
@@ -39,10 +39,12 @@ def refuse_weak_credentials(redis: RedisConnection, storage: StorageConnection) 
             "production needs an authenticated Redis URL (redis://:password@host), its "
             f"password {MIN_PASSWORD} characters or more and not an example's"
         )
-    keys = [storage.access_key, storage.secret_key]
-    if any(k is None or k.get_secret_value() in PLACEHOLDERS for k in keys):
+    # The access key is a name (every presigned URL shows it): only present,
+    # and not the secret itself. The secret is what must not be guessed.
+    access, secret = _text(storage.access_key), _text(storage.secret_key)
+    if not access or secret in PLACEHOLDERS or secret == access:
         raise ValueError("production needs real MinIO keys, not missing, default or example ones")
-    if len(_text(storage.secret_key)) < MIN_PASSWORD:
+    if len(secret) < MIN_PASSWORD:
         raise ValueError(
             f"production needs a MinIO secret key of {MIN_PASSWORD} characters or more"
         )

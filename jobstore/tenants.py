@@ -8,6 +8,7 @@ is stored as is: Backdrop must sign with it. Both are shown once, at `add`.
 """
 
 import hashlib
+import math
 import re
 import secrets
 import time
@@ -42,6 +43,9 @@ class Limits(BaseModel):
     upload_mb_per_hour: int = Field(DEFAULT_UPLOAD_MB_PER_HOUR, ge=0)
 
 
+MAX_GRACE_SECONDS = 7 * 24 * 3600  # a rotation's old secret signs at most a week
+
+
 class Tenant(BaseModel):
     name: str
     created: str = ""
@@ -49,19 +53,23 @@ class Tenant(BaseModel):
     revoked: bool = False
     key_hint: str = ""  # the key's first characters, to tell keys apart in a list
     webhook_secret: SecretStr | None = None
-    # The secret before the last rotation, still signing until this time.
+    # The secret before the last rotation, still signing until this time;
+    # previous_shared: it was the service's (a tenant from before per-tenant
+    # secrets), which only the workers hold.
     previous_webhook_secret: SecretStr | None = None
+    previous_shared: bool = False
     previous_until: float = 0.0
 
-    def signing_secrets(self, now: float) -> list[str]:
+    def signing_secrets(self, now: float, shared: str) -> list[str]:
         """What a delivery is signed with now: the secret, and the previous
-        one within its grace (each gives a v1). Empty for a tenant from
-        before per-tenant secrets (the service's then)."""
+        one within its grace (each gives a v1); `shared`, the service's
+        secret, for a tenant from before per-tenant secrets."""
         if self.webhook_secret is None:
-            return []
+            return [shared]
         keys = [self.webhook_secret.get_secret_value()]
-        if self.previous_webhook_secret is not None and now < self.previous_until:
-            keys.append(self.previous_webhook_secret.get_secret_value())
+        if now < self.previous_until:
+            old = shared if self.previous_shared else _text(self.previous_webhook_secret)
+            keys += [old] if old else []
         return keys
 
 
@@ -123,12 +131,17 @@ class Tenants:
         secrets gets its own, leaving the service's shared one); for
         `grace_seconds` deliveries are signed with the old one too, while
         the receiver is switched over."""
+        if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:  # nan and inf fail too
+            raise BackdropError(ErrorCode.INVALID_REQUEST,
+                                "the grace is 0 to 168 hours (0 after a leak)")  # fmt: skip
         tenant = self.get(name)
         if tenant is None:
             raise BackdropError(ErrorCode.NOT_FOUND, f"no tenant {name!r}")
         secret = "whsec_" + secrets.token_urlsafe(32)
+        legacy = tenant.webhook_secret is None  # it signed with the service's secret
         fields: Any = {"webhook_secret": secret, "previous_until": time.time() + grace_seconds,
-                       "previous_webhook_secret": _text(tenant.webhook_secret)}  # fmt: skip
+                       "previous_webhook_secret": _text(tenant.webhook_secret),
+                       "previous_shared": "1" if legacy else "0"}  # fmt: skip
         self.redis.hset(TENANT_PREFIX + name, mapping=fields)
         return SecretStr(secret)
 
@@ -151,7 +164,8 @@ class Tenants:
             name=name, created=raw["created"], revoked=raw.get("revoked") == "1",
             key_hint=raw.get("key_hint", ""), webhook_secret=raw.get("webhook_secret") or None,
             previous_webhook_secret=raw.get("previous_webhook_secret") or None,
-            previous_until=float(raw.get("previous_until") or 0),
+            previous_shared=raw.get("previous_shared") == "1",
+            previous_until=_finite(raw.get("previous_until")),
             limits=Limits(max_open_jobs=int(raw.get("max_open_jobs") or 0),
                           outputs_per_minute=int(raw.get("outputs_per_minute") or 0),
                           uploads_per_hour=int(raw.get("uploads_per_hour",
@@ -185,3 +199,12 @@ class Tenants:
 
 def _text(secret: SecretStr | None) -> str:
     return "" if secret is None else secret.get_secret_value()
+
+
+def _finite(raw: str | None) -> float:
+    """A stored time; 0 for anything that is not a finite number."""
+    try:
+        value = float(raw or 0)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) else 0.0

@@ -3,6 +3,7 @@ server (moto's server mode, standing in for MinIO) and a real Celery worker."""
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from redis import Redis
@@ -77,14 +79,21 @@ def running_s3() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+# This test process's own (the ACL user lives on in the test Redis, which
+# listens on loopback only; a later run sets its password anew).
+_ACL_PASSWORD = secrets.token_urlsafe(16)
+
+
 def production_env(**extra: str) -> dict[str, str]:
     """Variables for a gateway in production mode, which refuses a Redis URL
     without a password: the shared Redis through an ACL user that has one."""
-    user, password = "backdrop-production-test", "production-test-password"
+    user = "backdrop-production-test"
     Redis.from_url(REDIS_URL).acl_setuser(user, enabled=True, reset_passwords=True,
-                                          passwords=[f"+{password}"], categories=["+@all"],
+                                          passwords=[f"+{_ACL_PASSWORD}"], categories=["+@all"],
                                           keys=["*"], channels=["*"])  # fmt: skip
-    url = REDIS_URL.replace("redis://", f"redis://{user}:{password}@", 1)
+    parts = urlsplit(REDIS_URL)
+    netloc = f"{user}:{_ACL_PASSWORD}@{parts.hostname}:{parts.port or 6379}"
+    url = urlunsplit(parts._replace(netloc=netloc))
     return {"BACKDROP_ENVIRONMENT": "production", "BACKDROP_REDIS__URL": url, **extra}
 
 

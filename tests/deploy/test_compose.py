@@ -12,6 +12,17 @@ from tests.conftest import REPO
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 VAR_REF = re.compile(r"\$\{([A-Z_]+)(:\?[^}]*|:-[^}]*)?\}")
+# What an operator writes into .env.
+FILLED = {
+    "REDIS_PASSWORD": "s3cret-redis-password",
+    "MINIO_ROOT_USER": "backdrop-prod",
+    "MINIO_ROOT_PASSWORD": "long-random-secret",
+    "MINIO_SERVICE_USER": "backdrop-worker",
+    "MINIO_SERVICE_PASSWORD": "another-long-random-secret",
+    "MINIO_PUBLIC_ENDPOINT": "cdn:9000",
+    "WEBHOOK_SECRET": "a-long-random-webhook-secret",
+    "METRICS_TOKEN": "a-long-random-metrics-token",
+}
 
 
 def test_the_services_of_the_design_card_are_there() -> None:
@@ -78,23 +89,18 @@ def test_no_credentials_in_the_file_only_required_references() -> None:
     assert required and required <= documented
 
 
+def _fill(service: str, monkeypatch) -> None:
+    """The service's compose environment, with .env's values filled in."""
+    for name, value in SERVICES[service]["environment"].items():
+        filled = VAR_REF.sub(lambda m: FILLED.get(m.group(1), ""), str(value))
+        monkeypatch.setenv(name, filled)
+
+
 def test_worker_environment_passes_production_settings_validation(monkeypatch) -> None:
     """The compose env, with the .env values filled in, is a valid production Settings."""
     from worker.runtime.settings import Settings
 
-    values = {
-        "REDIS_PASSWORD": "s3cret-redis-password",
-        "MINIO_ROOT_USER": "backdrop-prod",
-        "MINIO_ROOT_PASSWORD": "long-random-secret",
-        "MINIO_SERVICE_USER": "backdrop-worker",
-        "MINIO_SERVICE_PASSWORD": "another-long-random-secret",
-        "MINIO_PUBLIC_ENDPOINT": "cdn:9000",
-        "WEBHOOK_SECRET": "a-long-random-webhook-secret",
-    }
-    env = SERVICES["worker-gpu"]["environment"]
-    for name, value in env.items():
-        filled = VAR_REF.sub(lambda m: values.get(m.group(1), ""), str(value))
-        monkeypatch.setenv(name, filled)
+    _fill("worker-gpu", monkeypatch)
     settings = Settings()
     assert settings.environment == "production"
     assert settings.redis.url == "redis://:s3cret-redis-password@redis:6379/0"
@@ -177,3 +183,28 @@ def test_every_long_running_service_has_a_memory_limit(name: str) -> None:
     """Without one a 50 MP composite can push the host into the OOM killer,
     which may pick Redis or MinIO rather than the worker."""
     assert re.fullmatch(r"[0-9]+[mg]", SERVICES[name]["mem_limit"])
+
+
+def test_the_gateway_starts_in_production_without_the_webhook_secret(monkeypatch) -> None:
+    """The gateway has no webhook secret (only the workers sign): its
+    settings, and the operator's commands run in its container, must not
+    ask for one."""
+    from gateway.settings import GatewaySettings
+    from worker.cli import main
+
+    for name in [n for n in os.environ if n.startswith("BACKDROP_")]:
+        monkeypatch.delenv(name)
+    _fill("gateway", monkeypatch)
+    settings = GatewaySettings()
+    assert settings.environment == "production" and settings.gateway.metrics_token
+    monkeypatch.setenv("BACKDROP_REDIS__URL", "redis://127.0.0.1:6379/8")
+    assert main(["tenants", "list"]) == 0
+
+
+def test_minio_setup_refuses_a_weak_or_shared_root_password() -> None:
+    """MinIO's admin API answers on the public :9000 whatever the console's
+    binding: the root password is checked before anything is made."""
+    script = SERVICES["minio-setup"]["command"][0]
+    guard = script[: script.index("mc alias set")]
+    assert "${#MINIO_ROOT_PASSWORD} -lt 12" in guard.replace("$$", "$")
+    assert '"$$MINIO_ROOT_USER" = "$$MINIO_SERVICE_USER"' in guard and "exit 1" in guard

@@ -104,9 +104,14 @@ def test_a_rotated_secret_signs_beside_the_old_one_for_its_grace_only(client, re
     client.redis.hdel("backdrop:tenant:rotating", "webhook_secret")  # a tenant from before
     headers, body = delivered()
     assert verify_webhook(WEBHOOK_SECRET, headers, body)
-    own = tenants.new_webhook_secret("rotating", grace_seconds=0).get_secret_value()
+    own = tenants.new_webhook_secret("rotating", grace_seconds=3600).get_secret_value()
+    headers, body = delivered()  # its receiver still holds the service's secret
+    assert verify_webhook(own, headers, body) and verify_webhook(WEBHOOK_SECRET, headers, body)
+    tenants.new_webhook_secret("rotating", grace_seconds=0)
+    final = tenants.get("rotating").webhook_secret.get_secret_value()  # type: ignore[union-attr]
     headers, body = delivered()
-    assert verify_webhook(own, headers, body) and not verify_webhook(WEBHOOK_SECRET, headers, body)
+    assert verify_webhook(final, headers, body)
+    assert not verify_webhook(WEBHOOK_SECRET, headers, body), "its own, no longer the shared one"
 
 
 def test_a_receiver_down_then_up_gets_the_event_once(client, receivers) -> None:

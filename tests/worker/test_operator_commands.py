@@ -57,8 +57,22 @@ def test_tenants_add_list_revoke(monkeypatch, capsys) -> None:
     rotated = json.loads(capsys.readouterr().out)
     tenant = Tenants(redis).get("acme")
     assert tenant is not None and rotated["webhook_secret"] != issued["webhook_secret"]
-    now = time.time()
-    assert tenant.signing_secrets(now) == [rotated["webhook_secret"], issued["webhook_secret"]]
-    assert tenant.signing_secrets(now + 2 * 3600 + 1) == [rotated["webhook_secret"]]
+    now, shared = time.time(), "the-service-secret"
+    both = [rotated["webhook_secret"], issued["webhook_secret"]]
+    assert tenant.signing_secrets(now, shared) == both
+    assert tenant.signing_secrets(now + 2 * 3600 + 1, shared) == [rotated["webhook_secret"]]
     assert main(["tenants", "rotate-secret", "nobody"]) == 1
+    for bad in ("inf", "nan", "-1", "169"):  # the old secret would sign for ever, or never
+        assert main(["tenants", "rotate-secret", "acme", "--grace-hours", bad]) == 1
+        assert "INVALID_REQUEST" in capsys.readouterr().out
+    assert main(["tenants", "rotate-secret", "acme", "--grace-hours", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["ended_an_earlier_grace"] is True
+    redis.hdel("backdrop:tenant:acme", "webhook_secret")  # a tenant from before the secrets
+    assert Tenants(redis).get("acme").signing_secrets(now, shared) == [shared]  # type: ignore[union-attr]
+    assert main(["tenants", "rotate-secret", "acme"]) == 0
+    own = json.loads(capsys.readouterr().out)["webhook_secret"]
+    legacy = Tenants(redis).get("acme")
+    assert legacy is not None and legacy.signing_secrets(now, shared) == [own, shared], (
+        "the receiver still holds the service's secret: it signs through the grace"
+    )
     redis.flushdb()

@@ -30,7 +30,9 @@ GOOD_REDIS = "redis://:a-real-redis-password@redis:6379/0"
         ("redis://user@redis:6379/0", "real-user", "real-secret-key"),
         ("redis://:short@redis:6379/0", "real-user", "real-secret-key"),
         ("redis://:a-long-random-redis-password@redis:6379/0", "real-user", "real-secret-key"),
-        (GOOD_REDIS, "backdrop-service", "a-long-random-minio-secret-key"),
+        (GOOD_REDIS, "backdrop-worker", "a-long-random-minio-secret-key"),
+        (GOOD_REDIS, "same-as-the-secret", "same-as-the-secret"),
+        ("redis://:%61%62%63@redis:6379/0", "real-user", "real-secret-key"),  # abc, encoded
         (GOOD_REDIS, "backdrop", "backdrop-secret"),  # the README's laptop keys
         (GOOD_REDIS, "real-user", "short"),
     ],
@@ -52,6 +54,14 @@ def test_production_needs_a_real_webhook_secret(webhook_secret) -> None:
     Settings(**good, webhooks={"secret": "a-long-random-webhook-secret"})  # the control
     with pytest.raises(ValidationError, match="webhook secret"):
         Settings(**good, webhooks={"secret": webhook_secret})
+
+
+def test_the_access_key_is_a_name_an_example_may_suggest() -> None:
+    """The k8s example's user name with a real secret: the name is public in
+    every presigned URL anyway; the secret is what is checked."""
+    Settings(environment="production", redis={"url": GOOD_REDIS},
+             storage={"access_key": "backdrop-service", "secret_key": "a-real-minio-secret"},
+             webhooks={"secret": "a-long-random-webhook-secret-0"})  # fmt: skip
 
 
 def test_a_unix_socket_url_may_carry_its_password_in_the_query() -> None:

@@ -1,4 +1,4 @@
-"""`backdrop deadletters list|replay|purge`, `backdrop tenants add|list|revoke`
+"""`backdrop deadletters list|replay|purge`, `backdrop tenants add|list|revoke|rotate|rotate-secret`
 and `backdrop worker --check`: what an operator runs against a live service."""
 
 import argparse
@@ -6,9 +6,25 @@ import json
 import socket
 from typing import Any
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis import Redis
 
+from jobstore.connection import RedisConnection
 from worker.runtime.settings import Settings
+
+
+class _RedisOnly(BaseSettings):
+    """BACKDROP_REDIS__* alone: tenants and dead letters need nothing else, so
+    they run wherever the Redis URL is (the gateway's container, which has
+    no webhook secret for the workers' production settings to ask for)."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKDROP_", env_nested_delimiter="__",
+                                      extra="ignore")  # fmt: skip
+    redis: RedisConnection = RedisConnection()
+
+
+def _redis_url() -> str:
+    return _RedisOnly().redis.url
 
 
 def add_operator_commands(commands: Any) -> None:
@@ -37,7 +53,8 @@ def add_operator_commands(commands: Any) -> None:
                                 "signs too for --grace-hours")  # fmt: skip
     secret.add_argument("name")
     secret.add_argument("--grace-hours", type=float, default=24.0,
-                        help="deliveries carry both signatures this long (default 24)")  # fmt: skip
+                        help="deliveries carry both signatures this long, 0-168 "
+                        "(default 24; 0 after a leak)")  # fmt: skip
     tenants.set_defaults(handler=cmd_tenants)
 
 
@@ -45,7 +62,7 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     from api_contracts.errors import BackdropError
     from jobstore.tenants import Limits, Tenants
 
-    registry = Tenants(Redis.from_url(Settings().redis.url))
+    registry = Tenants(Redis.from_url(_redis_url()))
     try:
         if args.action == "add":
             limits = Limits(max_open_jobs=args.max_open_jobs,
@@ -62,10 +79,7 @@ def cmd_tenants(args: argparse.Namespace) -> int:
             print(json.dumps({"tenant": args.name, "api_key": key}))
             return 0
         if args.action == "rotate-secret":
-            new = registry.new_webhook_secret(args.name, args.grace_hours * 3600)
-            print(json.dumps({"tenant": args.name, "webhook_secret": new.get_secret_value(),
-                              "old_secret_signs_for_hours": args.grace_hours}))  # fmt: skip
-            return 0
+            return _rotate_secret(registry, args.name, args.grace_hours)
         if args.action == "revoke":
             registry.revoke(args.name)
             print(f"revoked the key of {args.name}")
@@ -81,6 +95,20 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_secret(registry: Any, name: str, grace_hours: float) -> int:
+    """A new webhook secret; a grace still running from a rotation before
+    ends now (its old secret stops signing), which the output says."""
+    import time
+
+    before = registry.get(name)
+    running = before is not None and before.previous_until > time.time()
+    new = registry.new_webhook_secret(name, grace_hours * 3600)
+    print(json.dumps({"tenant": name, "webhook_secret": new.get_secret_value(),
+                      "old_secret_signs_for_hours": grace_hours,
+                      "ended_an_earlier_grace": running}))  # fmt: skip
+    return 0
+
+
 def cmd_deadletters(args: argparse.Namespace) -> int:
     from worker.service.dead_letters import (
         list_dead_letters,
@@ -88,7 +116,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
         replay_dead_letters,
     )
 
-    redis = Redis.from_url(Settings().redis.url)
+    redis = Redis.from_url(_redis_url())
     if args.action == "list":
         for entry in list_dead_letters(redis):
             what = f"task {entry['task']} {entry['args'][:120]}" if entry.get("task") else (
@@ -105,8 +133,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 def _send_task(name: str, task_args: list[Any], queue: str) -> None:
     from celery import Celery
 
-    settings = Settings()
-    producer = Celery("backdrop-replay", broker=settings.redis.url, set_as_current=False)
+    producer = Celery("backdrop-replay", broker=_redis_url(), set_as_current=False)
     producer.conf.update(task_serializer="json", accept_content=["json"])
     producer.send_task(name, args=task_args, queue=queue)
 

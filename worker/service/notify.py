@@ -124,9 +124,9 @@ def signing_secrets(services: Services, tenant_name: str) -> list[str]:
     """The tenant's secret (and its previous one while a rotation's grace
     runs); the service's for the default tenant, or a tenant from before
     per-tenant secrets (`backdrop tenants rotate-secret` gives it its own)."""
+    shared = services.settings.webhooks.secret_value()
     tenant = Tenants(services.redis).get(tenant_name)
-    own = tenant.signing_secrets(time.time()) if tenant is not None else []
-    return own or [services.settings.webhooks.secret_value()]
+    return tenant.signing_secrets(time.time(), shared) if tenant is not None else [shared]
 
 
 def backoff(attempt: int, settings: Settings) -> float:
