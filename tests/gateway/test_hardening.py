@@ -26,10 +26,24 @@ AUTH_SECONDS = 0.5
 STREAMS_PER_TENANT = 2
 
 
+# Its own database: the event stream tests need jobs that stay queued, which
+# a worker of the integration tests (on the session's database) would run.
+QUIET_REDIS = "redis://127.0.0.1:6379/8"
+
+
 @pytest.fixture(scope="module")
-def gateway_url(s3_endpoint: str, redis_client: Redis, tmp_path_factory) -> Iterator[str]:
+def quiet_redis() -> Iterator[Redis]:
+    client = Redis.from_url(QUIET_REDIS)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="module")
+def gateway_url(s3_endpoint: str, quiet_redis: Redis, tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("hardening") / "gateway.log"
-    env = {"BACKDROP_GATEWAY__EVENTS_AUTH_SECONDS": str(AUTH_SECONDS),
+    env = {"BACKDROP_REDIS__URL": QUIET_REDIS,
+           "BACKDROP_GATEWAY__EVENTS_AUTH_SECONDS": str(AUTH_SECONDS),
            "BACKDROP_GATEWAY__EVENTS_POLL_SECONDS": "0.1",
            "BACKDROP_GATEWAY__EVENTS_PER_TENANT": str(STREAMS_PER_TENANT)}  # fmt: skip
     with own_gateway(s3_endpoint, log, **env) as (url, _):
@@ -91,8 +105,8 @@ def test_the_tenant_name_default_is_reserved(redis_client: Redis, s3_endpoint: s
     assert Tenants(redis_client).get("default") is None
 
 
-def test_a_revoked_keys_event_stream_ends(gateway_url: str, redis_client: Redis) -> None:
-    headers = {"Authorization": f"Bearer {tenant_key(redis_client, 'watcher')}"}
+def test_a_revoked_keys_event_stream_ends(gateway_url: str, quiet_redis: Redis) -> None:
+    headers = {"Authorization": f"Bearer {tenant_key(quiet_redis, 'watcher')}"}
     with httpx.Client(base_url=gateway_url, headers=headers, timeout=30) as http:
         photo = http.post("/v1/photos", content=(PHOTOS / "grace_hopper.png").read_bytes())
         job = http.post("/v1/jobs", json={"photo_key": photo.json()["key"], "mode": "portrait"})
@@ -103,7 +117,7 @@ def test_a_revoked_keys_event_stream_ends(gateway_url: str, redis_client: Redis)
             while not kinds:
                 line = next(lines)
                 kinds += [line[7:]] if line.startswith("event: ") else []
-            Tenants(redis_client).revoke("watcher")
+            Tenants(quiet_redis).revoke("watcher")
             revoked = time.monotonic()
             for line in lines:  # the read timeout (30 s) fails the test if it never ends
                 kinds += [line[7:]] if line.startswith("event: ") else []
@@ -140,11 +154,11 @@ def _open_stream(url: str, job_id: str, key: str) -> tuple[int, socket.socket]:
     return int(data.split(b" ", 2)[1]), sock
 
 
-def test_one_tenants_open_event_streams_are_bounded(gateway_url: str, redis_client: Redis) -> None:
+def test_one_tenants_open_event_streams_are_bounded(gateway_url: str, quiet_redis: Redis) -> None:
     """Each open stream reads its job twice a second: unbounded, one tenant's
     few hundred filled the gateway's core. Past the bound: 429, others unhurt,
     and a stream whose caller hangs up gives its place back."""
-    keys = {t: tenant_key(redis_client, t) for t in ("streams-a", "streams-b")}
+    keys = {t: tenant_key(quiet_redis, t) for t in ("streams-a", "streams-b")}
     jobs = {}
     for tenant, key in keys.items():
         with httpx.Client(base_url=gateway_url, timeout=30,
