@@ -24,6 +24,13 @@ UNIT_SIDE = 512
 PAINT_LEVELS = ((30, 1024), (30, 2048))
 
 
+# output original composites at the photo's own size on the CPU pool, up to
+# the intake's 50 MP (12.7 s and 1.1 GB at 48 MP, README): priced at that
+# limit, since the photo's size is not read at submit. A preview or portrait
+# at full size counted 1, "a second's work", for 13 s of a CPU worker.
+FULL_SIZE_UNITS = 1
+
+
 def paint_units() -> float:
     return sum(n * (side / UNIT_SIDE) ** 2 for n, side in PAINT_LEVELS) / UNIT_ITERATIONS
 
@@ -31,18 +38,20 @@ def paint_units() -> float:
 def output_units(options: JobOptions, optimizes: bool = True, max_side: int = UNIT_SIDE) -> int:
     """One output's units: 1 for one that is not optimized (portrait mode,
     quality preview: a second's work), else its iterations (quality high
-    doubles the default) times its pixels over the unit's, rounded up.
+    doubles the default) times its pixels over the unit's, rounded up; plus
+    FULL_SIZE_UNITS for output original.
     max_side: the deployment's working size (what a job without `size`
     gets, and the most any gets)."""
+    full = FULL_SIZE_UNITS if options.output == "original" else 0
     if not optimizes or options.quality == "preview":
-        return 1
+        return 1 + full
     doubled = 2 if options.quality == "high" else 1  # an explicit count is not doubled
     iterations = options.iterations or UNIT_ITERATIONS * doubled
     side = min(options.size or max_side, max_side)  # as the plan resolves it
     work = iterations * (side / UNIT_SIDE) ** 2 / UNIT_ITERATIONS
     if (options.quality, options.output) == ("high", "original"):
         work += paint_units()
-    return max(1, math.ceil(work - 1e-9))
+    return max(1, math.ceil(work - 1e-9)) + full
 
 
 def job_units(request: JobRequest, max_side: int = UNIT_SIDE) -> int:

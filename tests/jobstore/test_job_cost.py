@@ -14,7 +14,9 @@ from jobstore.job_cost import UNIT_ITERATIONS, UNIT_SIDE, job_units, output_unit
     ({"iterations": 400}, 4), ({"iterations": 150}, 2),  # rounded up
     ({"quality": "high"}, 2), ({"quality": "high", "iterations": 300}, 3),  # not doubled
     ({"size": 1024}, 1),  # a 512 px deployment paints at 512 whatever is asked
-    ({"quality": "high", "output": "original"}, 8),  # 2 + the full-resolution painting's 6
+    ({"quality": "high", "output": "original"}, 9),  # 2 + the painting's 6 + the full size's 1
+    # a composite of up to 50 MP on the CPU pool: 12.7 s, not "a second's work"
+    ({"output": "original"}, 2), ({"quality": "preview", "output": "original"}, 2),
 ])  # fmt: skip
 def test_an_output_counts_its_iterations_times_its_pixels(options: dict, units: int) -> None:
     assert output_units(JobOptions(**options)) == units
@@ -27,6 +29,8 @@ def test_a_job_counts_every_output_and_portrait_counts_one() -> None:
     blended = [s.model_copy(update={"blend_group": 0}) for s in styles]  # one output
     assert job_units(JobRequest(photo_key="p", styles=blended, options=heavy)) == 5
     assert job_units(JobRequest(photo_key="p", mode="portrait", options=heavy)) == 1
+    full = JobOptions(output="original")
+    assert job_units(JobRequest(photo_key="p", mode="portrait", options=full)) == 2
 
 
 def test_the_painting_is_priced_as_the_worker_paints_at_its_defaults() -> None:
