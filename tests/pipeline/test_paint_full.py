@@ -147,6 +147,17 @@ def test_coarse_to_fine_through_each_doubling(net) -> None:
     assert sides[0] == 64 and sides[-1] == 128 and sorted(sides) == sides, sides
 
 
+def test_a_photo_no_larger_than_the_working_size_is_painted_as_it_is(net) -> None:
+    """quality high with output original on a photo of the working size (or
+    smaller): no level above it, the stylized image back as it was (it
+    divided the iterations among no levels: INTERNAL, ZeroDivisionError)."""
+    photo = to_working_size(read_rgb(PHOTOS / "grace_hopper.png"), 48)
+    painting = to_working_size(read_rgb(STYLES / "starry.jpg"), 64)
+    stylized = photo[::-1].copy()
+    painted = paint_full(photo, stylized, [(painting, 1.0)], PARAMS, PaintParams(), net)
+    assert np.array_equal(painted, stylized)
+
+
 def _column_steps(change: np.ndarray) -> np.ndarray:
     """How much the mean change of each column differs from its neighbour's: a
     seam is a step that runs down the whole column, texture averages out."""

@@ -158,6 +158,8 @@ def paint_steps(
     picture (style_scale x each level's side; benchmarks only)."""
     image, working = stylized, max(stylized.shape[:2])
     sides = paint_levels(working, max(photo.shape[:2]))
+    if not sides:  # the photo is no larger than the working size: nothing above it
+        return stylized
     shapes = [_shape_at(photo.shape, s) for s in sides]
     counts = split_iterations(paint.iterations, len(sides))[::-1]  # any extra to the finest
     total = sum(n * len(tile_boxes(sh, paint)) for n, sh in zip(counts, shapes, strict=True))
