@@ -43,8 +43,14 @@ def produce_once(
             return decode(services.store.get(bucket, key)), True
         except ObjectNotFound:
             pass  # expired in between: make it here
-    data = encode(make())
-    services.store.put(bucket, key, data, content_type)
+    try:
+        data = encode(make())
+        services.store.put(bucket, key, data, content_type)
+    except BaseException:
+        # Failed (a bad photo, a time limit): the next asker makes it at once,
+        # instead of waiting out the lock of a maker that will never store it.
+        services.redis.delete(redis_keys.producer_lock(key))
+        raise
     return decode(data), False
 
 
