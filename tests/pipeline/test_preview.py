@@ -30,6 +30,18 @@ def test_blending_two_paintings_lies_between_them(photo) -> None:
     assert previewer.style_vector(starry).shape == (1, 1, 1, 100)
 
 
+def test_a_tiny_weight_is_a_weight_not_noise(photo) -> None:
+    """weight 1e-50 passes the contract (> 0); in float32 the weights summed to
+    0 and the NaN style vector painted a magenta smear."""
+    starry, sketch = read_rgb(STYLES / "starry.jpg"), read_rgb(STYLES / "sketch.jpg")
+    previewer = get_previewer()
+    alone = previewer.stylize(photo, [(starry, 1.0)])
+    assert np.array_equal(previewer.stylize(photo, [(starry, 1e-50)]), alone)
+    both = previewer.stylize(photo, [(starry, 1e-50), (sketch, 1e-50)]).astype(float)
+    even = previewer.stylize(photo, [(starry, 1.0), (sketch, 1.0)]).astype(float)
+    assert np.abs(both - even).mean() < 1
+
+
 def test_two_paintings_preview_is_two_passes_joined_by_the_alpha() -> None:
     from tests.conftest import PHOTOS, STYLES, read_rgb
     from worker.pipeline.intake import to_working_size

@@ -59,7 +59,9 @@ class FeedForwardStylizer:
         (the documented way to weaken these arbitrary-style networks)."""
         if strength <= 0:
             return photo.copy()
-        weights = np.array([w for _, w in styles], np.float32)
+        # In float64: weights the contract allows (any above 0) sum to 0 in
+        # float32 below 1e-45, and 0 / 0 painted noise from a NaN vector.
+        weights = np.array([w for _, w in styles], np.float64)
         vectors = np.stack([self.style_vector(p) for p, _ in styles])
         vector = np.tensordot(weights / weights.sum(), vectors, axes=1)
         if strength < 1:
