@@ -112,6 +112,8 @@ def run_local(job: LocalJob, settings: Settings, progress: ProgressFn | None = N
     else:
         alpha, result = composite_stage(photo, mask, stylized, job.mode, settings.composite,
                                         edge=edge)  # fmt: skip
+    if mode.stylizes and job.params.strength == 0:
+        result = photo.copy()  # the contract: 0 gives the photo back (no matting, no upsampling)
     meta["params"] = job.params.model_dump(mode="json")
     return LocalResult(photo, alpha, stylized, result, meta)
 

@@ -106,10 +106,13 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
         painted = stylized is not None and stylized.shape != photo.shape
         guide = paint_photo(services, plan) if painted else photo
         _, result = composite_full(full, guide, mask, stylized, plan.mode, plan.composite)
+        photo = full
     else:  # the edge the intermediates were composited with (and dual's preview)
         edge = artifacts.subject_edge(services, plan, photo)
         _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,
                                     edge=edge)  # fmt: skip
+    if plan.stage.stylizes and plan.params.strength == 0:
+        result = photo  # the contract: 0 gives the photo back (no matting, no upsampling)
     # Nothing of this job (its id, its output index): the result is keyed by
     # content and served to any tenant's identical request.
     meta.update(mode=plan.mode, size=plan.size, output=plan.output)

@@ -290,15 +290,23 @@ def test_intermediates_sharpen_in_the_status_before_the_result(svc) -> None:
     assert latest.shape == final.shape and not np.array_equal(latest, final)
 
 
-def test_strength_reaches_the_plan_and_zero_gives_the_photo_back(svc) -> None:
+@pytest.mark.parametrize(("mode", "output"), [("full", "working"), ("background", "working"),
+                                            ("full", "original")])  # fmt: skip
+def test_strength_reaches_the_plan_and_zero_gives_the_photo_back(svc, mode, output) -> None:
+    """As the contract says, bit for bit: the subject's edge was matted over
+    it (background: up to 58 levels in 889 pixels) and the original size
+    was the working photo upsampled (up to 127 levels)."""
     from worker.service.artifacts import working_photo
 
-    record = new_job(svc, "weak", mode="full", options={"strength": 0.0, "iterations": 4})
+    options = {"strength": 0.0, "iterations": 4, "output": output}
+    record = new_job(svc, "weak", mode=mode, options=options)
     _run_job(svc, "weak")
     plan = load_plan(record)
     assert plan.params.strength == 0.0
     png = svc.store.get(svc.settings.storage.results_bucket, record.status().styles[0].result_key)
-    assert np.array_equal(decode_png(png), working_photo(svc, plan))
+    photo = read_rgb(PHOTOS / "grace_hopper.png") if output == "original" else (
+        working_photo(svc, plan))  # fmt: skip
+    assert np.array_equal(decode_png(png), photo)
 
 
 def test_output_original_gives_the_uploads_size(svc) -> None:
