@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def test_keep_original_size_returns_the_photos_resolution(tmp_path: Path) -> Non
     assert _run(tmp_path, "--mode", "portrait", "--size", "128", "--keep-original-size") == 0
     with Image.open(tmp_path / "out.png") as result:
         assert result.size == (512, 600)
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_an_out_that_cannot_be_written_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """It ended as INTERNAL (IsADirectoryError) after the whole job had run."""
+    (tmp_path / "a-file").write_text("x")
+    out = tmp_path if where == "a directory" else tmp_path / "a-file" / "out.png"
+    started = time.monotonic()
+    status = main(["run", str(PHOTOS / "grace_hopper.png"), "--style", str(STYLES / "starry.jpg"),
+                   "--out", str(out), *FAST])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err[-1].startswith("backdrop: error INVALID_REQUEST: "), err
+    assert time.monotonic() - started < 5, "refused before the models load"
 
 
 @pytest.mark.parametrize(

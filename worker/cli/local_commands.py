@@ -102,6 +102,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_writable(out: Path) -> None:
+    """INVALID_REQUEST for an --out that is a directory or cannot be made: it
+    failed as INTERNAL once the whole job had run."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackdropError(ErrorCode.INVALID_REQUEST,
+                            f"cannot write {out}: {exc.strerror or exc}") from None  # fmt: skip
+    if out.is_dir():
+        raise BackdropError(ErrorCode.INVALID_REQUEST, f"--out {out} is a directory; name a file")
+
+
 def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[str, Path]:
     """Run one job in-process with progress bars; write result, mask, sheet, metadata."""
     from worker.cli.progress import StageBars
@@ -109,6 +121,7 @@ def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[s
     from worker.pipeline.contact_sheet import contact_sheet
     from worker.pipeline.png import encode_png
 
+    _check_writable(out)  # before minutes of work, not after
     bars = StageBars(label)
     started = time.monotonic()
     try:
