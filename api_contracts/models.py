@@ -115,7 +115,8 @@ class JobOptions(BaseModel):
     quality: Literal["preview", "standard", "high"] = Field(
         "standard",
         description="preview: the feed-forward result alone (about a second); "
-        "standard: the optimization; high: twice the iterations",
+        "standard: the optimization; high: twice the default iterations (an explicit "
+        "`iterations` is used as given)",
     )
     iterations: int | None = Field(None, ge=1, le=MAX_ITERATIONS, description="optimizer steps")
     content_weight: float | None = Field(
