@@ -121,6 +121,22 @@ def test_each_output_of_a_batch_stops_on_its_own_loss() -> None:
     assert images[1].max() == 29 and watch.best_images()[1].max() == 29
 
 
+def test_the_result_is_reported_with_its_own_losses() -> None:
+    """The lowest-loss image is the result: its losses are reported with it
+    (the last iterate's, higher after lbfgs_adam's rise, had described
+    another picture in the metadata)."""
+    from worker.pipeline.style import _Watch
+
+    start = np.zeros((1, 4, 4, 3), np.float32)
+    watch = _Watch(start, 1000, 0.0)
+    last = {}
+    for done, total in enumerate([500.0, 300.0, 420.0], start=1):
+        last = {"total": total, "style": total / 2}
+        watch.saw(done, [last], start + done, start + done)
+    assert watch.best_images()[0].max() == 2, "the image of the lowest loss"
+    assert watch.best_losses([last]) == [{"total": 300.0, "style": 150.0}]
+
+
 @pytest.mark.parametrize("every", [0, 1], ids=["host", "device"])
 def test_a_failed_line_search_never_climbs(net, every: int) -> None:
     """Parrot with strokes (the largest loss) at 96 px: the history's

@@ -168,7 +168,8 @@ def stylize_many(
                 break
         if final:
             results = [_finish(content, im, params) for im in watch.best_images()]
-            yield BatchProgress(done, done, level, watch.losses(per), results, watch.runs(done))
+            yield BatchProgress(done, done, level, watch.best_losses(per), results,
+                                watch.runs(done))  # fmt: skip
 
 
 class _Watch:
@@ -179,7 +180,10 @@ class _Watch:
     def __init__(self, images: Any, watch_from: int, below: float) -> None:
         self.watch_from, self.below = watch_from, below
         n = len(images)
-        self.best: list[tuple[float, Any]] = [(np.inf, im) for im in images]
+        # The lowest-loss image with the losses measured on it: the result and
+        # what is reported of it (the last iterate's losses described another).
+        self.best: list[tuple[float, Any, dict[str, float] | None]] = [
+            (np.inf, im, None) for im in images]  # fmt: skip
         self.totals: list[list[tuple[int, float]]] = [[] for _ in range(n)]
         self.frozen: list[tuple[Any, dict[str, float]] | None] = [None] * n
         self.stopped_at: list[int | None] = [None] * n
@@ -193,7 +197,7 @@ class _Watch:
             if self.frozen[i] is not None:
                 continue
             if p["total"] < self.best[i][0]:
-                self.best[i] = (p["total"], measured[i])
+                self.best[i] = (p["total"], measured[i], p)
             if done > self.watch_from:
                 self.totals[i].append((done, p["total"]))
             if self.totals[i] and _converged(self.totals[i], self.below):
@@ -212,6 +216,10 @@ class _Watch:
 
     def best_images(self) -> list[Any]:
         return [b[1] for b in self.best]
+
+    def best_losses(self, per: list[dict[str, float]]) -> list[dict[str, float]]:
+        """The losses of best_images (the last ones where none was measured)."""
+        return [p if b[2] is None else b[2] for b, p in zip(self.best, per, strict=True)]
 
 
 def _converged(totals: list[tuple[int, float]], below: float) -> bool:
