@@ -45,6 +45,16 @@ def _run(photo, styles, params, net, **kwargs):
     return list(stylize(photo, styles, params, net, **kwargs))
 
 
+def test_the_result_carries_the_losses_measured_on_it(photo, starry, net) -> None:
+    """Adam at a rate far too high oscillates: the result is the lowest-loss
+    image, and its losses (not the last iterate's) are reported with it."""
+    params = StyleParams(iterations=12, levels=1, optimizer="adam", learning_rate=200.0)
+    steps = _run(photo, [(starry, 1.0)], params, net)
+    seen = [s.losses["total"] for s in steps[:-1]]
+    assert seen[-1] > min(seen), "the test needs a last iterate above the best"
+    assert steps[-1].losses["total"] == pytest.approx(min(seen))
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_losses_fall(photo, starry, net, optimizer) -> None:
     params = StyleParams(iterations=25, levels=1, init="noise", optimizer=optimizer)

@@ -68,13 +68,15 @@ def test_keep_original_size_returns_the_photos_resolution(tmp_path: Path) -> Non
         assert result.size == (512, 600)
 
 
-@pytest.mark.parametrize("where", ["a directory", "under a file"])
+@pytest.mark.parametrize("where", ["a directory", "under a file", "beside a directory"])
 def test_an_out_that_cannot_be_written_is_refused_before_the_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
     """It ended as INTERNAL (IsADirectoryError) after the whole job had run."""
     (tmp_path / "a-file").write_text("x")
-    out = tmp_path if where == "a directory" else tmp_path / "a-file" / "out.png"
+    out = {"a directory": tmp_path, "under a file": tmp_path / "a-file" / "out.png",
+           "beside a directory": tmp_path / "out.png"}[where]  # fmt: skip
+    (tmp_path / "out.mask.png").mkdir()  # where the mask would go
     started = time.monotonic()
     status = main(["run", str(PHOTOS / "grace_hopper.png"), "--style", str(STYLES / "starry.jpg"),
                    "--out", str(out), *FAST])  # fmt: skip

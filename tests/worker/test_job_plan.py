@@ -38,6 +38,19 @@ def test_every_picture_of_two_strengths_has_its_own_key(quality: str) -> None:
     assert all(weak[k] != strong[k] for k in KEYS), (weak, strong)
 
 
+def test_strength_zeros_result_is_keyed_apart_from_the_composites_before_it() -> None:
+    """Strength 0 became the photo itself: its results made before (the matted
+    or upsampled composite, kept up to ~22 days) must not be served for it."""
+    from worker.service import keys
+
+    plan = _plan(strength=0.0)
+    before = {**plan._scene(), "output": plan.output, "params": plan.params_key()}
+    assert plan.result_key("f") != keys.result_key(plan.photo_sha, "f", before)
+    other = _plan(strength=0.3)
+    former = {**other._scene(), "output": other.output, "params": other.params_key()}
+    assert other.result_key("f") == keys.result_key(other.photo_sha, "f", former), "unchanged"
+
+
 def test_previews_are_shared_only_where_their_strength_mix_is_the_same() -> None:
     # The preview cannot paint harder than its painting: from the default up
     # the mix is 1, so a standard job at 0.8 and one at 1.0 show one preview.

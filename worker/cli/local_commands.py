@@ -2,6 +2,8 @@
 
 import argparse
 import json
+import os
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -103,15 +105,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _check_writable(out: Path) -> None:
-    """INVALID_REQUEST for an --out that is a directory or cannot be made: it
-    failed as INTERNAL once the whole job had run."""
+    """INVALID_REQUEST for an --out whose files cannot be written (a directory,
+    a folder that cannot be made or written, a read-only file): it failed as
+    INTERNAL once the whole job had run."""
+    paths = [out, *(out.with_suffix(s) for s in (".mask.png", ".sheet.png", ".json"))]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()
+        for path in paths:
+            if path.is_dir() or (path.exists() and not os.access(path, os.W_OK)):
+                raise IsADirectoryError(0, "a directory or read-only", str(path))
     except OSError as exc:
         raise BackdropError(ErrorCode.INVALID_REQUEST,
-                            f"cannot write {out}: {exc.strerror or exc}") from None  # fmt: skip
-    if out.is_dir():
-        raise BackdropError(ErrorCode.INVALID_REQUEST, f"--out {out} is a directory; name a file")
+                            f"cannot write {exc.filename or out}: {exc.strerror or exc}"
+                            ) from None  # fmt: skip
 
 
 def run_and_write(job: Any, settings: Any, out: Path, label: str = "") -> dict[str, Path]:

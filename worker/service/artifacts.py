@@ -7,6 +7,7 @@ worker, so jobs on the same photo started at once do not all compute it.
 
 import io
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -38,7 +39,8 @@ def produce_once(
     the maker's unrounded copy made its own job's pictures differ from every
     later job's under the same key."""
     bucket = services.settings.storage.work_bucket
-    if _wait_for_other_producer(services, bucket, key):
+    exists, token = _wait_for_other_producer(services, bucket, key)
+    if exists:
         try:
             return decode(services.store.get(bucket, key)), True
         except ObjectNotFound:
@@ -49,23 +51,31 @@ def produce_once(
     except BaseException:
         # Failed (a bad photo, a time limit): the next asker makes it at once,
         # instead of waiting out the lock of a maker that will never store it.
-        services.redis.delete(redis_keys.producer_lock(key))
+        # Only this task's own lock: another holder's is its business.
+        if token is not None:
+            services.redis.eval(_RELEASE, 1, redis_keys.producer_lock(key), token)
         raise
     return decode(data), False
 
 
-def _wait_for_other_producer(services: Services, bucket: str, key: str) -> bool:
-    """True when the object exists (now, or once a concurrent task that holds
-    the lock has stored it); False when this task should make it."""
-    lock = redis_keys.producer_lock(key)
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
+
+
+def _wait_for_other_producer(
+    services: Services, bucket: str, key: str
+) -> tuple[bool, str | None]:  # fmt: skip
+    """(True, None) when the object exists (now, or once a concurrent task
+    that holds the lock has stored it); (False, this task's lock token, or
+    None when the holder died) when this task should make it."""
+    lock, token = redis_keys.producer_lock(key), uuid.uuid4().hex
     deadline = time.monotonic() + PRODUCER_LOCK_SECONDS
     while not services.store.exists(bucket, key):
-        if services.redis.set(lock, "1", nx=True, ex=PRODUCER_LOCK_SECONDS):
-            return False
+        if services.redis.set(lock, token, nx=True, ex=PRODUCER_LOCK_SECONDS):
+            return False, token
         if time.monotonic() > deadline:
-            return False  # the holder died: make it here
+            return False, None  # the holder died: make it here
         time.sleep(0.05)
-    return True
+    return True, None
 
 
 def photo_bytes(services: Services, photo_key: str) -> bytes:

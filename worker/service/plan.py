@@ -1,7 +1,6 @@
 """The plan: a request resolved once, by the job's first step, against that
 worker's settings, and stored with the job. Every later step, on any pool,
-reads it and never its own settings, so a result's key names what made it.
-"""
+reads it and never its own settings, so a result's key names what made it."""
 
 from dataclasses import asdict
 from typing import Any, Literal
@@ -25,8 +24,7 @@ from worker.runtime.settings import Precision, Settings
 from worker.service import keys
 from worker.service.plan_options import check_limits, style_params_for
 
-# Fields a plan gained after workers that read plans were released.
-ADDED_FIELDS = ("precision", "segmenter_model", "feature_net")
+ADDED_FIELDS = ("precision", "segmenter_model", "feature_net")  # after plan readers shipped
 
 
 class JobPlan(BaseModel):
@@ -221,7 +219,9 @@ class JobPlan(BaseModel):
 
     def result_key(self, style_sha: str | None) -> str:
         stylizes = self.stage.stylizes
-        shaping = {**self._scene(), "output": self.output,
+        # Strength 0 is the photo itself since 2026-12-05: apart from the composites before.
+        back = {"photo_back": 1} if stylizes and self.params.strength == 0 else {}
+        shaping = {**self._scene(), "output": self.output, **back,
                    "params": self.params_key() if stylizes else {}}  # fmt: skip
         return keys.result_key(self.photo_sha, style_sha if stylizes else None, shaping)
 

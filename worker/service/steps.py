@@ -92,27 +92,7 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     if artifacts.reuse_at_composite(services, plan, style_sha):
         record.count("result_reused")
         return finish.complete_output(record, index, plan.output_count, result_key)
-    photo = artifacts.working_photo(services, plan)
-    stylized, meta = None, dict[str, object]()
-    if style_sha is not None:
-        png = services.store.get(services.settings.storage.work_bucket,
-                                 plan.stylized_key(style_sha))  # fmt: skip
-        stylized, meta = decode_png(png), read_metadata(png)
-    if plan.output == "original":  # the CPU pool's memory-bounded full-size path
-        full = intake.decode_image(artifacts.photo_bytes(services, plan.photo_key), plan.limits)
-        mask = artifacts.subject_mask_of(services, plan, photo.shape)
-        # An image painted above the working size (quality high) is upsampled
-        # guided by the photo at its own size.
-        painted = stylized is not None and stylized.shape != photo.shape
-        guide = paint_photo(services, plan) if painted else photo
-        _, result = composite_full(full, guide, mask, stylized, plan.mode, plan.composite)
-        photo = full
-    else:  # the edge the intermediates were composited with (and dual's preview)
-        edge = artifacts.subject_edge(services, plan, photo)
-        _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,
-                                    edge=edge)  # fmt: skip
-    if plan.stage.stylizes and plan.params.strength == 0:
-        result = photo  # the contract: 0 gives the photo back (no matting, no upsampling)
+    result, meta = _built(services, plan, style_sha)
     # Nothing of this job (its id, its output index): the result is keyed by
     # content and served to any tenant's identical request.
     meta.update(mode=plan.mode, size=plan.size, output=plan.output)
@@ -121,6 +101,36 @@ def composite_step(services: Services, job_id: str, index: int) -> bool:
     services.store.put(results, result_key, encode_png(result, meta), "image/png")
     record.count("composite")
     return finish.complete_output(record, index, plan.output_count, result_key)
+
+
+def _built(
+    services: Services, plan: JobPlan, style_sha: str | None
+) -> tuple[np.ndarray, dict[str, object]]:
+    """One output's result picture, and the metadata it carries."""
+    photo = artifacts.working_photo(services, plan)
+    full = None
+    if plan.output == "original":
+        full = intake.decode_image(artifacts.photo_bytes(services, plan.photo_key), plan.limits)
+    if plan.stage.stylizes and plan.params.strength == 0:
+        # The contract: 0 gives the photo back (no matting, no upsampling, no work).
+        return (photo if full is None else full), {}
+    stylized, meta = None, dict[str, object]()
+    if style_sha is not None:
+        png = services.store.get(services.settings.storage.work_bucket,
+                                 plan.stylized_key(style_sha))  # fmt: skip
+        stylized, meta = decode_png(png), read_metadata(png)
+    if full is not None:  # the CPU pool's memory-bounded full-size path
+        mask = artifacts.subject_mask_of(services, plan, photo.shape)
+        # An image painted above the working size (quality high) is upsampled
+        # guided by the photo at its own size.
+        painted = stylized is not None and stylized.shape != photo.shape
+        guide = paint_photo(services, plan) if painted else photo
+        return composite_full(full, guide, mask, stylized, plan.mode, plan.composite)[1], meta
+    # the edge the intermediates were composited with (and dual's preview)
+    edge = artifacts.subject_edge(services, plan, photo)
+    _, result = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite,
+                                edge=edge)  # fmt: skip
+    return result, meta
 
 
 def finalize_step(services: Services, job_id: str) -> JobState:
