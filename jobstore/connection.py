@@ -37,3 +37,8 @@ class StorageConnection(BaseModel):
         if self.access_key is None or self.secret_key is None:
             raise ValueError("set BACKDROP_STORAGE__ACCESS_KEY and __SECRET_KEY")
         return self.access_key, self.secret_key
+
+
+def secret_text(secret: SecretStr | None) -> str:
+    """A secret setting's value, '' when it is not set."""
+    return "" if secret is None else secret.get_secret_value()

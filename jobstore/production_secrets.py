@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from jobstore.connection import RedisConnection, StorageConnection
+from jobstore.connection import RedisConnection, StorageConnection, secret_text
 
 PLACEHOLDERS = frozenset({
     "", "minioadmin", "minio", "changeme", "password", "secret",
@@ -41,7 +41,7 @@ def refuse_weak_credentials(redis: RedisConnection, storage: StorageConnection) 
         )
     # The access key is a name (every presigned URL shows it): only present,
     # and not the secret itself. The secret is what must not be guessed.
-    access, secret = _text(storage.access_key), _text(storage.secret_key)
+    access, secret = secret_text(storage.access_key), secret_text(storage.secret_key)
     if not access or secret in PLACEHOLDERS or secret == access:
         raise ValueError("production needs real MinIO keys, not missing, default or example ones")
     if len(secret) < MIN_PASSWORD:
@@ -51,11 +51,7 @@ def refuse_weak_credentials(redis: RedisConnection, storage: StorageConnection) 
 
 
 def refuse_weak_webhook_secret(secret: SecretStr | None) -> None:
-    value = _text(secret)
+    value = secret_text(secret)
     if len(value) < 16 or value in PLACEHOLDERS:
         raise ValueError("production needs a webhook secret of 16 characters or more, "
                          "not an example's")  # fmt: skip
-
-
-def _text(secret: SecretStr | None) -> str:
-    return "" if secret is None else secret.get_secret_value()

@@ -20,6 +20,7 @@ from redis import Redis
 
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.names import DEFAULT_TENANT
+from jobstore.connection import secret_text
 from jobstore.redis_keys import APIKEY_PREFIX, TENANT_PREFIX, TENANTS_SET
 from jobstore.redis_text import text
 
@@ -68,7 +69,7 @@ class Tenant(BaseModel):
             return [shared]
         keys = [self.webhook_secret.get_secret_value()]
         if now < self.previous_until:
-            old = shared if self.previous_shared else _text(self.previous_webhook_secret)
+            old = shared if self.previous_shared else secret_text(self.previous_webhook_secret)
             keys += [old] if old else []
         return keys
 
@@ -140,7 +141,7 @@ class Tenants:
         secret = "whsec_" + secrets.token_urlsafe(32)
         legacy = tenant.webhook_secret is None  # it signed with the service's secret
         fields: Any = {"webhook_secret": secret, "previous_until": time.time() + grace_seconds,
-                       "previous_webhook_secret": _text(tenant.webhook_secret),
+                       "previous_webhook_secret": secret_text(tenant.webhook_secret),
                        "previous_shared": "1" if legacy else "0"}  # fmt: skip
         self.redis.hset(TENANT_PREFIX + name, mapping=fields)
         return SecretStr(secret)
@@ -195,10 +196,6 @@ class Tenants:
         tenant = self.get(name)
         assert tenant is not None
         return tenant
-
-
-def _text(secret: SecretStr | None) -> str:
-    return "" if secret is None else secret.get_secret_value()
 
 
 def _finite(raw: str | None) -> float:
