@@ -26,6 +26,7 @@ const WORDS = {
   CANCELLED: "Cancelled.",
   INTERNAL: "Something went wrong on our side.",
 };
+const CHANGED = "You chose another photo while the first one uploaded: press \u201cPaint it\u201d again.";
 // Moments a person would time (read by the browser tests): Paint pressed, first preview shown.
 const marks = (window.backdropMarks = {});
 const page = { photo: null, photoUrl: "", photoKey: null, maxBytes: 25 * 1024 * 1024, job: null, stop: null };
@@ -40,8 +41,8 @@ async function failure(response) {
   return { code: error.code, message: error.message, retryAfter: response.headers.get("Retry-After") };
 }
 
-async function api(method, path, body, type = "application/json") {
-  const init = { method, headers: auth(body === undefined ? {} : { "Content-Type": type }) };
+async function api(method, path, body, type = "application/json", signal = undefined) {
+  const init = { method, headers: auth(body === undefined ? {} : { "Content-Type": type }), signal };
   if (body !== undefined) init.body = type === "application/json" ? JSON.stringify(body) : body;
   const response = await fetch(path, init);
   if (!response.ok) throw await failure(response);
@@ -136,17 +137,22 @@ async function go() {
   marks.go = performance.now();
   delete marks.preview;
   try {
-    if (!page.photoKey) page.photoKey = (await api("POST", "/v1/photos", page.photo, page.photo.type)).key;
-    const accepted = await api("POST", "/v1/jobs", request(page.photoKey));
-    watch(accepted.job_id, accepted.outputs);
+    // The photo and its key are this press's: a photo chosen while this one
+    // uploads must not get the first one's key (nor be painted as it).
+    const photo = page.photo, before = page.photoUrl;
+    const key = page.photoKey || (await api("POST", "/v1/photos", photo, photo.type)).key;
+    if (page.photo !== photo) { say(CHANGED); return; }
+    page.photoKey = key;
+    const accepted = await api("POST", "/v1/jobs", request(key));
+    watch(accepted.job_id, accepted.outputs, before);
   } catch (error) { say(words(error)); } finally { $("go").disabled = false; }
 }
 
-function cards(count) {
+function cards(count, before) {
   $("results").replaceChildren();
   for (let i = 0; i < count; i++) {
     const card = $("result-card").content.firstElementChild.cloneNode(true);
-    card.querySelector(".before").src = page.photoUrl;
+    card.querySelector(".before").src = before;
     const name = count > 1 ? `Picture ${i + 1}` : "Your picture";
     card.querySelector(".name").textContent = name;
     card.querySelector("progress").setAttribute("aria-label", `${name}: progress`);
@@ -209,25 +215,37 @@ async function follow(jobId, signal) {
       const block = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
       const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
-      if (data) show((last = JSON.parse(data)));
+      if (data && !signal.aborted) show((last = JSON.parse(data)));
     }
   }
 }
 
-async function watch(jobId, outputs) {
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
+  });
+}
+
+async function watch(jobId, outputs, before) {
   if (page.stop) page.stop.abort();
   page.job = jobId;
   document.body.dataset.job = jobId;
   page.stop = new AbortController();
+  // This job's own signal: once another job is watched, nothing of this one
+  // (its stream, its polls) is drawn into the new job's cards.
+  const signal = page.stop.signal;
   $("results-section").hidden = false;
-  cards(outputs);
+  cards(outputs, before);
   try {
-    let last = await follow(jobId, page.stop.signal);
+    let last = await follow(jobId, signal);
     while (!last || !["SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"].includes(last.state)) {
-      await new Promise((r) => setTimeout(r, 2000)); // the stream ended early: poll
-      show((last = await api("GET", `/v1/jobs/${jobId}`)));
+      await pause(2000, signal); // the stream ended early: poll
+      last = await api("GET", `/v1/jobs/${jobId}`, undefined, undefined, signal);
+      if (signal.aborted) return;
+      show(last);
     }
-  } catch (error) { if (error.name !== "AbortError") say(words(error)); }
+  } catch (error) { if (error.name !== "AbortError" && !signal.aborted) say(words(error)); }
 }
 
 async function cancel() {

@@ -1,5 +1,6 @@
 """The try-it page in headless chromium: what a person does and sees."""
 
+import hashlib
 import json
 import time
 
@@ -122,3 +123,92 @@ def test_a_link_with_another_key_asks_before_replacing_the_kept_one(page, stack)
     page.goto(f"{stack['url']}/?again=3#key=bdk_someone_elses_key")  # the same key: nothing to ask
     page.wait_for_function("() => document.readyState === 'complete'")
     assert asked == []
+
+
+def _until(page, check, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Let the page run (its requests are seen) until check() holds."""
+    for _ in range(int(seconds * 10)):
+        if check():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the page never got there")
+
+
+def _upload_key(photo: str) -> str:
+    """The gateway's key for a photo's bytes (uploads are content-addressed)."""
+    return f"uploads/{hashlib.sha256((PHOTOS / photo).read_bytes()).hexdigest()}"
+
+
+def _paint(page, photo: str, painting: str = "starry") -> None:  # type: ignore[no-untyped-def]
+    page.set_input_files("#photo", str(PHOTOS / photo))
+    page.get_by_role("button", name=painting, exact=True).click()
+    page.get_by_role("button", name="Paint it").click()
+
+
+def test_after_paint_again_nothing_of_the_job_before_is_asked_for(page, stack) -> None:
+    """Behind a proxy that cuts idle event streams the page polls; once another
+    job is painted, the first job's statuses (its picture, its Download link)
+    must never be drawn into the new job's cards: the page stops asking."""
+
+    def cut(route) -> None:  # type: ignore[no-untyped-def]
+        route.fulfill(status=200, content_type="text/event-stream", body="")
+
+    page.route("**/v1/jobs/*/events", cut)  # every stream ends at once, as a cut one does
+    polls: list[str] = []
+
+    def seen(r) -> None:  # type: ignore[no-untyped-def]
+        if r.method == "GET" and "/v1/jobs/" in r.url and "/events" not in r.url:
+            polls.append(r.url.rsplit("/", 1)[-1])
+
+    page.on("request", seen)
+    jobs = []
+    try:
+        _paint(page, "grace_hopper.png")
+        jobs.append(_job_id(page))
+        _until(page, lambda: jobs[0] in polls)
+        page.locator("#strength").fill("0.5")
+        page.get_by_role("button", name="Paint it").click()
+        page.wait_for_function("() => document.body.dataset.job !== " + json.dumps(jobs[0]))
+        jobs.append(_job_id(page))
+        since = len(polls)
+        _until(page, lambda: jobs[1] in polls[since:])
+        page.wait_for_timeout(4500)  # two more poll periods
+        assert jobs[1] in polls[since:], "the new job is polled"
+        assert jobs[0] not in polls[since:], f"the old job is still polled: {polls[since:]}"
+    finally:
+        for job_id in jobs:
+            release(stack, job_id)
+
+
+def test_a_photo_chosen_while_another_uploads_is_not_painted_as_it(page, stack) -> None:
+    """Paint pressed, then another photo chosen before the first upload ends:
+    the first photo's key must not be kept for the second (the job would paint
+    the first while the before/after showed the second)."""
+    held: list = []
+
+    def hold_the_first(route) -> None:  # type: ignore[no-untyped-def]
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # the first upload waits for the test
+
+    page.route("**/v1/photos", hold_the_first)
+    posted: list[dict] = []
+    page.on("request", lambda r: posted.append(json.loads(r.post_data or "{}"))
+            if r.method == "POST" and r.url.endswith("/v1/jobs") else None)  # fmt: skip
+    _paint(page, "grace_hopper.png")
+    _until(page, lambda: bool(held))
+    page.set_input_files("#photo", str(PHOTOS / "cat_720p.jpg"))
+    answer = held[0].fetch()  # the first upload reaches the gateway only now
+    assert answer.json()["key"] == _upload_key("grace_hopper.png")
+    held[0].fulfill(response=answer)
+    message = page.locator("#message")
+    _until(page, lambda: bool(posted) or message.is_visible())
+    assert posted == [], "the first photo was painted for the second"
+    assert "another photo" in message.inner_text()
+    page.get_by_role("button", name="Paint it").click()
+    job_id = _job_id(page)
+    try:
+        assert [p["photo_key"] for p in posted] == [_upload_key("cat_720p.jpg")]
+    finally:
+        release(stack, job_id)
