@@ -27,6 +27,9 @@ class Services:
                                    "poll GET /v1/jobs/{job_id} or give a callback_url")  # fmt: skip
         self.uploading = TenantSlots(part.uploads_in_flight_per_tenant, "uploads at once",
                                      "wait for one to finish")  # fmt: skip
+        self.json_bodies = TenantSlots(part.json_bodies_per_tenant, "requests being read at once",
+                                       "wait for one to finish")  # fmt: skip
+        self.body_bytes = BodyBytes(part.body_bytes_in_flight)
 
     @cached_property
     def client(self) -> TrustedClient:
@@ -64,6 +67,30 @@ class TenantSlots:
             self.open[tenant] -= 1
             if self.open[tenant] <= 0:
                 del self.open[tenant]
+
+        return give_back
+
+
+class BodyBytes:
+    """Request bodies this process holds at once, all tenants together: the
+    per-tenant slots bound one key, this bounds many keys' stalled bodies
+    (each up to its limit) to the process's memory. On the event loop's thread."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.held = total, 0
+
+    def take(self, size: int) -> Callable[[], None]:
+        """Room for `size` bytes, or 429; the returned call gives it back (once)."""
+        if self.held + size > self.total:
+            raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
+                                "the gateway is reading as many request bodies as it holds: "
+                                "try again in a few seconds", retry_after=5)  # fmt: skip
+        self.held += size
+        held = [size]  # emptied by the first give_back
+
+        def give_back() -> None:
+            if held:
+                self.held -= held.pop()
 
         return give_back
 

@@ -9,6 +9,7 @@ waits unread in uvicorn's buffer, which stops reading from the socket at 64 KiB.
 """
 
 import asyncio
+from collections.abc import Callable
 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
@@ -46,10 +47,38 @@ class GuardedRoute(APIRoute):
         # A JSON body (a model to parse) is small; an upload is the raw image.
         json_body = self.body_field is not None
         limit = gateway.max_json_bytes if json_body else gateway.max_upload_bytes
-        if json_body and declared_length(request) > limit:
+        declared = declared_length(request)
+        if json_body and declared > limit:
             raise _too_large(limit)
+        try:
+            give_back = _room(services, scope["state"]["tenant"], json_body,
+                              min(declared or limit, limit))  # fmt: skip
+        except BackdropError as exc:
+            response = error_response(exc.code, exc.message, exc.retry_after, headers=CLOSE)
+            await response(scope, receive, send)
+            return
         seconds = gateway.json_body_seconds if json_body else gateway.upload_body_seconds
-        await super().handle(scope, bounded(receive, limit if json_body else None, seconds), send)
+        try:
+            await super().handle(scope, bounded(receive, limit if json_body else None, seconds),
+                                 send)  # fmt: skip
+        finally:
+            for give in give_back:
+                give()
+
+
+def _room(services: Services, tenant: str, json_body: bool, size: int) -> list[Callable[[], None]]:
+    """Room for a body before a byte of it is read (each is held whole): its
+    bytes in the process's budget and, for JSON, one of the tenant's slots
+    (uploads have theirs in routes.uploads); 429 otherwise. Returns the calls
+    that give them back."""
+    give_back = [services.body_bytes.take(size)]
+    if json_body:
+        try:
+            give_back.append(services.json_bodies.take(tenant))
+        except BackdropError:
+            give_back[0]()
+            raise
+    return give_back
 
 
 def bounded(receive: Receive, limit: int | None, seconds: float) -> Receive:

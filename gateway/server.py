@@ -4,7 +4,12 @@ uvicorn caps a request's headers (h11_max_incomplete_event_size) and closes
 idle keep-alive connections, but waits for ever for headers that trickle in
 (slowloris): `DeadlineH11Protocol` closes a connection that has not sent a
 whole request head `header_seconds` after it opened or after its last answer.
-Bodies have their deadline in gateway.guard."""
+It also closes one still sending a body after its answer went out (each byte
+it trickled cancelled uvicorn's keep-alive timer and nothing re-armed it: a
+keyless client held a connection for ever), and one that has stopped reading
+its answers for `write_stall_seconds` (pipelined requests never read left
+the connection paused on write, where no timer runs). Bodies have their
+deadline in gateway.guard; `max_connections` caps the rest (503 past it)."""
 
 import asyncio
 import copy
@@ -23,7 +28,14 @@ KEEP_ALIVE_SECONDS = 5
 
 class DeadlineH11Protocol(H11Protocol):
     header_seconds = 10.0
+    write_stall_seconds = 30.0
+    # Time for a client still sending an answered request's body to read the
+    # answer before the connection closes (closed at once, an unread body
+    # makes the kernel reset it and the answer can be lost).
+    drain_seconds = float(KEEP_ALIVE_SECONDS)
     _header_timer: asyncio.TimerHandle | None = None
+    _drain_timer: asyncio.TimerHandle | None = None
+    _write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -37,12 +49,37 @@ class DeadlineH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            # Answered before its body was read (401, 413, a route that takes
+            # none): this connection serves no further request; it only has
+            # drain_seconds to read the answer, however it trickles.
+            why = "kept sending an answered request's body"
+            self._drain_timer = self.loop.call_later(self.drain_seconds, self._close, why)
+            return
         self._arm_header_timer()  # the next request on this connection has as long
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            why = "stopped reading its answers"
+            self._write_timer = self.loop.call_later(self.write_stall_seconds, self._close, why)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
+        for timer in (self._header_timer, self._drain_timer, self._write_timer):
+            if timer is not None:
+                timer.cancel()
         super().connection_lost(exc)
+
+    def _close(self, why: str) -> None:
+        if not self.transport.is_closing():
+            self.logger.info("closed a connection that %s", why)
+            self.transport.abort()  # close() would wait for a buffer nobody reads
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -57,11 +94,14 @@ class DeadlineH11Protocol(H11Protocol):
 
 
 def serve(host: str, port: int) -> None:
+    part = get_settings().gateway
     protocol = type("Protocol", (DeadlineH11Protocol,),
-                    {"header_seconds": get_settings().gateway.header_seconds})  # fmt: skip
+                    {"header_seconds": part.header_seconds,
+                     "write_stall_seconds": part.write_stall_seconds})  # fmt: skip
     uvicorn.run("gateway.app:app", host=host, port=port, log_level="info", http=protocol,
                 log_config=log_config(), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                limit_concurrency=part.max_connections)  # fmt: skip
 
 
 def log_config() -> dict[str, Any]:

@@ -25,6 +25,12 @@ class GatewayPart(BaseModel):
     upload_body_seconds: float = Field(120.0, gt=0)
     # A connection must have sent a request's headers within this (slowloris).
     header_seconds: float = Field(10.0, gt=0)
+    # A connection whose client has read none of its answers for this long
+    # is closed (pipelined requests never read, a stuck event stream).
+    write_stall_seconds: float = Field(30.0, gt=0)
+    # Connections and requests at once in one gateway process; past it 503
+    # (uvicorn's limit_concurrency): each held connection is about 30 KiB.
+    max_connections: int = Field(2048, ge=1, le=1_000_000)
     # How often the event stream looks at a job (server-sent events), and
     # checks that its caller's key still works (a revoke ends the stream).
     events_poll_seconds: float = Field(0.5, gt=0)
@@ -38,10 +44,23 @@ class GatewayPart(BaseModel):
     # Uploads one tenant may have the gateway reading at once (each is held
     # whole, up to max_upload_bytes, before it is stored); past it 429.
     uploads_in_flight_per_tenant: int = Field(4, ge=1, le=1000)
+    # JSON bodies (job requests) one tenant may have the gateway reading at
+    # once; past it 429. Each is held whole, up to max_json_bytes.
+    json_bodies_per_tenant: int = Field(16, ge=1, le=100_000)
+    # Request bodies one gateway process holds at once, all tenants together
+    # (each counted at its declared length, or its limit without one); past
+    # it 429 before a byte is read. Bounds the memory of many keys' stalled bodies.
+    body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     # /metrics answers only `Authorization: Bearer <token>` when this is set
     # (404 otherwise): where the API's port is published whole, as in
     # docker-compose. Kubernetes' Ingress publishes / and /v1 only.
     metrics_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_upload_fits(self) -> "GatewayPart":
+        if self.body_bytes_in_flight < self.max_upload_bytes:
+            raise ValueError("body_bytes_in_flight must hold one upload (max_upload_bytes)")
+        return self
 
 
 class GatewaySettings(BaseSettings):

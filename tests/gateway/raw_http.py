@@ -45,11 +45,16 @@ def post_head(path: str, length: int, **headers: str) -> str:
 def push(sock: socket.socket, total: int, seconds: float) -> int:
     """Send up to `total` body bytes for at most `seconds` (the server may stop
     reading, or answer and close); returns how many went out."""
+    return push_raw(sock, b"{" * total, seconds)
+
+
+def push_raw(sock: socket.socket, data: bytes, seconds: float) -> int:
+    """Send as much of `data` as goes out within `seconds`; returns how much."""
     sock.setblocking(False)
-    sent, chunk, deadline = 0, b"{" * 65536, time.monotonic() + seconds
-    while sent < total and time.monotonic() < deadline:
+    sent, deadline = 0, time.monotonic() + seconds
+    while sent < len(data) and time.monotonic() < deadline:
         try:
-            sent += sock.send(chunk[: total - sent])
+            sent += sock.send(data[sent : sent + 65536])
         except BlockingIOError:
             time.sleep(0.01)
         except OSError:  # answered and closed
