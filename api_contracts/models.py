@@ -46,6 +46,9 @@ def check_callback_url(url: str) -> str:
     (Whether the address may be called is the worker's check, on every attempt.)"""
     if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
         raise ValueError("callback_url must be an http(s) address")
+    if not sendable_url(url):  # every delivery would fail, each tried again for hours
+        raise ValueError("callback_url must be printable ASCII (percent-encode a path, "
+                         "punycode a name)")  # fmt: skip
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port  # port: ValueError past 65535 or not a number
@@ -54,6 +57,12 @@ def check_callback_url(url: str) -> str:
     if not host or port == 0 or not (_HOST.fullmatch(host) or is_ip_literal(host)):
         raise ValueError("callback_url needs a host name or IP address (and a port 1-65535)")
     return url
+
+
+def sendable_url(url: str) -> bool:
+    """Printable ASCII with no space: what an HTTP request line can carry
+    (http.client refuses the rest, or fails to encode it)."""
+    return all("!" <= c <= "~" for c in url)
 
 
 def is_ip_literal(host: str) -> bool:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from api_contracts.errors import BackdropError, ErrorCode
-from api_contracts.models import is_ip_literal
+from api_contracts.models import is_ip_literal, sendable_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
@@ -67,6 +67,8 @@ def check_address_form(url: str, rules: CallbackRules, production: bool) -> tupl
     """(host, port; the scheme's when none is named) of a callback address that
     passes every rule the address itself shows: the scheme, the port, the
     allow-list, an IP literal's range."""
+    if not sendable_url(url):  # no request could carry it (submit refuses these; old records)
+        raise WebhookRefused("the callback address is not printable ASCII")
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port

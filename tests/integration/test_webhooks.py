@@ -200,7 +200,10 @@ def test_the_event_id_is_inside_the_signature(client, receivers) -> None:
 
 MALFORMED_CALLBACKS = ["https://127.0.0.1:99999/", "https://[::1/", "https:///hook",
                        "https://hooks.example.com:port/", "https://hooks.example.com:0/",
-                       "https://bad_host-.example..com/"]  # fmt: skip
+                       "https://bad_host-.example..com/",
+                       # Accepted, then every delivery failed as a connect error for hours:
+                       "https://hooks.example.com/caf\u00e9", "https://hooks.example.com/a\x00b",
+                       "https://hooks.example.com/a\x7fb"]  # fmt: skip
 
 
 @pytest.mark.parametrize("url", MALFORMED_CALLBACKS)

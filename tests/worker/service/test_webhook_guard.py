@@ -32,6 +32,15 @@ def test_production_allows_a_public_https_address_and_the_allow_list_narrows() -
         check_destination("https://93.184.216.34/hook", narrowed)
 
 
+@pytest.mark.parametrize("path", ["caf\u00e9", "a\x00b", "a\x7fb"])
+def test_an_address_no_request_can_carry_is_refused_not_retried(path: str) -> None:
+    """A stored callback from before submit refused these: every attempt was a
+    connect error, tried again for hours; refused, it is given up at once."""
+    for settings in (Settings(), Settings(**PRODUCTION)):
+        with pytest.raises(WebhookRefused, match="printable ASCII"):
+            check_destination(f"https://93.184.216.34/{path}", settings)
+
+
 def test_development_allows_loopback_but_not_private_networks() -> None:
     check_destination("http://127.0.0.1:8080/hook", Settings())
     with pytest.raises(WebhookRefused):
