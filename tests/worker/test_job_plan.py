@@ -7,7 +7,7 @@ from api_contracts.models import JobOptions, JobRequest, StyleRef
 from tests.conftest import MODELS
 from worker.pipeline.matting import MATTE_VERSION
 from worker.pipeline.paint_full import PAINT_VERSION
-from worker.runtime.settings import Settings
+from worker.runtime.settings import SEGMENTER_DEFAULTS, Settings
 from worker.service.plan import JobPlan
 
 
@@ -190,16 +190,16 @@ def test_the_instant_preview_takes_the_quick_edge_unless_the_matte_is_made_first
     assert not dual.quick_preview_edge, "its regions are made from the matte before the preview"
 
 
-def test_the_precision_names_every_optimized_picture_and_float32_keeps_its_keys() -> None:
+def test_the_precision_names_every_optimized_picture_float32_too() -> None:
     """A fleet with float32 and bfloat16 workers: a picture made in one
     precision is never served for a request the other one resolved; float32
-    plans name no precision, so their pictures keep the keys they had."""
+    is named too (keys.KEY_SCHEME 3), and a plan stored before the field is float32's."""
     request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")])
     settings = Settings()
     settings.compute.precision = "mixed_bfloat16"
     half, full = JobPlan.resolve(request, settings, "0" * 64), _plan()
     assert (half.precision, full.precision) == ("mixed_bfloat16", "float32")
-    assert "precision" not in full.params_key()
+    assert full.params_key()["precision"] == "float32"
     for name in ("stylized_key", "latest_key", "result_key", "dial_key"):
         assert getattr(half, name)("f") != getattr(full, name)("f"), name
     assert half.preview_key("f") == full.preview_key("f"), "the feed-forward preview: no VGG"
@@ -208,10 +208,10 @@ def test_the_precision_names_every_optimized_picture_and_float32_keeps_its_keys(
     assert JobPlan.model_validate(stored).result_key("f") == full.result_key("f")
 
 
-def test_the_models_name_their_pictures_and_the_default_ones_keep_their_keys(tmp_path) -> None:
+def test_the_models_name_their_pictures_the_default_ones_too(tmp_path) -> None:
     """A fleet where some workers have VGG19 or run the lighter DeepLab: their
     pictures and masks are never served for a job another worker resolved,
-    and the default models add nothing to a key (FLOAT32_KEYS below)."""
+    and the default models are named too (DEFAULT_KEYS below)."""
     from worker.pipeline.weights import VGG19_FILENAME
 
     request = JobRequest(photo_key="uploads/p", styles=[StyleRef(key="s")])
@@ -245,29 +245,43 @@ def test_the_models_name_their_pictures_and_the_default_ones_keep_their_keys(tmp
     assert JobPlan.model_validate(stored) == base
 
 
-# The default request's float32 keys. A deliberate change of what a key
-# hashes (a version bump) updates them; the precision field must not have.
-# Last updated by LBFGS_VERSION 2 (a failed line search refuses its step).
-FLOAT32_KEYS = {
+# The default request's keys. A deliberate change of what a key hashes (a
+# version bump) updates them. Last updated by keys.KEY_SCHEME 3 (every model
+# and the precision named at their defaults too).
+DEFAULT_KEYS = {
+    "result_key": "results/a5a6243115592bf122508e9fc289f03ad10ed3a3.png",
+    "stylized_key": "stylized/80a090ef8109cb693ce4072c0e79d85fbc25862c.png",
+    "dial_key": "dials/f676f7a3847cd287aabe2626355cd5eb4f4e66ef.json",
+    "latest_key": "latest/ad3c7763edad2448af8d6ae99ed33981efeb0951.png",
+    "mask_key": "masks/116f6e90c10becefb8cddfa6f245d229acc55c37.png",
+    "edge_key": "edges/bf48390a27bfc43881ff4644f48e89d77e3e5f4a.npz",
+    "preview_key": "previews/4a92f2608132f339a8b83ebf9f978dba5073637a.png",
+}
+
+# The same request's keys under scheme 2, which left the default models and
+# float32 out of them: an object stored under one of these was made by
+# whichever DeepLab and VGG its worker had before the plan named them (the
+# default's key was the key of every model, then), so none may be read now.
+SCHEME_2_KEYS = {
     "result_key": "results/10ff84955cf2fd7218f2690bbfe1ff988d39a24a.png",
     "stylized_key": "stylized/0f1a115bfa93bcd4c02ae55409ea6bbbdfcf34a3.png",
     "dial_key": "dials/7b7949dae2bb35431889a36a9b60e2f698096f60.json",
     "latest_key": "latest/71dde475d341c868ae3f96c5fddb37b3a09495ea.png",
-}
-
-
-# The same request's mask, edge and preview keys before the plan named its
-# models (computed at that commit): the default DeepLab names none.
-DEFAULT_MODEL_KEYS = {
     "mask_key": "masks/5d6fdc9e4ee00210308d743c5ae984d6e260c8e7.png",
     "edge_key": "edges/edcd240e5a026c7be9d7c377ae32cbbbc9031f76.npz",
     "preview_key": "previews/813f1551c59c91540ee76cad199420dbb0c24ea3.png",
 }
 
 
-def test_float32_pictures_keep_the_keys_they_had() -> None:
+def _default_keys(plan: JobPlan) -> dict[str, str]:
+    made = {name: getattr(plan, name)("f" * 64) for name in
+            ("result_key", "stylized_key", "dial_key", "latest_key", "preview_key")}  # fmt: skip
+    return {**made, "mask_key": str(plan.mask_key()), "edge_key": str(plan.edge_key())}
+
+
+def test_the_default_requests_keys_are_pinned_and_none_is_a_scheme_2_key() -> None:
     plan = _plan()
-    assert {name: getattr(plan, name)("f" * 64) for name in FLOAT32_KEYS} == FLOAT32_KEYS
-    made = {"mask_key": plan.mask_key(), "edge_key": plan.edge_key(),
-            "preview_key": plan.preview_key("f" * 64)}  # fmt: skip
-    assert made == DEFAULT_MODEL_KEYS
+    assert _default_keys(plan) == DEFAULT_KEYS
+    assert not set(DEFAULT_KEYS.values()) & set(SCHEME_2_KEYS.values())
+    named = plan.model_copy(update={"segmenter_model": SEGMENTER_DEFAULTS[plan.segmenter]})
+    assert _default_keys(named) == DEFAULT_KEYS, "the default model named or not: one model"

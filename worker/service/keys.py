@@ -9,8 +9,12 @@ from typing import Any
 # Bump when the meaning of an output changes for the same inputs. 2: previews,
 # intermediates and results are keyed on everything that shaped them (scheme 1
 # left the preview's strength mix, the segmenter and the compositing out, so two
-# jobs that differed only there shared one picture).
-KEY_SCHEME = 2
+# jobs that differed only there shared one picture). 3: the segmenter's model,
+# the VGG and its precision are named at their defaults too (scheme 2 left a
+# default out to keep the keys it had, so an object stored before the field
+# existed, made by whichever model its worker had, was read as the default's).
+# A field added later is named whatever its value, with a bump.
+KEY_SCHEME = 3
 
 
 def content_hash(data: bytes) -> str:

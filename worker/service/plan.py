@@ -20,7 +20,7 @@ from worker.pipeline.preview import PREVIEWER_NAME
 from worker.pipeline.stages import CompositeParams, Mode, mode_of
 from worker.pipeline.strength_dial import DIAL_ITERATIONS, DIAL_SIDE, DIAL_VERSION, ladder_recipe
 from worker.pipeline.style_params import ADAM_AFTER, POLISH_RATE, StyleParams, preview_mix
-from worker.runtime.settings import Precision, Settings
+from worker.runtime.settings import SEGMENTER_DEFAULTS, Precision, Settings
 from worker.service import keys
 from worker.service.plan_options import check_limits, style_params_for
 
@@ -115,20 +115,19 @@ class JobPlan(BaseModel):
         return {**key, **self._network_key()}
 
     def _network_key(self) -> dict[str, Any]:
-        """The VGG's precision and network (absent at their defaults); the L-BFGS's version."""
-        key: dict[str, Any] = {} if self.precision == "float32" else {"precision": self.precision}
-        if self.feature_net != BUNDLED_NETWORK:
-            key["feature_net"] = self.feature_net
+        """The VGG's precision and network (named at their defaults too: keys.KEY_SCHEME 3);
+        the L-BFGS's version."""
+        key: dict[str, Any] = {"precision": self.precision, "feature_net": self.feature_net}
         if self.params.optimizer != "adam":
             key["lbfgs"] = LBFGS_VERSION
         return key
 
     @property
     def segmenter_id(self) -> str:
-        """The segmenter as the mask's key names it: its backend, and its model
-        where that is not the backend's default."""
-        model = self.segmenter_model
-        return self.segmenter if model is None else f"{self.segmenter}:{model}"
+        """The segmenter as the mask's key names it: its backend and its model,
+        the backend's default named too (keys.KEY_SCHEME 3)."""
+        model = self.segmenter_model or SEGMENTER_DEFAULTS.get(self.segmenter)
+        return f"{self.segmenter}:{model}"
 
     def dial_recipe(self) -> dict[str, Any]:
         """What shaped an output's strength gain besides its photo and paintings."""
