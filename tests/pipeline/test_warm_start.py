@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import PHOTOS, STYLES, read_rgb
 from worker.pipeline.intake import to_working_size
-from worker.pipeline.style import stylize
+from worker.pipeline.style import level_sizes, stylize
 from worker.pipeline.style_params import STOP_WINDOW, StyleParams, preview_mix
 from worker.runtime.model_cache import get_feature_net, get_previewer
 
@@ -111,7 +111,12 @@ def test_lbfgs_adam_that_never_hands_over_is_lbfgs() -> None:
     """One name for one picture (and one cache key): the default 100
     iterations never reach the hand-over at 200."""
     assert StyleParams(optimizer="lbfgs_adam").optimizer == "lbfgs"
-    assert StyleParams(optimizer="lbfgs_adam", iterations=600, levels=3).optimizer == "lbfgs"
+    assert StyleParams(optimizer="lbfgs_adam", iterations=200, levels=2).optimizer == "lbfgs"
+    # 200 a level, but a 512 x 60 photo has one level of 600: it hands over
+    # there, so the request keeps its name (it ran as plain L-BFGS, named lbfgs).
+    thin = StyleParams(optimizer="lbfgs_adam", iterations=600, levels=3)
+    assert thin.optimizer == "lbfgs_adam"
+    assert len(level_sizes((60, 512), thin.levels)) == 1
     assert StyleParams(optimizer="lbfgs_adam", iterations=600).optimizer == "lbfgs_adam"
 
 

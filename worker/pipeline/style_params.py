@@ -99,13 +99,14 @@ class StyleParams(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _polish_needs_room(cls, data: Any) -> Any:
-        """One name for one picture: lbfgs_adam that never hands over is lbfgs."""
+        """One name for one picture: lbfgs_adam that never hands over is lbfgs.
+        Never is judged on the whole budget, not on its share per level: a
+        photo too thin for the coarse levels runs them all in one (stylize
+        drops levels under MIN_LEVEL_SIDE), which would hand over after all."""
         if not isinstance(data, dict) or data.get("optimizer") != "lbfgs_adam":
             return data
         iterations = data.get("iterations", DEFAULT_ITERATIONS)
-        levels = data.get("levels", DEFAULT_LEVELS)
-        sizes_known = isinstance(iterations, int) and isinstance(levels, int) and levels >= 1
-        if sizes_known and max(split_iterations(iterations, levels)) <= ADAM_AFTER:
+        if isinstance(iterations, int) and iterations <= ADAM_AFTER:
             return {**data, "optimizer": "lbfgs"}
         return data  # anything malformed is the fields' to refuse
 
