@@ -25,7 +25,10 @@ from pydantic import BaseModel
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobAccepted, JobRequest, JobStatus
 
-MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a result PNG at 50 MP fits; nothing bigger is read
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a status or listing; nothing bigger is read
+# A result of `output: original` at the intake's 50 MP: RGB PNG at worst about 3
+# bytes a pixel (noise does not compress), with room for the format's overhead.
+MAX_DOWNLOAD_BYTES = 160 * 1024 * 1024
 
 
 class CatalogStyle(BaseModel):
@@ -84,13 +87,13 @@ class BackdropClient:
     def download(self, url: str) -> bytes:
         """A result, preview or intermediate by its presigned URL from a status."""
         with self._open(urllib.request.Request(url), timeout=self.timeout) as answer:
-            return bytes(answer.read(MAX_ANSWER_BYTES))
+            return _whole(answer, MAX_DOWNLOAD_BYTES)
 
     def _call(self, method: str, path: str, body: bytes | None = None,
               content_type: str | None = None) -> Any:  # fmt: skip
         request = self._request(method, path, body, content_type)
         with self._open(request, timeout=self.timeout) as answer:
-            return json.loads(answer.read(MAX_ANSWER_BYTES))
+            return json.loads(_whole(answer, MAX_ANSWER_BYTES))
 
     def _request(self, method: str, path: str, body: bytes | None = None,
                  content_type: str | None = None) -> urllib.request.Request:  # fmt: skip
@@ -118,3 +121,15 @@ def _error_of(exc: urllib.error.HTTPError) -> BackdropError:
     except (ValueError, KeyError, TypeError):
         code, message = ErrorCode.INTERNAL, f"HTTP {exc.code} without Backdrop's error body"
     return BackdropError(code, message, int(retry) if retry and retry.isdigit() else None)
+
+
+def _whole(answer: Any, limit: int) -> bytes:
+    """The answer's body, all of it, or an error: a body cut at `limit` was
+    returned as if whole (a truncated PNG for a large result)."""
+    declared = answer.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BackdropError(ErrorCode.INTERNAL, f"the answer is {declared} bytes, over {limit}")
+    data = bytes(answer.read(limit + 1))
+    if len(data) > limit:
+        raise BackdropError(ErrorCode.INTERNAL, f"the answer is over {limit} bytes")
+    return data
