@@ -5,10 +5,12 @@ task that needs it, behind a Redis lock, and read by every other task, on any
 worker, so jobs on the same photo started at once do not all compute it.
 """
 
+import contextlib
 import io
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
@@ -25,7 +27,12 @@ from worker.service.context import Services
 from worker.service.plan import JobPlan
 from worker.storage import ObjectNotFound
 
-PRODUCER_LOCK_SECONDS = 30  # far above one segmentation or VGG pass (~0.1-1 s)
+# The maker's lock lives this long unless renewed; it is renewed every third
+# of it while the maker works (a strength dial takes minutes on a CPU), so a
+# maker that died frees it within this. Askers wait for a live maker up to
+# PRODUCER_WAIT_SECONDS (far above any intermediate; the task's time limit is lower).
+PRODUCER_LOCK_SECONDS = 30
+PRODUCER_WAIT_SECONDS = 900
 T = TypeVar("T")
 
 
@@ -46,8 +53,9 @@ def produce_once(
         except ObjectNotFound:
             pass  # expired in between: make it here
     try:
-        data = encode(make())
-        services.store.put(bucket, key, data, content_type)
+        with _renewed(services, redis_keys.producer_lock(key), token):
+            data = encode(make())
+            services.store.put(bucket, key, data, content_type)
     except BaseException:
         # Failed (a bad photo, a time limit): the next asker makes it at once,
         # instead of waiting out the lock of a maker that will never store it.
@@ -59,6 +67,30 @@ def produce_once(
 
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('EXPIRE', KEYS[1], ARGV[2]) end"
+
+
+@contextlib.contextmanager
+def _renewed(services: Services, lock: str, token: str | None) -> Iterator[None]:
+    """This task's lock kept alive while it makes the object: it lived 30 s
+    and a dial takes minutes, so every asker after 30 s made the dial again,
+    each job then using its own while the store kept the last writer's."""
+    if token is None:
+        yield
+        return
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(PRODUCER_LOCK_SECONDS / 3):
+            services.redis.eval(_RENEW, 1, lock, token, PRODUCER_LOCK_SECONDS)
+
+    beat = threading.Thread(target=renew, name="producer-lock", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        done.set()
+        beat.join()
 
 
 def _wait_for_other_producer(
@@ -68,12 +100,13 @@ def _wait_for_other_producer(
     that holds the lock has stored it); (False, this task's lock token, or
     None when the holder died) when this task should make it."""
     lock, token = redis_keys.producer_lock(key), uuid.uuid4().hex
-    deadline = time.monotonic() + PRODUCER_LOCK_SECONDS
+    deadline = time.monotonic() + PRODUCER_WAIT_SECONDS
     while not services.store.exists(bucket, key):
+        # A maker that died stops renewing: its lock expires and this takes it.
         if services.redis.set(lock, token, nx=True, ex=PRODUCER_LOCK_SECONDS):
             return False, token
         if time.monotonic() > deadline:
-            return False, None  # the holder died: make it here
+            return False, None  # a maker alive this long is stuck: make it here
         time.sleep(0.05)
     return True, None
 

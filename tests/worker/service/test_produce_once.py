@@ -2,6 +2,7 @@
 produce_once), and a failed maker does not hold the next asker, nor free
 another's lock."""
 
+import threading
 import time
 
 import pytest
@@ -37,9 +38,41 @@ def test_a_failed_maker_leaves_another_holders_lock_alone(svc, monkeypatch) -> N
     held it, must not free the holder's: two would make the same object."""
     from jobstore import redis_keys
 
-    monkeypatch.setattr(artifacts, "PRODUCER_LOCK_SECONDS", 1)  # the wait, not the point
+    monkeypatch.setattr(artifacts, "PRODUCER_WAIT_SECONDS", 1)  # the wait, not the point
     lock = redis_keys.producer_lock("masks/y")
     svc.redis.set(lock, "someone-else", ex=60)
     with pytest.raises(BackdropError):  # it waits the holder out, then makes it and fails
         artifacts.produce_once(svc, "masks/y", _fail, bytes, bytes, "image/png")
     assert svc.redis.get(lock) == b"someone-else", "the holder's lock was freed"
+
+
+def test_a_maker_slower_than_the_lock_keeps_it_and_the_asker_reads_its_object(
+    svc, monkeypatch
+) -> None:
+    """A strength dial takes minutes on a CPU and the lock lived 30 s: every
+    asker after that made the dial again, each job used its own while the
+    store kept the last writer's. The maker now renews its lock."""
+    monkeypatch.setattr(artifacts, "PRODUCER_LOCK_SECONDS", 1)
+    made: list[str] = []
+
+    def slow() -> bytes:
+        made.append("slow")
+        time.sleep(3.5)  # three lock lifetimes
+        return b"slow"
+
+    def other() -> bytes:
+        made.append("other")
+        return b"other"
+
+    first: list = []
+
+    def make_first() -> None:
+        first.append(artifacts.produce_once(svc, "dials/z", slow, bytes, bytes, "text/plain"))
+
+    maker = threading.Thread(target=make_first)
+    maker.start()
+    time.sleep(0.3)
+    second = artifacts.produce_once(svc, "dials/z", other, bytes, bytes, "text/plain")
+    maker.join()
+    assert made == ["slow"], "the asker made it again while the maker worked"
+    assert first == [(b"slow", False)] and second == (b"slow", True)
