@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from api_contracts.errors import BackdropError, ErrorCode
 from tests.conftest import MODELS, PHOTOS, STYLES, read_rgb
 from worker.pipeline.style import stylize, stylize_many
 from worker.pipeline.style_params import StyleParams
@@ -135,6 +136,21 @@ def test_the_result_is_reported_with_its_own_losses() -> None:
         watch.saw(done, [last], start + done, start + done)
     assert watch.best_images()[0].max() == 2, "the image of the lowest loss"
     assert watch.best_losses([last]) == [{"total": 300.0, "style": 150.0}]
+
+
+def test_a_diverged_run_fails_and_never_returns_its_start_as_the_picture() -> None:
+    """NaN never beats the best loss, so a run whose loss went NaN returned its
+    start (the photo, or noise) as the finished picture, stored for every later
+    identical request. It fails instead."""
+    from worker.pipeline.style import _Watch
+
+    start = np.zeros((1, 4, 4, 3), np.float32)
+    for bad in (float("nan"), float("inf")):
+        watch = _Watch(start, 1000, 0.0)
+        watch.saw(1, [{"total": 500.0}], start + 1, start + 1)
+        with pytest.raises(BackdropError, match="diverged at iteration 2") as caught:
+            watch.saw(2, [{"total": bad}], start + 2, start + 2)
+        assert caught.value.code == ErrorCode.INTERNAL
 
 
 @pytest.mark.parametrize("every", [0, 1], ids=["host", "device"])

@@ -196,6 +196,10 @@ class _Watch:
         for i, p in enumerate(per):
             if self.frozen[i] is not None:
                 continue
+            if not np.isfinite(p["total"]):  # diverged: NaN never beats the best, and the
+                # start (the photo, noise) was kept and stored as the finished picture
+                raise BackdropError(ErrorCode.INTERNAL, f"the optimization diverged at "
+                                    f"iteration {done} (loss {p['total']})")  # fmt: skip
             if p["total"] < self.best[i][0]:
                 self.best[i] = (p["total"], measured[i], p)
             if done > self.watch_from:
