@@ -118,8 +118,9 @@ end
 # the tenant's window of output units. ARGV: state, error code, error
 # message, time, the state that outputs still open end in (with the same
 # error; '' for none), the stream's approximate length cap, the most outputs
-# a record can have, the job key prefix, the time in seconds. Returns 1 when
-# this call ended the job, 0 when it had ended before.
+# a record can have, the job key prefix, the time in seconds, how long the
+# record of a job that ran nothing is kept. Returns 1 when this call ended the
+# job, 0 when it had ended before.
 # A job that fails or is cancelled before any output was sent to the GPUs
 # (`fanned` unset: held and cancelled, or refused at intake) gives back its
 # units scored in the future (a costly job's, spread over the minutes ahead
@@ -169,6 +170,13 @@ end
 """
     + _TOUCH
     + """
+if unsent and (ARGV[1] == 'FAILED' or ARGV[1] == 'CANCELLED') then
+  -- Nothing ran: its record is a status to read, kept ARGV[10] s at most
+  -- (a tenant submitting and cancelling at its quota's rate filled Redis
+  -- with week-long records of nothing).
+  local left = redis.call('TTL', KEYS[1])
+  if left < 0 or left > tonumber(ARGV[10]) then redis.call('EXPIRE', KEYS[1], ARGV[10]) end
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', 'job.finished',
            'job_id', job, 'state', ARGV[1], 'at', ARGV[4])
 return 1

@@ -39,6 +39,9 @@ from jobstore.redis_keys import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 from jobstore.redis_text import text
 
 DEFAULT_TTL = 7 * 24 * 3600  # until a worker has published the service's own
+# A job failed or cancelled before any output was sent (refused at intake,
+# cancelled while held): its record is kept a day at most, whatever the TTL.
+UNRUN_TTL = 24 * 3600
 EVENTS_MAXLEN = 100_000  # the stream is a recent history, trimmed approximately
 _RANK = {JobState.QUEUED: 0, JobState.RUNNING: 1} | dict.fromkeys(TERMINAL_STATES, 2)
 STEPS_PER_OUTPUT = ("stylize", "composite")
@@ -218,7 +221,7 @@ class JobRecord:
         code, message = (error.code, error.message) if error else ("", "")
         args: list[str | int | float] = [str(state), str(code), message, now(),
                                  str(open_outputs or ""), EVENTS_MAXLEN, MAX_OUTPUTS,
-                                 JOB_KEY_PREFIX, time.time()]  # fmt: skip
+                                 JOB_KEY_PREFIX, time.time(), UNRUN_TTL]  # fmt: skip
         # The tenant's open-job slot, the fair queue's in-flight place and the
         # future units of a job that ended before its fan-out are given back
         # in the same step.
