@@ -24,7 +24,8 @@ class Services:
         self.settings = settings
         part = settings.gateway
         self.streams = TenantSlots(part.events_per_tenant, "open event streams",
-                                   "poll GET /v1/jobs/{job_id} or give a callback_url")  # fmt: skip
+                                   "poll GET /v1/jobs/{job_id} or give a callback_url",
+                                   total=part.events_total)  # fmt: skip
         self.uploading = TenantSlots(part.uploads_in_flight_per_tenant, "uploads at once",
                                      "wait for one to finish")  # fmt: skip
         self.json_bodies = TenantSlots(part.json_bodies_per_tenant, "requests being read at once",
@@ -45,8 +46,8 @@ class TenantSlots:
     uploads being read): taken by a route and given back when its stream or
     request ends, both on the event loop's thread."""
 
-    def __init__(self, per_tenant: int, what: str, instead: str) -> None:
-        self.per_tenant, self.what, self.instead = per_tenant, what, instead
+    def __init__(self, per_tenant: int, what: str, instead: str, total: int | None = None) -> None:
+        self.per_tenant, self.what, self.instead, self.total = per_tenant, what, instead, total
         self.open: Counter[str] = Counter()
 
     def take(self, tenant: str) -> Callable[[], None]:
@@ -55,6 +56,12 @@ class TenantSlots:
             raise BackdropError(
                 ErrorCode.QUOTA_EXCEEDED,
                 f"at most {self.per_tenant} {self.what} per tenant: {self.instead}",
+                retry_after=5,
+            )
+        if self.total is not None and self.open.total() >= self.total:  # many keys together
+            raise BackdropError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"at most {self.total} {self.what} on this gateway: {self.instead}",
                 retry_after=5,
             )
         self.open[tenant] += 1

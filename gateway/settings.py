@@ -41,6 +41,8 @@ class GatewayPart(BaseModel):
     # every events_poll_seconds: unbounded, one tenant's streams filled a core
     # (about 340 on a 16-output job) and every tenant's requests waited.
     events_per_tenant: int = Field(32, ge=1, le=100_000)
+    # ... and all tenants together (many keys' streams filled it as one's did).
+    events_total: int = Field(512, ge=1, le=100_000)
     # Uploads one tenant may have the gateway reading at once (each is held
     # whole, up to max_upload_bytes, before it is stored); past it 429.
     uploads_in_flight_per_tenant: int = Field(4, ge=1, le=1000)

@@ -23,7 +23,7 @@ from tests.services import production_env, service_env, tenant_key
 
 pytestmark = pytest.mark.integration
 AUTH_SECONDS = 0.5
-STREAMS_PER_TENANT = 2
+STREAMS_PER_TENANT, STREAMS_IN_ALL = 2, 3
 
 
 # Its own database: the event stream tests need jobs that stay queued, which
@@ -45,7 +45,8 @@ def gateway_url(s3_endpoint: str, quiet_redis: Redis, tmp_path_factory) -> Itera
     env = {"BACKDROP_REDIS__URL": QUIET_REDIS,
            "BACKDROP_GATEWAY__EVENTS_AUTH_SECONDS": str(AUTH_SECONDS),
            "BACKDROP_GATEWAY__EVENTS_POLL_SECONDS": "0.1",
-           "BACKDROP_GATEWAY__EVENTS_PER_TENANT": str(STREAMS_PER_TENANT)}  # fmt: skip
+           "BACKDROP_GATEWAY__EVENTS_PER_TENANT": str(STREAMS_PER_TENANT),
+           "BACKDROP_GATEWAY__EVENTS_TOTAL": str(STREAMS_IN_ALL)}  # fmt: skip
     with own_gateway(s3_endpoint, log, **env) as (url, _):
         yield url
 
@@ -181,3 +182,30 @@ def test_one_tenants_open_event_streams_are_bounded(gateway_url: str, quiet_redi
         time.sleep(0.1)
     for _, sock in [*held, again]:
         sock.close()
+
+
+def test_all_tenants_open_event_streams_are_bounded(gateway_url: str, quiet_redis: Redis) -> None:
+    """Within each tenant's bound, many keys' streams together filled the
+    gateway's core as one tenant's had: past the gateway's bound, 429."""
+    names = ("all-a", "all-b", "all-c")
+    keys = {t: tenant_key(quiet_redis, t) for t in names}
+    jobs = {}
+    for tenant, key in keys.items():
+        with httpx.Client(base_url=gateway_url, timeout=30,
+                          headers={"Authorization": f"Bearer {key}"}) as http:  # fmt: skip
+            jobs[tenant] = _queued_job(http)
+    held: list = []
+    try:
+        deadline = time.monotonic() + 10  # earlier tests' closed streams give their places back
+        for tenant in ("all-a", "all-a", "all-b"):
+            while (opened := _open_stream(gateway_url, jobs[tenant], keys[tenant]))[0] == 429:
+                opened[1].close()
+                assert time.monotonic() < deadline, "an earlier stream's place never came back"
+                time.sleep(0.1)
+            held.append(opened)
+        status, refused = _open_stream(gateway_url, jobs["all-c"], keys["all-c"])
+        refused.close()
+        assert status == 429, "a third tenant's first stream went past the gateway's bound"
+    finally:
+        for _, sock in held:
+            sock.close()
