@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    SERVICE_BUSY = "SERVICE_BUSY"  # the gateway is at capacity: try again after retry_after
     CANCELLED = "CANCELLED"
     INTERNAL = "INTERNAL"
 

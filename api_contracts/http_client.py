@@ -124,12 +124,16 @@ def _error_of(exc: urllib.error.HTTPError) -> BackdropError:
 
 
 def _whole(answer: Any, limit: int) -> bytes:
-    """The answer's body, all of it, or an error: a body cut at `limit` was
-    returned as if whole (a truncated PNG for a large result)."""
+    """The answer's body, all of it, or an error: a body cut at `limit`, or by
+    a connection that ended before its Content-Length, was returned as if
+    whole (a truncated PNG)."""
     declared = answer.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BackdropError(ErrorCode.INTERNAL, f"the answer is {declared} bytes, over {limit}")
     data = bytes(answer.read(limit + 1))
     if len(data) > limit:
         raise BackdropError(ErrorCode.INTERNAL, f"the answer is over {limit} bytes")
+    if declared.isdigit() and len(data) != int(declared):  # the connection ended early
+        raise BackdropError(ErrorCode.TIMEOUT, f"the answer ended after {len(data)} of "
+                            f"{declared} bytes")  # fmt: skip
     return data

@@ -51,7 +51,8 @@ class TenantSlots:
         self.open: Counter[str] = Counter()
 
     def take(self, tenant: str) -> Callable[[], None]:
-        """A slot, or 429; the returned call gives it back (once, however often called)."""
+        """A slot, or 429 (the tenant's) or 503 (the gateway's, `total`); the returned
+        call gives it back (once, however often called)."""
         if self.open[tenant] >= self.per_tenant:
             raise BackdropError(
                 ErrorCode.QUOTA_EXCEEDED,
@@ -60,7 +61,7 @@ class TenantSlots:
             )
         if self.total is not None and self.open.total() >= self.total:  # many keys together
             raise BackdropError(
-                ErrorCode.QUOTA_EXCEEDED,
+                ErrorCode.SERVICE_BUSY,
                 f"at most {self.total} {self.what} on this gateway: {self.instead}",
                 retry_after=5,
             )
@@ -87,9 +88,9 @@ class BodyBytes:
         self.total, self.held = total, 0
 
     def take(self, size: int) -> Callable[[], None]:
-        """Room for `size` bytes, or 429; the returned call gives it back (once)."""
+        """Room for `size` bytes, or 503; the returned call gives it back (once)."""
         if self.held + size > self.total:
-            raise BackdropError(ErrorCode.QUOTA_EXCEEDED,
+            raise BackdropError(ErrorCode.SERVICE_BUSY,
                                 "the gateway is reading as many request bodies as it holds: "
                                 "try again in a few seconds", retry_after=5)  # fmt: skip
         self.held += size

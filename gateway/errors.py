@@ -34,6 +34,7 @@ HTTP_STATUS = {
     ErrorCode.NO_SUBJECT_FOUND: 422,
     ErrorCode.CANCELLED: 409,
     ErrorCode.STORAGE_UNAVAILABLE: 503,
+    ErrorCode.SERVICE_BUSY: 503,
 }
 # The framework's statuses that have a code of their own; any other 4xx it
 # raises (405, 408, 413 of a JSON body, 400) is INVALID_REQUEST with its status.

@@ -69,7 +69,7 @@ class GuardedRoute(APIRoute):
 def _room(services: Services, tenant: str, json_body: bool, size: int) -> list[Callable[[], None]]:
     """Room for a body before a byte of it is read (each is held whole): its
     bytes in the process's budget and, for JSON, one of the tenant's slots
-    (uploads have theirs in routes.uploads); 429 otherwise. Returns the calls
+    (uploads have theirs in routes.uploads); 429 or 503 otherwise. Returns the calls
     that give them back."""
     give_back = [services.body_bytes.take(size)]
     if json_body:

@@ -9,10 +9,12 @@ it trickled cancelled uvicorn's keep-alive timer and nothing re-armed it: a
 keyless client held a connection for ever), and one that has stopped reading
 its answers for `write_stall_seconds` (pipelined requests never read left
 the connection paused on write, where no timer runs). Bodies have their
-deadline in gateway.guard; `max_connections` caps the rest (503 past it)."""
+deadline in gateway.guard; `max_connections` caps the rest (503 past it, in
+the API's error shape)."""
 
 import asyncio
 import copy
+import json
 from typing import Any
 
 import h11
@@ -26,23 +28,56 @@ MAX_HEADER_BYTES = 16 * 1024
 KEEP_ALIVE_SECONDS = 5
 
 
+_BUSY_BODY = json.dumps(
+    {
+        "error": {
+            "code": "SERVICE_BUSY",
+            "message": "the gateway holds as many connections as it may: try again",
+        }
+    }
+).encode()
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+        b"retry-after: 5\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))  # fmt: skip
+
+
 class DeadlineH11Protocol(H11Protocol):
     header_seconds = 10.0
+    max_connections = 2048
     write_stall_seconds = 30.0
-    # Time for a client still sending an answered request's body to read the
-    # answer before the connection closes (closed at once, an unread body
-    # makes the kernel reset it and the answer can be lost).
-    drain_seconds = float(KEEP_ALIVE_SECONDS)
+    # Time a client still sending an answered request's body has to finish it
+    # before the connection closes: as long as the slowest legitimate body
+    # (an upload refused 413 as it streams, from a client that reads nothing
+    # before it has sent everything: urllib, requests). Closed at once, the
+    # unread body makes the kernel reset it, and the answer is lost.
+    drain_seconds = 120.0
     _header_timer: asyncio.TimerHandle | None = None
     _drain_timer: asyncio.TimerHandle | None = None
+    _drained_cycle: object = None
     _write_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            # uvicorn's limit_concurrency only answers requests: connections
+            # past it were still accepted and held (descriptors, memory).
+            self.logger.warning("closed a connection past max_connections")
+            transport.write(BUSY)
+            transport.close()
+            return
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self._drain_timer is not None and (
+            self.cycle is not self._drained_cycle or self.conn.their_state is not h11.SEND_BODY
+        ):
+            # The answered request's body is in: the connection goes on as any
+            # other (uvicorn serves the next request on it).
+            self._drain_timer.cancel()
+            self._drain_timer = None
+            if self.conn.their_state is h11.IDLE:
+                self._arm_header_timer()
         if self.conn.their_state is not h11.IDLE and self._header_timer is not None:
             self._header_timer.cancel()  # the head is in: the body has its own deadline
             self._header_timer = None
@@ -50,11 +85,12 @@ class DeadlineH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
-            # Answered before its body was read (401, 413, a route that takes
-            # none): this connection serves no further request; it only has
-            # drain_seconds to read the answer, however it trickles.
+            # Answered before its body was read (an upload's 413, a route that
+            # takes none; a 401 closes at once): each byte it trickles used to
+            # cancel uvicorn's keep-alive timer, so it has drain_seconds to end it.
             why = "kept sending an answered request's body"
             self._drain_timer = self.loop.call_later(self.drain_seconds, self._close, why)
+            self._drained_cycle = self.cycle
             return
         self._arm_header_timer()  # the next request on this connection has as long
 
@@ -97,11 +133,12 @@ def serve(host: str, port: int) -> None:
     part = get_settings().gateway
     protocol = type("Protocol", (DeadlineH11Protocol,),
                     {"header_seconds": part.header_seconds,
-                     "write_stall_seconds": part.write_stall_seconds})  # fmt: skip
+                     "write_stall_seconds": part.write_stall_seconds,
+                     "drain_seconds": part.upload_body_seconds,
+                     "max_connections": part.max_connections})  # fmt: skip
     uvicorn.run("gateway.app:app", host=host, port=port, log_level="info", http=protocol,
                 log_config=log_config(), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                limit_concurrency=part.max_connections)  # fmt: skip
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
 
 
 def log_config() -> dict[str, Any]:

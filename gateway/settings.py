@@ -28,8 +28,8 @@ class GatewayPart(BaseModel):
     # A connection whose client has read none of its answers for this long
     # is closed (pipelined requests never read, a stuck event stream).
     write_stall_seconds: float = Field(30.0, gt=0)
-    # Connections and requests at once in one gateway process; past it 503
-    # (uvicorn's limit_concurrency): each held connection is about 30 KiB.
+    # Connections at once in one gateway process (each about 30 KiB); one
+    # past it is answered 503 SERVICE_BUSY and closed as it opens.
     max_connections: int = Field(2048, ge=1, le=1_000_000)
     # How often the event stream looks at a job (server-sent events), and
     # checks that its caller's key still works (a revoke ends the stream).
@@ -41,7 +41,8 @@ class GatewayPart(BaseModel):
     # every events_poll_seconds: unbounded, one tenant's streams filled a core
     # (about 340 on a 16-output job) and every tenant's requests waited.
     events_per_tenant: int = Field(32, ge=1, le=100_000)
-    # ... and all tenants together (many keys' streams filled it as one's did).
+    # ... and all tenants together, 503 past it (many keys' streams filled it
+    # as one's did).
     events_total: int = Field(512, ge=1, le=100_000)
     # Uploads one tenant may have the gateway reading at once (each is held
     # whole, up to max_upload_bytes, before it is stored); past it 429.
@@ -51,7 +52,7 @@ class GatewayPart(BaseModel):
     json_bodies_per_tenant: int = Field(16, ge=1, le=100_000)
     # Request bodies one gateway process holds at once, all tenants together
     # (each counted at its declared length, or its limit without one); past
-    # it 429 before a byte is read. Bounds the memory of many keys' stalled bodies.
+    # it 503 before a byte is read. Bounds the memory of many keys' stalled bodies.
     body_bytes_in_flight: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     # /metrics answers only `Authorization: Bearer <token>` when this is set
     # (404 otherwise): where the API's port is published whole, as in

@@ -27,7 +27,11 @@ def image_format(data: bytes) -> str | None:
 def declared_length(request: Request) -> int:
     """The body's Content-Length as the client states it: only ASCII digits,
     under 19 of them, count (int() would take ' 1_0', a sign or a 4,300-digit
-    number); anything else is 0 and the body is still bounded as it streams."""
+    number); anything else is 0 and the body is still bounded as it streams.
+    With a Transfer-Encoding the length means nothing (the server frames the
+    body as chunked): 0, so a body reserves its limit, not the claimed 1 byte."""
+    if "transfer-encoding" in request.headers:
+        return 0
     declared = request.headers.get("content-length", "")
     digits = declared.isascii() and declared.isdigit() and len(declared) < 19
     return int(declared) if digits else 0

@@ -173,7 +173,10 @@ end
 if unsent and (ARGV[1] == 'FAILED' or ARGV[1] == 'CANCELLED') then
   -- Nothing ran: its record is a status to read, kept ARGV[10] s at most
   -- (a tenant submitting and cancelling at its quota's rate filled Redis
-  -- with week-long records of nothing).
+  -- with week-long records of nothing). Its `ttl` too: every later write
+  -- (a second cancel, the webhook's) renews the expiry from it.
+  local kept = tonumber(redis.call('HGET', KEYS[1], 'ttl') or '')
+  if not kept or kept > tonumber(ARGV[10]) then redis.call('HSET', KEYS[1], 'ttl', ARGV[10]) end
   local left = redis.call('TTL', KEYS[1])
   if left < 0 or left > tonumber(ARGV[10]) then redis.call('EXPIRE', KEYS[1], ARGV[10]) end
 end

@@ -22,6 +22,7 @@ const WORDS = {
   NOT_FOUND: "That job no longer exists.",
   TIMEOUT: "It took too long and was stopped.",
   STORAGE_UNAVAILABLE: "Storage is not reachable; try again in a moment.",
+  SERVICE_BUSY: "The service is busy; try again in a moment.",
   MODEL_UNAVAILABLE: "The models are not available on the server.",
   CANCELLED: "Cancelled.",
   INTERNAL: "Something went wrong on our side.",
@@ -29,7 +30,7 @@ const WORDS = {
 const CHANGED = "You chose another photo while the first one uploaded: press \u201cPaint it\u201d again.";
 // Moments a person would time (read by the browser tests): Paint pressed, first preview shown.
 const marks = (window.backdropMarks = {});
-const page = { photo: null, photoUrl: "", photoKey: null, maxBytes: 25 * 1024 * 1024, job: null, stop: null };
+const page = { photo: null, photoUrl: "", photoKey: null, maxBytes: 25 * 1024 * 1024, job: null, stop: null, before: "" };
 
 function apiKey() { return $("api-key").value.trim(); }
 function auth(extra = {}) { return { Authorization: `Bearer ${apiKey()}`, ...extra }; }
@@ -139,12 +140,13 @@ async function go() {
   try {
     // The photo and its key are this press's: a photo chosen while this one
     // uploads must not get the first one's key (nor be painted as it).
-    const photo = page.photo, before = page.photoUrl;
+    const photo = page.photo;
     const key = page.photoKey || (await api("POST", "/v1/photos", photo, photo.type)).key;
     if (page.photo !== photo) { say(CHANGED); return; }
     page.photoKey = key;
     const accepted = await api("POST", "/v1/jobs", request(key));
-    watch(accepted.job_id, accepted.outputs, before);
+    // The cards' own copy of the photo: choosing another revokes the preview's.
+    watch(accepted.job_id, accepted.outputs, URL.createObjectURL(photo));
   } catch (error) { say(words(error)); } finally { $("go").disabled = false; }
 }
 
@@ -222,8 +224,9 @@ async function follow(jobId, signal) {
 
 function pause(ms, signal) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => { clearTimeout(timer); reject(signal.reason); }, { once: true });
+    const stop = () => { clearTimeout(timer); reject(signal.reason); };
+    const timer = setTimeout(() => { signal.removeEventListener("abort", stop); resolve(); }, ms);
+    signal.addEventListener("abort", stop, { once: true });
   });
 }
 
@@ -236,6 +239,8 @@ async function watch(jobId, outputs, before) {
   // (its stream, its polls) is drawn into the new job's cards.
   const signal = page.stop.signal;
   $("results-section").hidden = false;
+  URL.revokeObjectURL(page.before);
+  page.before = before;
   cards(outputs, before);
   try {
     let last = await follow(jobId, signal);
@@ -249,8 +254,12 @@ async function watch(jobId, outputs, before) {
 }
 
 async function cancel() {
-  if (!page.job) return;
-  try { show(await api("DELETE", `/v1/jobs/${page.job}`)); } catch (error) { say(words(error)); }
+  const jobId = page.job;
+  if (!jobId) return;
+  try {
+    const status = await api("DELETE", `/v1/jobs/${jobId}`);
+    if (page.job === jobId) show(status); // not into the cards of a job painted since
+  } catch (error) { say(words(error)); }
 }
 
 function wireDrop() {

@@ -15,14 +15,17 @@ CAP = 1000
 
 
 class _Bodies(BaseHTTPRequestHandler):
-    """/N: N bytes with their Content-Length; /N/unsized: N bytes, then close."""
+    """/N: N bytes with their Content-Length; /N/unsized: N bytes, then close;
+    /N/cut: a Content-Length of N, half of them, then close."""
 
     def do_GET(self) -> None:
-        size, *unsized = self.path.strip("/").split("/")
+        size, *how = self.path.strip("/").split("/")
         body = b"x" * int(size)
         self.send_response(200)
-        if not unsized:
+        if how != ["unsized"]:
             self.send_header("Content-Length", str(len(body)))
+        if how == ["cut"]:
+            body = body[: len(body) // 2]
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
@@ -50,3 +53,8 @@ def test_a_download_over_the_cap_is_an_error_not_a_cut_file(server, monkeypatch,
 
 def test_the_download_cap_holds_a_50_mp_result() -> None:
     assert http_client.MAX_DOWNLOAD_BYTES >= 50_000_000 * 3
+
+
+def test_a_download_cut_short_is_an_error_not_a_cut_file(server) -> None:
+    with pytest.raises(BackdropError, match="ended after 500 of 1000 bytes"):
+        BackdropClient(server, api_key="k").download(f"{server}/1000/cut")

@@ -278,3 +278,8 @@ def test_a_job_that_ran_nothing_keeps_its_record_a_day_not_a_week(redis: Redis, 
     assert UNRUN_TTL - 60 < redis.ttl(JobRecord(redis, unrun).key) <= UNRUN_TTL
     assert redis.ttl(JobRecord(redis, ran).key) > UNRUN_TTL + 3600
     assert DEFAULT_TTL > UNRUN_TTL
+    # Later writes renew the expiry from the record's ttl: a second cancel, a
+    # webhook's state. They must not give the week back.
+    client.cancel(unrun)
+    JobRecord(redis, unrun).set_fields({"webhook.state": "pending"})
+    assert UNRUN_TTL - 60 < redis.ttl(JobRecord(redis, unrun).key) <= UNRUN_TTL

@@ -76,7 +76,7 @@ class StyleParams(BaseModel):
     style_weight: float = Field(DEFAULT_STYLE_WEIGHT, ge=0, allow_inf_nan=False)
     tv_weight: float = Field(DEFAULT_TV_WEIGHT, ge=0, allow_inf_nan=False)
     learning_rate: float = Field(DEFAULT_LEARNING_RATE, gt=0, allow_inf_nan=False)
-    # lbfgs_adam with no level longer than ADAM_AFTER is lbfgs (and so named).
+    # lbfgs_adam of ADAM_AFTER iterations or fewer in all is lbfgs (and so named).
     optimizer: Literal["adam", "lbfgs", "lbfgs_adam"] = DEFAULT_OPTIMIZER
     # preview: the feed-forward preview computed before the optimization (the
     # caller passes it in; it is never recomputed here). palette: the photo

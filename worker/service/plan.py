@@ -56,8 +56,8 @@ class JobPlan(BaseModel):
     # (bfloat16's ended 0.1-1.5% above float32's loss: benchmarks.cpu_precision).
     precision: Precision = "float32"
     # The models, as that worker had them, for the same reason: every step loads
-    # these. The segmenter's model is None for its backend's default, and
-    # VGG16-HED is every worker's, so the keys made before either was named hold.
+    # these. The segmenter's model is None for its backend's default (stored
+    # plans stay readable by older workers); keys name it all the same.
     segmenter_model: str | None = Field(None, max_length=64)  # a registry name
     feature_net: NetworkName = BUNDLED_NETWORK
 

@@ -1,4 +1,4 @@
-"""An intermediate is made once whoever asks (worker.service.artifacts.
+"""An intermediate is made once whoever asks (worker.service.producer_lock.
 produce_once), and a failed maker does not hold the next asker, nor free
 another's lock."""
 
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from api_contracts.errors import BackdropError, ErrorCode
-from worker.service import artifacts
+from worker.service import producer_lock as artifacts
 
 pytestmark = pytest.mark.integration
 
@@ -52,12 +52,12 @@ def test_a_maker_slower_than_the_lock_keeps_it_and_the_asker_reads_its_object(
     """A strength dial takes minutes on a CPU and the lock lived 30 s: every
     asker after that made the dial again, each job used its own while the
     store kept the last writer's. The maker now renews its lock."""
-    monkeypatch.setattr(artifacts, "PRODUCER_LOCK_SECONDS", 1)
+    monkeypatch.setattr(artifacts, "PRODUCER_LOCK_SECONDS", 2)
     made: list[str] = []
 
     def slow() -> bytes:
         made.append("slow")
-        time.sleep(3.5)  # three lock lifetimes
+        time.sleep(5.0)  # two and a half lock lifetimes
         return b"slow"
 
     def other() -> bytes:
