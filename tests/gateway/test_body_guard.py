@@ -160,6 +160,12 @@ def _head_status(sock: socket.socket, timeout: float = 5.0) -> int:
     return int(data.split()[1])
 
 
+def _upload(url: str, key: str, size: int) -> httpx.Response:
+    """A small PNG of `size` bytes uploaded whole."""
+    return httpx.post(url + "/v1/photos", content=_png(size), timeout=30,
+                      headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+
+
 def _upload_head(url: str, key: str, length: int = 10_000_000) -> socket.socket:
     return connect(url, post_head("/v1/photos", length, Authorization=f"Bearer {key}"))
 
@@ -171,8 +177,7 @@ def test_an_upload_past_the_hours_quota_is_429_before_its_body(gateway, redis_cl
     key = tenant_key(redis_client, "hour-full", uploads_per_hour=1)
     for _ in range(2):  # a second go only if the first straddled an hour's turn
         hour = int(time.time()) // 3600
-        first = httpx.post(url + "/v1/photos", content=_png(64), timeout=30,
-                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        first = _upload(url, key, 64)
         with _upload_head(url, key) as sock:  # 10 MB announced, not a byte of it sent
             status = _head_status(sock)
         if int(time.time()) // 3600 == hour:
@@ -202,8 +207,7 @@ def test_an_hours_upload_bytes_are_bounded_per_tenant(gateway, redis_client) -> 
     assert announced == 429
     assert small.status_code == 201, "a refused upload's bytes are not counted"
     other = tenant_key(redis_client, "mb-other", upload_mb_per_hour=1)
-    theirs = httpx.post(url + "/v1/photos", content=_png(600_002), timeout=30,
-                        headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+    theirs = _upload(url, other, 600_002)
     assert theirs.status_code == 201, "another tenant's hour is its own"
 
 
@@ -220,16 +224,14 @@ def test_one_tenants_uploads_at_once_are_bounded(gateway, redis_client) -> None:
         time.sleep(0.5)
         with _upload_head(url, key) as sock:
             assert _head_status(sock) == 429
-        small = httpx.post(url + "/v1/photos", content=_png(64), timeout=30,
-                           headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+        small = _upload(url, other, 64)
         assert small.status_code == 201, small.text
     finally:
         for sock in held:
             sock.close()
     deadline = time.monotonic() + 10
     while True:  # the closed uploads' places come back
-        again = httpx.post(url + "/v1/photos", content=_png(65), timeout=30,
-                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        again = _upload(url, key, 65)
         if again.status_code != 429 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -357,8 +359,7 @@ def test_the_bodies_one_gateway_holds_are_bounded_for_all_tenants(gateway, redis
                                                 "Authorization": f"Bearer {keys[2]}"})  # fmt: skip
         with connect(url, chunked) as sock:  # 1 byte claimed, any number sent chunked
             assert _head_status(sock) == 503
-        small = httpx.post(url + "/v1/photos", content=_png(64), timeout=30,
-                           headers={"Authorization": f"Bearer {keys[2]}"})  # fmt: skip
+        small = _upload(url, keys[2], 64)
         assert small.status_code == 201, small.text
     finally:
         for sock in held:
