@@ -97,14 +97,23 @@ def blur_scale(radius: int) -> int:
 def _normalized_blur(image: np.ndarray, weight: np.ndarray,
                      radius: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The disk blur of image and weight, at full size: exact for small radii,
-    else computed on a copy reduced by blur_scale (area) and enlarged back."""
+    else on the means of k x k blocks (k = blur_scale), enlarged back. The
+    blocks start at row and column 0 and the edge is padded with weight 0 (no
+    data), so strips whose first row is a multiple of k see the whole
+    picture's blocks (worker.pipeline.full_resolution aligns them)."""
     k = blur_scale(radius)
     if k == 1:
         kernel = disk_kernel(radius)
         return cv2.filter2D(image, -1, kernel), cv2.filter2D(weight, -1, kernel)[:, :, None]
     h, w = weight.shape
-    small = (max(1, round(w / k)), max(1, round(h / k)))
+    rows, cols = -(-h // k), -(-w // k)
+    pad = ((0, rows * k - h), (0, cols * k - w))
     kernel = disk_kernel(max(1, round(radius / k)))
-    up = [cv2.resize(cv2.filter2D(cv2.resize(x, small, interpolation=cv2.INTER_AREA), -1, kernel),
-                     (w, h), interpolation=cv2.INTER_LINEAR) for x in (image, weight)]  # fmt: skip
-    return up[0], up[1][:, :, None]
+    out = []
+    for x in (image, weight[:, :, None]):
+        padded = np.pad(x, (*pad, (0, 0)))  # zeros: weight 0, so no data there
+        blocks = padded.reshape(rows, k, cols, k, x.shape[2]).mean(axis=(1, 3))
+        blurred = cv2.filter2D(blocks.astype(np.float32), -1, kernel).reshape(rows, cols, -1)
+        big = cv2.resize(blurred, (cols * k, rows * k), interpolation=cv2.INTER_LINEAR)
+        out.append(big.reshape(rows * k, cols * k, -1)[:h, :w])
+    return out[0], out[1]

@@ -20,6 +20,7 @@ full-size strip), the colours under it upsampled.
 import cv2
 import numpy as np
 
+from worker.pipeline.composite import blur_scale
 from worker.pipeline.matting import apply_upsampler, fit_upsampler, luma
 from worker.pipeline.stages import (
     REFERENCE_SIDE,
@@ -54,7 +55,12 @@ def composite_full(
     # applied pixel by pixel (its wide band would only cost rows for nothing).
     halo = 2 if matte is not None else edge_reach(params, side) + 2
     if mode.name == "portrait":
-        halo += 2 * round(params.blur_radius * scale) + 2
+        blur = max(1, round(params.blur_radius * scale))
+        halo += 2 * blur + 2
+        # A wide blur runs on k x k blocks from row 0 (composite.blur_scale):
+        # strips and their context start on a block, so they see the whole's.
+        k = blur_scale(blur)
+        halo, strip_rows = -(-halo // k) * k, -(-strip_rows // k) * k
     result = np.empty_like(photo)
     alpha8 = np.empty((h, w), np.uint8)
     for y0 in range(0, h, strip_rows):
