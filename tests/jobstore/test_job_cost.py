@@ -27,7 +27,7 @@ def test_a_job_counts_every_output_and_portrait_counts_one() -> None:
     heavy = JobOptions(iterations=500)
     assert job_units(JobRequest(photo_key="p", styles=styles, options=heavy)) == 15
     blended = [s.model_copy(update={"blend_group": 0}) for s in styles]  # one output
-    assert job_units(JobRequest(photo_key="p", styles=blended, options=heavy)) == 5
+    assert job_units(JobRequest(photo_key="p", styles=blended, options=heavy)) == 5 + 1
     assert job_units(JobRequest(photo_key="p", mode="portrait", options=heavy)) == 1
     full = JobOptions(output="original")
     assert job_units(JobRequest(photo_key="p", mode="portrait", options=full)) == 2
@@ -55,3 +55,18 @@ def test_the_size_is_charged_as_the_deployment_paints_it() -> None:
     assert output_units(JobOptions(size=2048), max_side=512) == 1
     assert output_units(JobOptions(size=256), max_side=1024) == 1
     assert output_units(JobOptions(size=1024, iterations=2000), max_side=2048) == 80
+
+
+def test_an_outputs_paintings_past_the_first_are_priced() -> None:
+    """Each painting is decoded (up to 50 MP) and reduced to its targets before
+    the first iteration: 16 in one blend at 1 iteration and 32 px held a GPU
+    worker 16-25 s for 1 unit."""
+    tiny = JobOptions(iterations=1, size=32)
+    blend = [StyleRef(key=f"s{i}", blend_group=0) for i in range(16)]
+    assert job_units(JobRequest(photo_key="p", styles=blend, options=tiny)) == 1 + 7
+    assert job_units(JobRequest(photo_key="p", styles=blend[:2], options=tiny)) == 1
+    own = [StyleRef(key=f"s{i}") for i in range(4)]  # four outputs of one painting each
+    assert job_units(JobRequest(photo_key="p", styles=own, options=tiny)) == 4
+    dual = JobRequest(photo_key="p", mode="dual", styles=blend[:2], subject_style=own[0],
+                      options=tiny)  # fmt: skip
+    assert job_units(dual) == 1 + 1, "the subject's painting is one more"
