@@ -6,7 +6,7 @@ the job RUNNING)."""
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -42,12 +42,19 @@ def check_message(job_id: object, index: object) -> None:
         raise MessageRejected("the output index is not an index")
 
 
+Part = Literal["whole", "first", "last"]
+
+
 def guarded(
     svc: Services, task: Task, job_id: str, index: int | list[int] | None,
-    step: Callable[[], T], finalize: Callable[[str], None],
+    step: Callable[[], T], finalize: Callable[[str], None], part: Part = "whole",
 ) -> T | None:  # fmt: skip
     """`index`: the step's output, or the outputs of a batch (a failure of the
-    step fails each of them), or None for a step of the whole job."""
+    step fails each of them), or None for a step of the whole job. `part`:
+    a task that guards two steps counts its delivery once, in the first, and
+    forgets it only once the last has ended (each call counting and
+    forgetting, a batch that killed its worker in its second step was
+    delivered for ever: the first reset the count every time)."""
     context = {"job_id": str(job_id)[:LOG_CHARS], "task_id": str(task.request.id)[:LOG_CHARS],
                "output": str(index)[:LOG_CHARS]}  # fmt: skip
     outputs: list[int | None] = list(index) if isinstance(index, list) else [index]
@@ -60,18 +67,25 @@ def guarded(
         _reject(svc, task, str(exc), job_id, index)
         return None
     counter = _delivery_counter(svc, task)
+    ended = True  # the message is done with (a result, or its failure recorded)
     try:
-        if counter and int(svc.redis.incr(counter)) > svc.settings.queue.max_deliveries:
+        if (
+            counter
+            and part != "last"
+            and int(svc.redis.incr(counter)) > svc.settings.queue.max_deliveries
+        ):
             raise PoisonTask(f"delivered {svc.settings.queue.max_deliveries} times without end")
-        if counter:
+        if counter and part != "last":
             svc.redis.expire(counter, svc.settings.queue.visibility_timeout * 4)
-        return step()
+        result = step()
+        ended = part != "first"
+        return result
     except Exception as exc:
         code, message = _failure(svc, task, exc, context)
         if isinstance(exc, CorruptRecord):
             outputs = [None]  # a record that cannot be trusted ends the whole job
     finally:
-        if counter:
+        if counter and ended:
             svc.redis.delete(counter)
     if code is None:
         return None
@@ -113,6 +127,11 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         return ErrorCode.CANCELLED, "cancelled by request"
     if isinstance(exc, BackdropError):
         return exc.code, tenant_message(exc, context)
+    if _out_of_memory(exc):  # a request this worker cannot hold (regions x size): say so
+        log.warning("out of memory: %.300s", exc, extra=context)
+        return ErrorCode.INVALID_REQUEST, (
+            "this request needs more memory than the worker has: ask for a smaller size, "
+            "fewer paintings in a blend or output: working")  # fmt: skip
     log.exception("internal error", extra=context)
     # The exception's text may name hosts, paths or library internals: the log
     # has it under the job's id, the tenant's status only its kind.
@@ -120,6 +139,12 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         ErrorCode.INTERNAL,
         f"an internal error ({type(exc).__name__}); it is logged under this job's id",
     )
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    """NumPy's MemoryError or TensorFlow's ResourceExhaustedError (by name: the
+    guard imports no TensorFlow; an allocation that failed, not a crash)."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
 
 
 def tenant_message(exc: BackdropError, context: dict[str, Any]) -> str:

@@ -86,7 +86,7 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
     svc = services()
     batch = guarded(svc, self, job_id, indices,
                     lambda: stylize_steps.prepare_batch(svc, job_id, indices),
-                    finalize.delay)  # fmt: skip
+                    finalize.delay, part="first")  # fmt: skip
     if batch is None:
         return
     # Settled before the optimization: a failure of it cannot touch these.
@@ -96,7 +96,7 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
     with metrics.timed("stylize"):
         done = guarded(svc, self, job_id, [p.index for p in batch.todo] or indices,
                        lambda: stylize_steps.optimize_batch(svc, batch),
-                       finalize.delay)  # fmt: skip
+                       finalize.delay, part="last")  # fmt: skip
     _send_composites(job_id, done or [])
 
 
