@@ -157,7 +157,8 @@ def admit(redis: Redis, tenant: str, job_id: str, units: int, limits: Limits) ->
                             retry_after=OPEN_RETRY_SECONDS)  # fmt: skip
     wait = max(1, math.ceil(float(text(answer[2]))))
     costly = units > limits.outputs_per_minute  # it waits for the whole minute to be free
-    cost = f"; this job counts as {units} by its cost (iterations x pixels)" if costly else ""
+    why = "iterations x pixels, paintings"
+    cost = f"; this job counts as {units} by its cost ({why})" if costly else ""
     raise BackdropError(ErrorCode.QUOTA_EXCEEDED, f"{per_minute} is the tenant's limit{cost}",
                         retry_after=wait)  # fmt: skip
 

@@ -9,7 +9,8 @@ and `output: original` cost the workers some 30 default outputs while the
 quota saw one (an attacker's cheapest way to take the fleet). An output is
 priced by its iterations times its pixels, plus the full-resolution painting
 where it is asked for; anything cheaper than the defaults still counts 1,
-and output original 1 more (its composite at the photo's own size).
+output original 1 more (its composite at the photo's own size), and every 2
+paintings past an output's first 1 more (their decoding and targets).
 """
 
 import math

@@ -79,3 +79,14 @@ def test_tiling_does_not_change_the_picture(mode: str) -> None:
     _, whole = composite_full(full, working, mask, painting, mode, CompositeParams(), 10_000)
     _, tiled = composite_full(full, working, mask, painting, mode, CompositeParams(), 97)
     assert np.abs(whole.astype(int) - tiled).max() <= 1
+
+
+def test_rows_resize_past_opencvs_remap_limit() -> None:
+    """A 50 MP banner is 40000 px wide and cv2.remap refuses maps of 32767 px
+    or more: output original ended INTERNAL for any such photo."""
+    from worker.pipeline.full_resolution import _resize_rows
+
+    small = np.tile(np.linspace(0, 1, 1250, dtype=np.float32), (2, 1))
+    rows = _resize_rows(small, (64, 40_000), 10, 12, cv2.INTER_LINEAR)
+    assert rows.shape == (2, 40_000)
+    assert np.all(np.diff(rows[0]) >= -1e-6) and rows[0, 0] < 0.01 and rows[0, -1] > 0.99

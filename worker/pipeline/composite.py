@@ -64,7 +64,7 @@ def portrait_blur(
     the subject's own colours under a fractional alpha (default the photo's)."""
     # Exclude the whole soft edge and `margin` px beyond it: a segmentation
     # mask often stops short of the true edge, and those pixels are subject.
-    weight = (1.0 - near_subject(alpha, margin)).astype(np.float32)
+    weight = np.float32(1) - near_subject(alpha, margin).astype(np.float32)
     numerator, denominator = _normalized_blur(photo.astype(np.float32) * weight[:, :, None],
                                               weight, radius)  # fmt: skip
     blurred = np.where(
@@ -111,9 +111,10 @@ def _normalized_blur(image: np.ndarray, weight: np.ndarray,
     kernel = disk_kernel(max(1, round(radius / k)))
     out = []
     for x in (image, weight[:, :, None]):
-        padded = np.pad(x, (*pad, (0, 0)))  # zeros: weight 0, so no data there
-        blocks = padded.reshape(rows, k, cols, k, x.shape[2]).mean(axis=(1, 3))
+        if pad != ((0, 0), (0, 0)):  # zeros: weight 0, so no data there (a copy: only then)
+            x = np.pad(x, (*pad, (0, 0)))
+        blocks = x.reshape(rows, k, cols, k, x.shape[2]).mean(axis=(1, 3), dtype=np.float32)
         blurred = cv2.filter2D(blocks.astype(np.float32), -1, kernel).reshape(rows, cols, -1)
         big = cv2.resize(blurred, (cols * k, rows * k), interpolation=cv2.INTER_LINEAR)
-        out.append(big.reshape(rows * k, cols * k, -1)[:h, :w])
+        out.append(np.ascontiguousarray(big.reshape(rows * k, cols * k, -1)[:h, :w]))
     return out[0], out[1]

@@ -32,6 +32,7 @@ from worker.pipeline.stages import (
 )
 
 STRIP_ROWS = 512
+REMAP_MAX_SIDE = 16384
 # The stylized texture is kept where the photo is flat: a large eps makes the
 # local model mostly the stylized image's own mean, a small one follows the photo.
 UPSAMPLE_RADIUS, UPSAMPLE_EPS = 2, 0.02
@@ -119,8 +120,14 @@ def _resize_rows(
     sy, sx = image.shape[0] / h, image.shape[1] / w
     ys = (np.arange(top, bottom, dtype=np.float32) + 0.5) * sy - 0.5
     xs = (np.arange(w, dtype=np.float32) + 0.5) * sx - 0.5
-    map_x, map_y = np.meshgrid(xs, ys)
-    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    # cv2.remap takes maps under 32767 px a side (SHRT_MAX): a 1:32 banner of
+    # 50 MP is 40000 px wide. Pieces of columns, each with its own map.
+    pieces = []
+    for x0 in range(0, w, REMAP_MAX_SIDE):
+        map_x, map_y = np.meshgrid(xs[x0 : x0 + REMAP_MAX_SIDE], ys)
+        pieces.append(cv2.remap(image, map_x, map_y, interpolation,
+                                borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
 
 
 def _apply_model(

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
+import cv2
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -58,6 +59,7 @@ def guarded(
     context = {"job_id": str(job_id)[:LOG_CHARS], "task_id": str(task.request.id)[:LOG_CHARS],
                "output": str(index)[:LOG_CHARS]}  # fmt: skip
     outputs: list[int | None] = list(index) if isinstance(index, list) else [index]
+    context["outputs"] = str(len(outputs))
     try:
         if isinstance(index, list) and not 0 < len(index) <= MAX_BATCH:
             raise MessageRejected("a batch of outputs is 1 to 8 indices")
@@ -127,11 +129,13 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
         return ErrorCode.CANCELLED, "cancelled by request"
     if isinstance(exc, BackdropError):
         return exc.code, tenant_message(exc, context)
-    if _out_of_memory(exc):  # a request this worker cannot hold (regions x size): say so
+    if _out_of_memory(exc) and context.get("outputs", "1") == "1":
+        # One output this worker cannot hold (regions x size): say so. A batch
+        # (the operator's choice) may fit apart: that is not the tenant's to change.
         log.warning("out of memory: %.300s", exc, extra=context)
         return ErrorCode.INVALID_REQUEST, (
             "this request needs more memory than the worker has: ask for a smaller size, "
-            "fewer paintings in a blend or output: working")  # fmt: skip
+            "fewer paintings in a blend or `output: working`")  # fmt: skip
     log.exception("internal error", extra=context)
     # The exception's text may name hosts, paths or library internals: the log
     # has it under the job's id, the tenant's status only its kind.
@@ -142,8 +146,10 @@ def _failure(svc: Services, task: Task, exc: Exception, context: dict[str, str])
 
 
 def _out_of_memory(exc: Exception) -> bool:
-    """NumPy's MemoryError or TensorFlow's ResourceExhaustedError (by name: the
-    guard imports no TensorFlow; an allocation that failed, not a crash)."""
+    """NumPy's MemoryError, OpenCV's StsNoMem or TensorFlow's ResourceExhaustedError
+    (by name: the guard imports no TensorFlow): an allocation that failed, not a crash."""
+    if isinstance(exc, cv2.error):
+        return bool(getattr(exc, "code", None) == cv2.Error.StsNoMem)
     return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
 
 

@@ -4,6 +4,7 @@ for an unexpected exception only its kind (the log has the rest)."""
 from types import SimpleNamespace
 from typing import Any
 
+import cv2
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
@@ -49,11 +50,21 @@ def test_an_allocation_too_large_for_the_worker_says_so() -> None:
     the tenant nothing to change."""
     import tensorflow as tf
 
+    no_memory = cv2.error("Insufficient memory")
+    no_memory.code = cv2.Error.StsNoMem
     for exc in (tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"),
-                MemoryError("Unable to allocate 64.0 GiB")):  # fmt: skip
+                MemoryError("Unable to allocate 64.0 GiB"), no_memory):  # fmt: skip
         code, message = _told(exc)
         assert code == ErrorCode.INVALID_REQUEST and "more memory than the worker" in message
         assert "GiB" not in message and "tensor" not in message
+    # A batch of outputs (the operator's choice) may fit apart: not the tenant's to change.
+    task = SimpleNamespace(request=SimpleNamespace(retries=0))
+    batch = {"job_id": "j1", "outputs": "2"}
+    code, _ = _failure(SimpleNamespace(), task, MemoryError("x"), batch)  # type: ignore[arg-type]
+    assert code == ErrorCode.INTERNAL
+    other = cv2.error("bad argument")
+    other.code = cv2.Error.StsBadArg
+    assert _told(other)[0] == ErrorCode.INTERNAL
 
 
 @pytest.mark.parametrize("error", [OutOfMemoryError, ReadOnlyError, RedisConnectionError])
