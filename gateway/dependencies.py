@@ -66,17 +66,13 @@ class TenantSlots:
                 retry_after=5,
             )
         self.open[tenant] += 1
-        held = [True]  # emptied by the first give_back
 
         def give_back() -> None:
-            if not held:
-                return
-            held.clear()
             self.open[tenant] -= 1
             if self.open[tenant] <= 0:
                 del self.open[tenant]
 
-        return give_back
+        return once(give_back)
 
 
 class BodyBytes:
@@ -94,13 +90,23 @@ class BodyBytes:
                                 "the gateway is reading as many request bodies as it holds: "
                                 "try again in a few seconds", retry_after=5)  # fmt: skip
         self.held += size
-        held = [size]  # emptied by the first give_back
 
         def give_back() -> None:
-            if held:
-                self.held -= held.pop()
+            self.held -= size
 
-        return give_back
+        return once(give_back)
+
+
+def once(give_back: Callable[[], None]) -> Callable[[], None]:
+    """`give_back` that acts on its first call only, however often it is called."""
+    held = [True]
+
+    def first_only() -> None:
+        if held:
+            held.clear()
+            give_back()
+
+    return first_only
 
 
 def services_of(request: Request) -> Services:

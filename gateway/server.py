@@ -14,7 +14,6 @@ the API's error shape)."""
 
 import asyncio
 import copy
-import json
 from typing import Any
 
 import h11
@@ -22,20 +21,20 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from api_contracts.errors import ErrorCode
+from gateway.errors import ErrorBody, ErrorResponse
 from gateway.settings import get_settings
 
 MAX_HEADER_BYTES = 16 * 1024
 KEEP_ALIVE_SECONDS = 5
 
 
-_BUSY_BODY = json.dumps(
-    {
-        "error": {
-            "code": "SERVICE_BUSY",
-            "message": "the gateway holds as many connections as it may: try again",
-        }
-    }
-).encode()
+# The API's error shape (gateway.errors), written by hand: no request exists yet.
+_BUSY = ErrorBody(
+    code=ErrorCode.SERVICE_BUSY,
+    message="the gateway holds as many connections as it may: try again",
+)
+_BUSY_BODY = ErrorResponse(error=_BUSY).model_dump_json().encode()
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
         b"retry-after: 5\r\nconnection: close\r\n"
         b"content-length: %d\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY))  # fmt: skip
