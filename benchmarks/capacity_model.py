@@ -7,7 +7,8 @@ What it models, rule by rule:
 - Fair queues (jobstore.admission): a submitted job is held in its tenant's
   list for its priority; tenants with held jobs take turns (a ring), and a job
   is sent only while fewer than the window's jobs of its priority are in
-  flight (sent and not ended). The pump runs at submit, when a job ends, when
+  flight (sent and not past its last stylize step: its composites hold no
+  place). The pump runs at submit, when a job leaves the window, when
   a pod comes up or leaves, and on every autoscaler tick.
 - Windows from live capacity (jobstore.capacity.WindowRule, the real class):
   window = clamp(per_process x live GPU processes, floor, ceiling), live
@@ -352,6 +353,9 @@ class Simulation:
                 self._enqueue(job, _STYLIZE)
         elif step == _STYLIZE:
             job.stylized += 1
+            if job.stylized == job.outputs:  # past its GPU steps: out of the window
+                self.inflight[job.priority] -= 1
+                self._pump()
             if self.stages.cpu_on_gpu_processes:
                 self._enqueue(job, _COMPOSITE)
             else:  # the CPU pool: composites side by side, then the finalize
@@ -372,8 +376,6 @@ class Simulation:
 
     def _job_end(self, job: Job) -> None:
         job.finished = self.now
-        self.inflight[job.priority] -= 1
-        self._pump()
 
     # -- pods ----------------------------------------------------------------------
     def _new_pod(self, pool: Pool) -> Pod:

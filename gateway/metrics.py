@@ -44,7 +44,8 @@ class QueueDepth(Collector):
                                  "Jobs waiting for their tenant's turn, by priority",
                                  labels=["priority"])  # fmt: skip
         flight = GaugeMetricFamily("backdrop_inflight_jobs",
-                                   "Jobs sent to the workers and not ended, by priority",
+                                   "Jobs sent to the workers and not past their GPU steps,"
+                                   " by priority",
                                    labels=["priority"])  # fmt: skip
         for priority in PRIORITIES:
             held.add_metric([priority], held_total(redis, priority))

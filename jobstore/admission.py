@@ -11,7 +11,8 @@ Fair queues. A job is not sent to Celery at submit: it is held in its
 tenant's list for its priority (`fair:<priority>:pending:<tenant>`), and a
 ring of the tenants with held jobs is served in turn. `pump` moves jobs from
 the ring to the Celery queue while fewer than the window's jobs of that
-priority are in flight (sent and not ended). So one tenant's 500 queued jobs
+priority are in flight (sent, and not past its GPU steps: `leave_window`).
+So one tenant's 500 queued jobs
 are at most a window's worth in Celery's queue, and another tenant's next job
 goes after at most one of theirs. The workers publish the windows in the
 service hash; the pump runs at submit, and in each worker parent whenever a
@@ -123,6 +124,26 @@ if redis.call('RPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], 
 return 1
 """
 
+# KEYS: record, in-flight set. ARGV: job id, generation, output count, then the
+# outputs whose GPU step (stylize) just ended. A job leaves the window once
+# every output is past its GPU step (marked in this generation) or ended: its
+# composites run on the CPU pool, and holding the GPUs' window through them let
+# one tenant's slow full-size composites idle every GPU. The marks are per
+# generation: a job the sweep restarts comes back into the window and leaves
+# it again by its new tasks. A record that is gone is not written.
+_LEAVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local gen, n = ARGV[2], tonumber(ARGV[3])
+for k = 4, #ARGV do redis.call('HSET', KEYS[1], 'gpu.' .. gen .. '.' .. ARGV[k], '1') end
+for i = 0, n - 1 do
+  if redis.call('HGET', KEYS[1], 'gpu.' .. gen .. '.' .. i) ~= '1' then
+    local s = redis.call('HGET', KEYS[1], 's' .. i .. '.state')
+    if s == 'QUEUED' or s == 'RUNNING' then return 0 end
+  end
+end
+return redis.call('SREM', KEYS[2], ARGV[1])
+"""
+
 Send = Callable[[str, Priority], None]  # (job id, priority): send its first task
 
 
@@ -195,6 +216,15 @@ def _untake(redis: Redis, priority: Priority, job_id: str) -> None:
     keys = [f"{FAIR_PREFIX}{priority}:pending:{tenant}", f"{FAIR_PREFIX}{priority}:ring",
             inflight_key(priority), JOB_KEY_PREFIX + job_id]  # fmt: skip
     redis.eval(_UNTAKE, 4, *keys, job_id, tenant)
+
+
+def leave_window(
+    redis: Redis, job_id: str, priority: str, generation: int, outputs: int, done: list[int]
+) -> bool:
+    """Mark outputs `done` past their GPU step; True when that took the job out
+    of its priority's in-flight window (the pump then sends the next held job)."""
+    keys = [JOB_KEY_PREFIX + job_id, inflight_key(priority)]
+    return int(redis.eval(_LEAVE, 2, *keys, job_id, generation, outputs, *done)) == 1
 
 
 def rehold(redis: Redis, tenant: str, priority: Priority, job_id: str) -> bool:

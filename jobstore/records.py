@@ -33,7 +33,7 @@ from api_contracts.models import (
 )
 from api_contracts.names import DEFAULT_TENANT
 from jobstore import record_scripts as lua
-from jobstore.admission import PRIORITIES, inflight_key, open_key, outputs_key
+from jobstore.admission import PRIORITIES, inflight_key, leave_window, open_key, outputs_key
 from jobstore.job_cost import UNIT_SIDE
 from jobstore.redis_keys import EVENTS_STREAM, JOB_KEY_PREFIX, SERVICE_KEY
 from jobstore.redis_text import text
@@ -229,6 +229,15 @@ class JobRecord:
         keys = [self.key, EVENTS_STREAM, open_key(tenant), inflight_key(priority),
                 outputs_key(tenant)]  # fmt: skip
         return int(self.redis.eval(lua.FINISH, 5, *keys, *args)) == 1
+
+    def leave_window(self, done: list[int]) -> bool:
+        """Outputs `done` are past their GPU step; True when the job left its
+        fair queue's in-flight window by it (jobstore.admission.leave_window)."""
+        _, priority = self.owner()
+        count = self.output_count()
+        # Indices from a message the guard refused are never written.
+        done = [i for i in done if isinstance(i, int) and 0 <= i < count]
+        return leave_window(self.redis, self.job_id, priority, self.generation(), count, done)
 
     def owner(self) -> tuple[str, str]:
         """(tenant, priority) of the job; a record from before tenants: the default."""

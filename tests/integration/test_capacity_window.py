@@ -18,6 +18,7 @@ from jobstore.redis_keys import SERVICE_KEY
 from tests.conftest import PHOTOS, STYLES
 from tests.faults.harness import make_client
 from tests.services import WorkerProcess, service_env
+from worker.service.fault_points import PAUSE_LIMIT_SECONDS, pause_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CAPACITY_REDIS = "redis://127.0.0.1:6379/1"  # its own database: flushed here
@@ -80,3 +81,43 @@ def test_the_window_grows_with_a_second_worker_and_shrinks_when_it_dies(
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_a_job_whose_composite_is_held_leaves_the_window_to_the_next(
+    tmp_path: Path, s3_endpoint: str
+) -> None:
+    """Window 1, two processes: the first job's composite is held (as a slow
+    full-size one would be) and the second job still runs to its end."""
+    redis = Redis.from_url(CAPACITY_REDIS)
+    redis.flushdb()
+    env = service_env(s3_endpoint, BACKDROP_REDIS__URL=CAPACITY_REDIS,
+                      **{**ENV, "BACKDROP_QUEUE__INTERACTIVE_WINDOW_MAX": "1",
+                         "BACKDROP_QUEUE__PAUSE_AT": '["composited"]',
+                         # The hold (up to 60 s) must end by "go", not by a time limit.
+                         "BACKDROP_QUEUE__SOFT_TIME_LIMIT": "100",
+                         "BACKDROP_QUEUE__HARD_TIME_LIMIT": "110",
+                         "BACKDROP_QUEUE__VISIBILITY_TIMEOUT": "150",
+                         "BACKDROP_QUEUE__STALE_AFTER_SECONDS": "150"})  # fmt: skip
+    worker = WorkerProcess(env, tmp_path / "worker.log", concurrency=2)
+    try:
+        worker.wait_ready()
+        _until(lambda: live_processes(redis) == 2 and _window(redis) == 1)
+        client = make_client(CAPACITY_REDIS, s3_endpoint)
+        photo = client.upload((PHOTOS / "grace_hopper.png").read_bytes())
+        style = StyleRef(key=client.upload((STYLES / "hubble.jpg").read_bytes()))
+        held, after = (client.submit(JobRequest(photo_key=photo, styles=[style],
+                                                options={"seed": 91_000 + i})).job_id
+                       for i in range(2))  # fmt: skip
+        redis.set(pause_key("composited", after), "go", ex=120)  # only the first is held
+        pause = pause_key("composited", held)
+        _until(lambda: redis.get(pause) == b"reached", timeout=120)
+        # Before the hold could end by itself (PAUSE_LIMIT_SECONDS).
+        second = client.wait(after, timeout=PAUSE_LIMIT_SECONDS - 10, max_interval=0.5)
+        assert second.state == JobState.SUCCEEDED, second
+        assert client.status(held).state == JobState.RUNNING, "the first is still compositing"
+        redis.set(pause, "go", ex=120)
+        first = client.wait(held, timeout=120, max_interval=0.5)
+        assert first.state == JobState.SUCCEEDED, first
+        assert redis.scard(inflight_key("interactive")) == 0
+    finally:
+        worker.stop()

@@ -11,7 +11,7 @@ from redis import Redis
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobError, JobOptions, JobRequest, JobState, StyleRef
 from api_contracts.names import QUEUE_GPU, QUEUE_GPU_BATCH
-from jobstore.admission import held_count, held_total, publish_windows
+from jobstore.admission import held_count, held_total, inflight_key, publish_windows
 from jobstore.records import JobRecord
 from jobstore.redis_keys import TENANT_PREFIX
 from jobstore.tenants import Limits, Tenants
@@ -283,3 +283,28 @@ def test_a_job_that_ran_nothing_keeps_its_record_a_day_not_a_week(redis: Redis, 
     client.cancel(unrun)
     JobRecord(redis, unrun).set_fields({"webhook.state": "pending"})
     assert UNRUN_TTL - 60 < redis.ttl(JobRecord(redis, unrun).key) <= UNRUN_TTL
+
+
+def test_a_job_leaves_the_window_when_its_gpu_steps_end_not_its_composites(redis: Redis) -> None:
+    publish_windows(redis, interactive=1, batch=1)
+    client = _client(Tenants(redis).add("g", Limits()).api_key.get_secret_value())
+    first = client.submit(_request(styles=3)).job_id
+    second = client.submit(_request()).job_id
+    assert _sent(redis, QUEUE_GPU) == [first], "a window of one"
+    record = JobRecord(redis, first)
+    record.fail_output(2, ErrorCode.INVALID_REQUEST, "x")  # an output that ended on its own
+    assert not record.leave_window([0]) and not record.leave_window([0, 99, -1])
+    client.pump()
+    assert _sent(redis, QUEUE_GPU) == [first], "output 1 is still on a GPU"
+    assert record.leave_window([1]), "every output is past its GPU step or ended"
+    assert record.field("state") not in ("SUCCEEDED", "FAILED"), "its composites still run"
+    client.pump()
+    assert _sent(redis, QUEUE_GPU) == [first, second], "the next job went while it composites"
+    assert record.field("gpu.0.99") is None, "an index outside the job is never written"
+    # Restarted by the sweep (a new generation): last generation's marks do not count.
+    redis.sadd(inflight_key("interactive"), first)
+    record.count("requeued")
+    assert not record.leave_window([0])
+    assert redis.sismember(inflight_key("interactive"), first)
+    redis.delete(record.key)
+    assert not record.leave_window([0, 1]) and not redis.exists(record.key), "nothing recreated"

@@ -110,19 +110,27 @@ class Objective:
 
         most = max(len(p) for p in paintings)
         padded = [w + [0.0] * (most - len(w)) for w in weights]
-        per_output = [[self.net(tf.constant(p[None], tf.float32)) for p in ps] for ps in paintings]
 
-        def stacked(name: str) -> Any:
+        def reduced(painting: np.ndarray) -> list[Any]:
+            # Each painting's feature maps live only while its Grams are taken:
+            # a 2048 px painting's maps are about 2.2 GB, its Grams a few MB,
+            # and a blend of 16 held them all at once.
+            feats = self.net(tf.constant(painting[None], tf.float32))
+            return [gram(feats[name])[0] for name in self.style_layers]
+
+        per_output = [[reduced(p) for p in ps] for ps in paintings]
+
+        def stacked(layer: int) -> Any:
             rows = []
-            for feats in per_output:
-                g = [gram(f[name])[0] for f in feats]
+            for grams in per_output:
+                g = [per_painting[layer] for per_painting in grams]
                 g += [tf.zeros_like(g[0])] * (most - len(g))
                 rows.append(tf.stack(g))
             return tf.stack(rows)
 
         return Targets(
             tf.constant(content_features, tf.float32),
-            tuple(stacked(name) for name in self.style_layers),
+            tuple(stacked(k) for k in range(len(self.style_layers))),
             tf.constant(padded, tf.float32),
             loss,
             None if regions is None else tf.constant(regions, tf.float32),

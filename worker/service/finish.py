@@ -2,9 +2,14 @@
 cancel, give-up by the sweep) reaches JobRecord.finish, the one function that
 stamps the end, sets the record's expiry and emits the `job.finished` event."""
 
+import logging
+
 from api_contracts.errors import ErrorCode
 from api_contracts.models import TERMINAL_STATES, JobError, JobState
-from jobstore.records import JobRecord
+from jobstore.connection import REDIS_UNAVAILABLE
+from jobstore.records import CorruptRecord, JobRecord
+
+log = logging.getLogger(__name__)
 
 GIVE_UP_MESSAGE = "the job's tasks were lost repeatedly"
 
@@ -19,6 +24,17 @@ def fail_output(record: JobRecord, index: int, outputs: int, code: ErrorCode, me
     """One output fails; the others go on. True when it was the last open output."""
     record.fail_output(index, code, message)
     return record.mark_done(index, outputs)
+
+
+def past_gpu(record: JobRecord, outputs: list[int]) -> None:
+    """These outputs' GPU steps are over (a picture stored or a failure
+    recorded): the job leaves the GPUs' in-flight window once all of its
+    outputs have, so its composites on the CPU pool hold no GPU's turn. If
+    this fails, the job leaves the window at its end, as before."""
+    try:
+        record.leave_window(outputs)
+    except (CorruptRecord, *REDIS_UNAVAILABLE) as exc:
+        log.warning("job %.200s stays in the window until it ends: %.300s", record.job_id, exc)
 
 
 def fail_job(record: JobRecord, code: ErrorCode, message: str) -> None:

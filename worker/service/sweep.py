@@ -92,7 +92,11 @@ def restart_job(record: JobRecord, generation: int) -> None:
     from worker.service.celery_app import app
 
     task_id = record.segment_task_id(generation)
-    queue = PRIORITY_QUEUES[record.owner()[1]]
+    priority = record.owner()[1]
+    queue = PRIORITY_QUEUES[priority]
+    # Its GPU steps run again: back into the window it may have left (they
+    # leave it again under this generation's marks).
+    record.redis.sadd(inflight_key(priority), record.job_id)
     app.send_task(TASK_SEGMENT, args=[record.job_id], queue=queue, task_id=task_id)
 
 

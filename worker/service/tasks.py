@@ -17,7 +17,7 @@ from api_contracts.names import (
     TASK_STYLIZE_BATCH,
 )
 from worker.runtime.settings import get_settings
-from worker.service import lifecycle, metrics, steps, stylize_steps
+from worker.service import finish, lifecycle, metrics, steps, stylize_steps
 from worker.service.celery_app import app
 from worker.service.context import Services, make_services
 from worker.service.guard import guarded, record_failure
@@ -77,6 +77,7 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
 def stylize(self: Task, job_id: str, index: int) -> None:
     with metrics.timed("stylize"):
         _guarded(self, job_id, index, lambda: steps.stylize_step(services(), job_id, index))
+    finish.past_gpu(services().record(job_id), [index])
 
 
 @app.task(name=TASK_STYLIZE_BATCH, bind=True)
@@ -88,6 +89,7 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
                     lambda: stylize_steps.prepare_batch(svc, job_id, indices),
                     finalize.delay, part="first")  # fmt: skip
     if batch is None:
+        finish.past_gpu(svc.record(job_id), indices)
         return
     # Settled before the optimization: a failure of it cannot touch these.
     for index, code, message in batch.failed:
@@ -97,6 +99,7 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
         done = guarded(svc, self, job_id, [p.index for p in batch.todo] or indices,
                        lambda: stylize_steps.optimize_batch(svc, batch),
                        finalize.delay, part="last")  # fmt: skip
+    finish.past_gpu(batch.record, indices)
     _send_composites(job_id, done or [])
 
 
