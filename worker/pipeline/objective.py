@@ -31,9 +31,11 @@ class Targets:
     grams: tuple[Any, ...]  # per style layer: B x N x C x C, one per painting
     weights: Any  # B x N blend weights, each row summing to 1 (0 for padding)
     loss: LossWeights  # the weight of each loss term, by name
-    # N x h x w: where painting n's statistics are taken (two paintings in one
-    # photo); None: every painting over the whole image.
+    # M x h x w: the distinct places where paintings' statistics are taken
+    # (two paintings in one photo), and N: painting n's place among them;
+    # None: every painting over the whole image.
     regions: Any = None
+    region_of: Any = None
 
     @cached_property
     def _loss_args(self) -> tuple[Any, Any, Any, Any]:
@@ -46,7 +48,7 @@ class Targets:
     def args(self) -> tuple[Any, ...]:
         """The compiled functions' arguments after the image, in their order."""
         plain = (self.content, self.grams, self.weights, *self._loss_args)
-        return plain if self.regions is None else (*plain, self.regions)
+        return plain if self.regions is None else (*plain, self.regions, self.region_of)
 
 
 def objective_for(
@@ -82,7 +84,8 @@ class Objective:
         gains = tf.TensorSpec([None], tf.float32)
         targets = [content, grams, matrix, scalar, scalar, scalar, gains]
         if masked:  # a separate trace: plain jobs keep the cheaper unmasked Grams
-            targets.append(tf.TensorSpec([None, None, None], tf.float32))
+            targets += [tf.TensorSpec([None, None, None], tf.float32),
+                        tf.TensorSpec([None], tf.int32)]  # fmt: skip
         # XLA fuses the step's many small ops (a GPU win; compiled per image size).
         self.value_and_grad = tf.function(
             self._value_and_grad, input_signature=[image, *targets], jit_compile=xla
@@ -128,17 +131,19 @@ class Objective:
                 rows.append(tf.stack(g))
             return tf.stack(rows)
 
+        distinct, region_of = (None, None) if regions is None else _distinct(regions)
         return Targets(
             tf.constant(content_features, tf.float32),
             tuple(stacked(k) for k in range(len(self.style_layers))),
             tf.constant(padded, tf.float32),
             loss,
-            None if regions is None else tf.constant(regions, tf.float32),
+            None if distinct is None else tf.constant(distinct, tf.float32),
+            None if region_of is None else tf.constant(region_of, tf.int32),
         )
 
     def _losses(
         self, x: Any, content: Any, grams: Any, weights: Any, content_weight: Any,
-        style_weight: Any, tv_weight: Any, gains: Any, regions: Any = None,
+        style_weight: Any, tv_weight: Any, gains: Any, regions: Any = None, region_of: Any = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Per image of the batch: B-vectors of each loss term (weighted)."""
         import tensorflow as tf
@@ -148,9 +153,13 @@ class Objective:
         c = content_weight * tf.reduce_mean(tf.square(feats[self.content_layer] - content), images)
 
         def mine(name: str) -> Any:  # B x 1 x C x C, or B x N x C x C with regions
-            return (
-                gram(feats[name])[:, None] if regions is None else masked_gram(feats[name], regions)
-            )
+            if regions is None:
+                return gram(feats[name])[:, None]
+            # Each distinct place's Gram once (a blend of 16 behind a subject
+            # is 2 places, not 17: B x M x P x C floats, where every painting
+            # weighing its own copy needed about 16 KiB a pixel), then one
+            # per painting.
+            return tf.gather(masked_gram(feats[name], regions), region_of, axis=1)
 
         per_layer = [
             # Mean squared Gram difference per painting, blended by weight.
@@ -192,6 +201,18 @@ class Objective:
         v_hat = v / (1 - tf.pow(ADAM_BETA2, t))
         x = tf.clip_by_value(x - lr * m_hat / (tf.sqrt(v_hat) + ADAM_EPSILON), 0.0, 255.0)
         return x, m, v, losses
+
+
+def _distinct(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(M x h x w distinct masks, N indices into them) of N x h x w masks."""
+    distinct: list[np.ndarray] = []
+    region_of = []
+    for mask in np.asarray(regions, np.float32):
+        same = [k for k, seen in enumerate(distinct) if np.array_equal(seen, mask)]
+        if not same:
+            distinct.append(mask)
+        region_of.append(same[0] if same else len(distinct) - 1)
+    return np.stack(distinct), np.asarray(region_of, np.int32)
 
 
 def gram(features: Any) -> Any:
