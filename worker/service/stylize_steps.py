@@ -60,6 +60,8 @@ class Batch:
     todo: list[Prepared]  # to optimize
     ready: list[int]  # image or result exists already
     failed: list[Failure]  # failed on their own: a painting that cannot be read
+    # The soft limit from the task's start: preparing (a dial's calibration) spends it too.
+    deadline: float = float("inf")
 
 
 def stylize_step(services: Services, job_id: str, index: int) -> None:
@@ -81,6 +83,7 @@ def stylize_batch_step(
 
 def prepare_batch(services: Services, job_id: str, indices: list[int]) -> Batch:
     """Each output on its own: its paintings, its preview, or its failure."""
+    deadline = time.monotonic() + services.settings.queue.soft_time_limit
     record = open_record(services, job_id)
     plan = load_plan(record)
     indices = [plan.check_output(i) for i in indices]
@@ -91,7 +94,7 @@ def prepare_batch(services: Services, job_id: str, indices: list[int]) -> Batch:
     if not plan.stage.stylizes:
         return Batch(record, plan, None, [], indices, [])
     photo = artifacts.working_photo(services, plan)
-    batch = Batch(record, plan, photo, [], [], [])
+    batch = Batch(record, plan, photo, [], [], [], deadline)
     for i in indices:
         try:
             prepared = _prepare(services, record, plan, i, photo)
@@ -117,7 +120,7 @@ def optimize_batch(services: Services, batch: Batch) -> list[int]:
         for p in todo:
             _store(services, record, plan, p, p.preview, meta, "preview_only")
     else:
-        _optimize_together(services, record, plan, batch.photo, todo)
+        _optimize_together(services, record, plan, batch.photo, todo, batch.deadline)
     return [p.index for p in todo]
 
 
@@ -143,17 +146,14 @@ def _prepare(
 
 def _optimize_together(
     services: Services, record: JobRecord, plan: JobPlan, photo: np.ndarray,
-    todo: list[Prepared],
+    todo: list[Prepared], deadline: float,
 ) -> None:  # fmt: skip
     """One optimization per group of outputs that can share a batch: outputs
-    painted in regions (two paintings) each have their own region count."""
+    painted in regions (two paintings) each have their own region count.
+    The loops check Celery's soft limit themselves at every report (AutoGraph
+    swallows its signal while converting a function), from the task's start."""
     groups = [todo] if todo[0].regions is None else [[p] for p in todo]
     for group in groups:
-        # Celery's soft limit is a signal whose exception TensorFlow's AutoGraph
-        # swallows when it lands while a function is being converted (it then
-        # "runs it as-is" and the step would go on to the hard kill): the loops
-        # check the same limit themselves, at every report.
-        deadline = time.monotonic() + services.settings.queue.soft_time_limit
         images, metas = _optimize(services, record, plan, photo, group, deadline)
         if plan.paint is not None:  # quality high, output original: detail at full size
             images = paint_all(services, record, plan, group, images, (STYLIZE_SHARE, deadline))

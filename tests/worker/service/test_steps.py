@@ -411,3 +411,24 @@ def test_the_instant_preview_goes_in_with_the_quick_edge_and_the_result_with_the
     matted = composite_stage(photo, edge.alpha, stylized, plan.mode, plan.composite, edge=edge)
     assert np.array_equal(result, matted[1])
     assert not np.array_equal(preview, result), "the two edges differ in the band"
+
+
+def test_the_optimization_times_out_by_the_tasks_start_not_its_own(svc) -> None:
+    """The loops' own check of the soft limit (AutoGraph may swallow Celery's
+    signal) counts the preparation: a dial's calibration or 16 paintings'
+    decoding before the first iteration must not push it past the hard kill."""
+    import time
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from worker.service import stylize_steps
+
+    new_job(svc, "late")
+    list(steps.segment_step(svc, "late"))
+    started = time.monotonic()
+    batch = stylize_steps.prepare_batch(svc, "late", [0])
+    limit = svc.settings.queue.soft_time_limit
+    assert started < batch.deadline - limit < time.monotonic(), "taken as the task began"
+    batch.deadline = time.monotonic() - 1  # the preparation spent the task's time
+    with pytest.raises(SoftTimeLimitExceeded):
+        stylize_steps.optimize_batch(svc, batch)
