@@ -29,7 +29,7 @@ def test_sigterm_mid_load_hands_the_step_back_and_every_job_ends_once(
     env = {"BACKDROP_QUEUE__SOFT_SHUTDOWN_SECONDS": "1"}
     with workers(tmp_path, own_redis.url, s3_endpoint, count=2, **env) as (_, leaving):
         client = make_client(own_redis.url, s3_endpoint)
-        jobs = [_submit(client, iterations=100, seed=120 + i) for i in range(5)]
+        jobs = [_submit(client, iterations=50, seed=120 + i) for i in range(5)]
         deadline = time.monotonic() + 120
         while _running(client, jobs) < 2:  # both workers in the middle of a step
             assert time.monotonic() < deadline, "two steps never ran at once"

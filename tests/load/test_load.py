@@ -1,4 +1,4 @@
-"""Load: 200 small jobs at once on 2 worker processes; one photo fanned out to 20 styles."""
+"""Load: 120 small jobs at once on 2 worker processes; one photo fanned out to 20 styles."""
 
 import json
 import statistics
@@ -16,7 +16,7 @@ from tests.faults.harness import make_client, workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.load]
 LOAD_REDIS = "redis://127.0.0.1:6379/13"
-JOBS = 200
+JOBS = 120  # 200 until CI passed 25 minutes: the same paths, 40% fewer repeats
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def _objects(s3: str, bucket: str, prefix: str) -> set[str]:
     return {o.object_name or "" for o in direct.list_objects(bucket, prefix=prefix, recursive=True)}
 
 
-def test_200_jobs_at_once_none_lost_none_twice(
+def test_120_jobs_at_once_none_lost_none_twice(
     tmp_path: Path, fresh_db: str, s3_endpoint: str
 ) -> None:
     small = {"BACKDROP_INTAKE__MAX_SIDE": "64", "BACKDROP_STYLE__ITERATIONS": "3"}
