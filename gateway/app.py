@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from gateway import metrics
 from gateway.dependencies import Services
 from gateway.errors import HANDLERS
+from gateway.probe_port import ProbePortHealthOnly
 from gateway.routes import jobs, page, styles, uploads
 from gateway.security_headers import SecurityHeaders
 from gateway.settings import GatewaySettings, get_settings
@@ -34,6 +35,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     page.mount_static(app)
     metrics.install(app, lambda: services.client.redis, settings.gateway.metrics_token)
     app.add_middleware(SecurityHeaders, settings=settings)
+    app.add_middleware(ProbePortHealthOnly, port=settings.gateway.probe_port)
     return app
 
 

@@ -10,11 +10,13 @@ keyless client held a connection for ever), and one that has stopped reading
 its answers for `write_stall_seconds` (pipelined requests never read left
 the connection paused on write, where no timer runs). Bodies have their
 deadline in gateway.guard; `max_connections` caps the rest (503 past it, in
-the API's error shape)."""
+the API's error shape). Connections to `probe_port` (the kubelet's liveness
+probe, /healthz only: gateway.probe_port) count apart, up to
+`probe_connections`, so a gateway held at its cap is not restarted as dead."""
 
 import asyncio
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import h11
 import uvicorn
@@ -54,13 +56,23 @@ class DeadlineH11Protocol(H11Protocol):
     _drain_timer: asyncio.TimerHandle | None = None
     _drained_cycle: object = None
     _write_timer: asyncio.TimerHandle | None = None
+    probe_port = 0  # 0: no probe listener
+    probe_connections = 8
+    _probes: ClassVar[set[Any]] = set()  # open connections to probe_port
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        if len(self.connections) > self.max_connections:
+        sockname = transport.get_extra_info("sockname")
+        probe = bool(self.probe_port) and isinstance(sockname, tuple)
+        probe = probe and sockname[1] == self.probe_port
+        if probe:
+            self._probes.add(self)
+        over = (len(self._probes) > self.probe_connections if probe
+                else len(self.connections) - len(self._probes) > self.max_connections)  # fmt: skip
+        if over:
             # uvicorn's limit_concurrency only answers requests: connections
             # past it were still accepted and held (descriptors, memory).
-            self.logger.warning("closed a connection past max_connections")
+            self.logger.warning("closed a connection past its listener's limit")
             transport.write(BUSY)
             transport.close()
             return
@@ -106,6 +118,7 @@ class DeadlineH11Protocol(H11Protocol):
             self._write_timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._probes.discard(self)
         for timer in (self._header_timer, self._drain_timer, self._write_timer):
             if timer is not None:
                 timer.cancel()
@@ -134,10 +147,21 @@ def serve(host: str, port: int) -> None:
                     {"header_seconds": part.header_seconds,
                      "write_stall_seconds": part.write_stall_seconds,
                      "drain_seconds": part.upload_body_seconds,
-                     "max_connections": part.max_connections})  # fmt: skip
-    uvicorn.run("gateway.app:app", host=host, port=port, log_level="info", http=protocol,
-                log_config=log_config(), h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
+                     "max_connections": part.max_connections,
+                     "probe_port": part.probe_port,
+                     "probe_connections": part.probe_connections, "_probes": set()})  # fmt: skip
+    config = uvicorn.Config("gateway.app:app", host=host, port=port, log_level="info",
+                            http=protocol, log_config=log_config(),
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
+    server = uvicorn.Server(config)
+    if not part.probe_port:
+        server.run()
+        return
+    # One server, one event loop, two listeners: a probe that answers means
+    # the loop that serves the API runs.
+    probe = uvicorn.Config("gateway.app:app", host=host, port=part.probe_port)
+    server.run(sockets=[config.bind_socket(), probe.bind_socket()])
 
 
 def log_config() -> dict[str, Any]:

@@ -31,6 +31,12 @@ class GatewayPart(BaseModel):
     # Connections at once in one gateway process (each about 30 KiB); one
     # past it is answered 503 SERVICE_BUSY and closed as it opens.
     max_connections: int = Field(2048, ge=1, le=1_000_000)
+    # A second listener for the kubelet's liveness probe (0: none). It answers
+    # /healthz only, and its connections count apart from max_connections (at
+    # most probe_connections): a gateway held at its cap by clients is busy,
+    # not dead, and must not be restarted for it (which drops every client).
+    probe_port: int = Field(0, ge=0, le=65535)
+    probe_connections: int = Field(8, ge=1, le=1024)
     # How often the event stream looks at a job (server-sent events), and
     # checks that its caller's key still works (a revoke ends the stream).
     events_poll_seconds: float = Field(0.5, gt=0)

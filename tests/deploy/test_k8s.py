@@ -447,6 +447,15 @@ def test_the_gateway_has_probes_an_autoscaler_and_a_disruption_budget(where: str
     (container,) = pod_spec(gateway)["containers"]  # type: ignore[index]
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz"
+    # Liveness on the probe listener the gateway opens (outside max_connections),
+    # readiness on the public port (a pod held at its cap leaves the Service).
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert container["livenessProbe"]["httpGet"]["port"] == "probe"
+    assert container["readinessProbe"]["httpGet"]["port"] == "http"
+    assert env["BACKDROP_GATEWAY__PROBE_PORT"] == str(ports["probe"]) != str(ports["http"])
+    service = find(BUILDS[where], "Service", "gateway")["spec"]
+    assert {p.get("targetPort") for p in service["ports"]} <= {"http", 8080}, "probe stays inside"
     assert find(BUILDS[where], "HorizontalPodAutoscaler", "gateway")["spec"]["minReplicas"] >= 2
     budget = find(BUILDS[where], "PodDisruptionBudget", "gateway")["spec"]
     labels = gateway["spec"]["template"]["metadata"]["labels"]

@@ -398,3 +398,32 @@ def test_connections_past_the_cap_are_answered_503(s3_endpoint: str, tmp_path) -
                 sock.close()
         time.sleep(0.3)
         assert httpx.get(url + "/v1/limits", timeout=30).status_code == 200, "room again"
+
+
+def test_a_gateway_at_its_cap_still_answers_its_liveness_probe(s3_endpoint: str, tmp_path) -> None:
+    """Held at max_connections, the gateway is busy, not dead: the kubelet's
+    probe listener answers /healthz beside it (a liveness probe through the
+    public port failed, and two minutes of it restarted the pod, dropping
+    every client). That listener serves nothing else and has its own cap."""
+    from tests.services import free_port
+
+    port = free_port()
+    with own_gateway(s3_endpoint, tmp_path / "gateway.log", BACKDROP_GATEWAY__MAX_CONNECTIONS="2",
+                     BACKDROP_GATEWAY__PROBE_PORT=str(port),
+                     BACKDROP_GATEWAY__PROBE_CONNECTIONS="2") as (url, _):  # fmt: skip
+        probe = f"http://127.0.0.1:{port}"
+        time.sleep(0.5)  # the start's own probe of the port has gone (it counted)
+        held = [connect(url, "") for _ in range(2)] + [connect(probe, "") for _ in range(2)]
+        try:
+            time.sleep(0.5)
+            for listener in (url, probe):  # each full: the next connection is told so
+                answer, _ = read_all(connect(listener, ""), timeout=5)
+                assert answer.startswith(b"HTTP/1.1 503"), listener
+            held.pop().close()
+            time.sleep(0.3)
+            assert httpx.get(probe + "/healthz", timeout=10).json() == {"status": "ok"}
+            refused = httpx.get(probe + "/v1/limits", timeout=10)
+            assert refused.status_code == 404 and refused.json()["error"]["code"] == "NOT_FOUND"
+        finally:
+            for sock in held:
+                sock.close()
