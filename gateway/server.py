@@ -15,6 +15,7 @@ probe, /healthz only: gateway.probe_port) count apart, up to
 `probe_connections`, so a gateway held at its cap is not restarted as dead."""
 
 import asyncio
+import contextlib
 import copy
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from api_contracts.errors import ErrorCode
+from api_contracts.errors import BackdropError, ErrorCode
 from gateway.errors import ErrorBody, ErrorResponse
 from gateway.settings import get_settings
 
@@ -150,18 +151,22 @@ def serve(host: str, port: int) -> None:
                      "max_connections": part.max_connections,
                      "probe_port": part.probe_port,
                      "probe_connections": part.probe_connections, "_probes": set()})  # fmt: skip
+    if part.probe_port == port:
+        why = f"BACKDROP_GATEWAY__PROBE_PORT must not be the API's port ({port})"
+        raise BackdropError(ErrorCode.INVALID_REQUEST, why)
+    # No websockets (the API has none): an upgraded connection would leave
+    # this protocol without its connection_lost, and its count with it.
     config = uvicorn.Config("gateway.app:app", host=host, port=port, log_level="info",
-                            http=protocol, log_config=log_config(),
+                            http=protocol, ws="none", log_config=log_config(),
                             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
                             timeout_keep_alive=KEEP_ALIVE_SECONDS)  # fmt: skip
     server = uvicorn.Server(config)
-    if not part.probe_port:
-        server.run()
-        return
     # One server, one event loop, two listeners: a probe that answers means
-    # the loop that serves the API runs.
-    probe = uvicorn.Config("gateway.app:app", host=host, port=part.probe_port)
-    server.run(sockets=[config.bind_socket(), probe.bind_socket()])
+    # the loop that serves the API runs. (Its Config only binds the socket.)
+    probe = uvicorn.Config("gateway.app:app", host=host, port=part.probe_port, log_config=None)
+    sockets = [config.bind_socket(), probe.bind_socket()] if part.probe_port else None
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends it cleanly, as uvicorn.run did
+        server.run(sockets=sockets)
 
 
 def log_config() -> dict[str, Any]:

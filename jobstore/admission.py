@@ -124,24 +124,36 @@ if redis.call('RPUSH', KEYS[1], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[2], 
 return 1
 """
 
-# KEYS: record, in-flight set. ARGV: job id, generation, output count, then the
-# outputs whose GPU step (stylize) just ended. A job leaves the window once
-# every output is past its GPU step (marked in this generation) or ended: its
-# composites run on the CPU pool, and holding the GPUs' window through them let
-# one tenant's slow full-size composites idle every GPU. The marks are per
-# generation: a job the sweep restarts comes back into the window and leaves
-# it again by its new tasks. A record that is gone is not written.
+# KEYS: record, in-flight set. ARGV: job id, the task's generation, output
+# count, then the outputs whose GPU step (stylize) just ended. A job leaves
+# the window once every output is past its GPU step (marked in this
+# generation) or ended: its composites run on the CPU pool, and holding the
+# GPUs' window through them let one tenant's slow full-size composites idle
+# every GPU. The marks are per generation, and a task of an earlier one (the
+# sweep restarted the job since) marks nothing: the restart came back into the
+# window and its own tasks take it out. A record that is gone is not written.
 _LEAVE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local gen, n = ARGV[2], tonumber(ARGV[3])
+if tostring(tonumber(redis.call('HGET', KEYS[1], 'c.requeued') or '0') or 0) ~= gen then
+  return 0
+end
 for k = 4, #ARGV do redis.call('HSET', KEYS[1], 'gpu.' .. gen .. '.' .. ARGV[k], '1') end
 for i = 0, n - 1 do
   if redis.call('HGET', KEYS[1], 'gpu.' .. gen .. '.' .. i) ~= '1' then
     local s = redis.call('HGET', KEYS[1], 's' .. i .. '.state')
-    if s == 'QUEUED' or s == 'RUNNING' then return 0 end
+    if not s or s == 'QUEUED' or s == 'RUNNING' then return 0 end
   end
 end
 return redis.call('SREM', KEYS[2], ARGV[1])
+"""
+
+# KEYS: record, in-flight set. ARGV: job id. A job the sweep restarts runs its
+# GPU steps again: back into the window, unless it ended meanwhile.
+_REENTER = """
+local s = redis.call('HGET', KEYS[1], 'state')
+if s ~= 'QUEUED' and s ~= 'RUNNING' then return 0 end
+return redis.call('SADD', KEYS[2], ARGV[1])
 """
 
 Send = Callable[[str, Priority], None]  # (job id, priority): send its first task
@@ -221,10 +233,15 @@ def _untake(redis: Redis, priority: Priority, job_id: str) -> None:
 def leave_window(
     redis: Redis, job_id: str, priority: str, generation: int, outputs: int, done: list[int]
 ) -> bool:
-    """Mark outputs `done` past their GPU step; True when that took the job out
-    of its priority's in-flight window (the pump then sends the next held job)."""
+    """Mark outputs `done` past their GPU step in the task's `generation`; True
+    when that took the job out of its priority's in-flight window."""
     keys = [JOB_KEY_PREFIX + job_id, inflight_key(priority)]
     return int(redis.eval(_LEAVE, 2, *keys, job_id, generation, outputs, *done)) == 1
+
+
+def reenter_window(redis: Redis, job_id: str, priority: str) -> bool:
+    keys = [JOB_KEY_PREFIX + job_id, inflight_key(priority)]
+    return int(redis.eval(_REENTER, 2, *keys, job_id)) == 1
 
 
 def rehold(redis: Redis, tenant: str, priority: Priority, job_id: str) -> bool:

@@ -230,14 +230,15 @@ class JobRecord:
                 outputs_key(tenant)]  # fmt: skip
         return int(self.redis.eval(lua.FINISH, 5, *keys, *args)) == 1
 
-    def leave_window(self, done: list[int]) -> bool:
-        """Outputs `done` are past their GPU step; True when the job left its
-        fair queue's in-flight window by it (jobstore.admission.leave_window)."""
+    def leave_window(self, done: list[int], generation: int) -> bool:
+        """Outputs `done` are past their GPU step in a task of `generation`;
+        True when the job left its fair queue's in-flight window by it
+        (jobstore.admission.leave_window)."""
         _, priority = self.owner()
         count = self.output_count()
-        # Indices from a message the guard refused are never written.
-        done = [i for i in done if isinstance(i, int) and 0 <= i < count]
-        return leave_window(self.redis, self.job_id, priority, self.generation(), count, done)
+        if any(type(i) is not int or not 0 <= i < count for i in done):
+            return False  # not a message the guard took: nothing is written
+        return leave_window(self.redis, self.job_id, priority, generation, count, done)
 
     def owner(self) -> tuple[str, str]:
         """(tenant, priority) of the job; a record from before tenants: the default."""

@@ -427,3 +427,19 @@ def test_a_gateway_at_its_cap_still_answers_its_liveness_probe(s3_endpoint: str,
         finally:
             for sock in held:
                 sock.close()
+
+
+def test_a_probe_port_that_is_the_apis_is_refused_at_start(s3_endpoint: str) -> None:
+    """Both listeners would bind (SO_REUSEADDR) and the second listen fail
+    after the app started: said at once instead, as a setting's error."""
+    import subprocess
+    import sys
+
+    from tests.services import REPO, free_port, service_env
+
+    port = str(free_port())
+    env = service_env(s3_endpoint, BACKDROP_GATEWAY__PROBE_PORT=port)
+    command = [sys.executable, "-m", "worker.cli", "gateway", "--port", port]
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "INVALID_REQUEST" in done.stderr, done.stderr[-1000:]
+    assert "PROBE_PORT must not be the API's port" in done.stderr

@@ -11,7 +11,13 @@ from redis import Redis
 from api_contracts.errors import BackdropError, ErrorCode
 from api_contracts.models import JobError, JobOptions, JobRequest, JobState, StyleRef
 from api_contracts.names import QUEUE_GPU, QUEUE_GPU_BATCH
-from jobstore.admission import held_count, held_total, inflight_key, publish_windows
+from jobstore.admission import (
+    held_count,
+    held_total,
+    inflight_key,
+    publish_windows,
+    reenter_window,
+)
 from jobstore.records import JobRecord
 from jobstore.redis_keys import TENANT_PREFIX
 from jobstore.tenants import Limits, Tenants
@@ -293,18 +299,23 @@ def test_a_job_leaves_the_window_when_its_gpu_steps_end_not_its_composites(redis
     assert _sent(redis, QUEUE_GPU) == [first], "a window of one"
     record = JobRecord(redis, first)
     record.fail_output(2, ErrorCode.INVALID_REQUEST, "x")  # an output that ended on its own
-    assert not record.leave_window([0]) and not record.leave_window([0, 99, -1])
+    assert not record.leave_window([0], 0)
+    assert not record.leave_window([1, 99], 0) and not record.leave_window([True], 0)  # type: ignore[list-item]
     client.pump()
     assert _sent(redis, QUEUE_GPU) == [first], "output 1 is still on a GPU"
-    assert record.leave_window([1]), "every output is past its GPU step or ended"
+    assert not record.leave_window([1], 1), "a generation the job is not at marks nothing"
+    assert record.leave_window([1], 0), "every output is past its GPU step or ended"
     assert record.field("state") not in ("SUCCEEDED", "FAILED"), "its composites still run"
     client.pump()
     assert _sent(redis, QUEUE_GPU) == [first, second], "the next job went while it composites"
     assert record.field("gpu.0.99") is None, "an index outside the job is never written"
-    # Restarted by the sweep (a new generation): last generation's marks do not count.
-    redis.sadd(inflight_key("interactive"), first)
+    # Restarted by the sweep (a new generation): back in, and last generation's
+    # marks do not count; a late task of generation 0 marks nothing.
     record.count("requeued")
-    assert not record.leave_window([0])
+    assert reenter_window(redis, first, "interactive")
+    assert not record.leave_window([0, 1], 0) and not record.leave_window([0], 1)
     assert redis.sismember(inflight_key("interactive"), first)
+    record.finish(JobState.SUCCEEDED, open_outputs=JobState.SUCCEEDED)
+    assert not reenter_window(redis, first, "interactive"), "an ended job is not put back"
     redis.delete(record.key)
-    assert not record.leave_window([0, 1]) and not redis.exists(record.key), "nothing recreated"
+    assert not record.leave_window([0, 1], 1) and not redis.exists(record.key), "nothing recreated"

@@ -6,8 +6,7 @@ import logging
 
 from api_contracts.errors import ErrorCode
 from api_contracts.models import TERMINAL_STATES, JobError, JobState
-from jobstore.connection import REDIS_UNAVAILABLE
-from jobstore.records import CorruptRecord, JobRecord
+from jobstore.records import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +25,20 @@ def fail_output(record: JobRecord, index: int, outputs: int, code: ErrorCode, me
     return record.mark_done(index, outputs)
 
 
-def past_gpu(record: JobRecord, outputs: list[int]) -> None:
+def past_gpu(record: JobRecord, outputs: list[int], task_id: str) -> bool:
     """These outputs' GPU steps are over (a picture stored or a failure
-    recorded): the job leaves the GPUs' in-flight window once all of its
-    outputs have, so its composites on the CPU pool hold no GPU's turn. If
-    this fails, the job leaves the window at its end, as before."""
+    recorded) in the generation `task_id` names: the job leaves the GPUs'
+    in-flight window once all of its outputs have, so its composites on the
+    CPU pool hold no GPU's turn. True when it left. Best effort: if this
+    fails, the job leaves the window at its end, as before."""
+    parts = task_id.split(".")
+    if len(parts) < 3 or parts[0] != record.job_id or not parts[1].isdigit():
+        return False  # not an output task's id (record.output_task_ids)
     try:
-        record.leave_window(outputs)
-    except (CorruptRecord, *REDIS_UNAVAILABLE) as exc:
+        return record.leave_window(outputs, int(parts[1]))
+    except Exception as exc:  # a corrupt record, Redis away, a time limit landing here
         log.warning("job %.200s stays in the window until it ends: %.300s", record.job_id, exc)
+        return False
 
 
 def fail_job(record: JobRecord, code: ErrorCode, message: str) -> None:

@@ -11,7 +11,7 @@ from redis import Redis
 
 from api_contracts.models import TERMINAL_STATES
 from api_contracts.names import PRIORITY_QUEUES, QUEUE_CPU, QUEUE_GPU, TASK_SEGMENT
-from jobstore.admission import PRIORITIES, inflight_key, rehold
+from jobstore.admission import PRIORITIES, inflight_key, reenter_window, rehold
 from jobstore.records import CorruptRecord, JobRecord, now
 from jobstore.redis_keys import JOB_KEY_PREFIX, SWEEP_MISSING, TENANT_PREFIX
 from worker.service import finish
@@ -96,7 +96,7 @@ def restart_job(record: JobRecord, generation: int) -> None:
     queue = PRIORITY_QUEUES[priority]
     # Its GPU steps run again: back into the window it may have left (they
     # leave it again under this generation's marks).
-    record.redis.sadd(inflight_key(priority), record.job_id)
+    reenter_window(record.redis, record.job_id, priority)
     app.send_task(TASK_SEGMENT, args=[record.job_id], queue=queue, task_id=task_id)
 
 

@@ -16,11 +16,14 @@ from api_contracts.names import (
     TASK_STYLIZE,
     TASK_STYLIZE_BATCH,
 )
+from jobstore.admission import pump
+from jobstore.records import now
+from jobstore.trusted_client import first_step_sender
 from worker.runtime.settings import get_settings
 from worker.service import finish, lifecycle, metrics, steps, stylize_steps
 from worker.service.celery_app import app
 from worker.service.context import Services, make_services
-from worker.service.guard import guarded, record_failure
+from worker.service.guard import check_message, guarded, record_failure
 
 assert lifecycle  # its signal handlers must be connected wherever tasks run
 log = logging.getLogger(__name__)
@@ -77,7 +80,21 @@ def send_outputs(job_id: str, outputs: list[int]) -> None:
 def stylize(self: Task, job_id: str, index: int) -> None:
     with metrics.timed("stylize"):
         _guarded(self, job_id, index, lambda: steps.stylize_step(services(), job_id, index))
-    finish.past_gpu(services().record(job_id), [index])
+    _left_gpus(self, job_id, [index])
+
+
+def _left_gpus(task: Task, job_id: str, indices: list[int]) -> None:
+    """These outputs' GPU steps are over: the job may leave the GPUs' window
+    (finish.past_gpu), and if it did, the next held job is sent now rather
+    than at the parent's next pump. Never raises: at worst the job leaves
+    the window at its end."""
+    try:
+        check_message(job_id, None)  # a refused message touches no record
+        svc = services()
+        if finish.past_gpu(svc.record(job_id), indices, str(task.request.id)):
+            pump(svc.redis, first_step_sender(app, svc.redis), now())
+    except Exception as exc:
+        log.warning("job %.200s: window not left here: %.300s", str(job_id)[:200], exc)
 
 
 @app.task(name=TASK_STYLIZE_BATCH, bind=True)
@@ -89,7 +106,7 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
                     lambda: stylize_steps.prepare_batch(svc, job_id, indices),
                     finalize.delay, part="first")  # fmt: skip
     if batch is None:
-        finish.past_gpu(svc.record(job_id), indices)
+        _left_gpus(self, job_id, indices)
         return
     # Settled before the optimization: a failure of it cannot touch these.
     for index, code, message in batch.failed:
@@ -99,8 +116,8 @@ def stylize_batch(self: Task, job_id: str, indices: list[int]) -> None:
         done = guarded(svc, self, job_id, [p.index for p in batch.todo] or indices,
                        lambda: stylize_steps.optimize_batch(svc, batch),
                        finalize.delay, part="last")  # fmt: skip
-    finish.past_gpu(batch.record, indices)
     _send_composites(job_id, done or [])
+    _left_gpus(self, job_id, indices)
 
 
 def _send_composites(job_id: str, outputs: list[int]) -> None:
