@@ -151,7 +151,7 @@ def serve(host: str, port: int) -> None:
                      "max_connections": part.max_connections,
                      "probe_port": part.probe_port,
                      "probe_connections": part.probe_connections, "_probes": set()})  # fmt: skip
-    if part.probe_port == port:
+    if part.probe_port and part.probe_port == port:
         why = f"BACKDROP_GATEWAY__PROBE_PORT must not be the API's port ({port})"
         raise BackdropError(ErrorCode.INVALID_REQUEST, why)
     # No websockets (the API has none): an upgraded connection would leave

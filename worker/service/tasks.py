@@ -23,7 +23,7 @@ from worker.runtime.settings import get_settings
 from worker.service import finish, lifecycle, metrics, steps, stylize_steps
 from worker.service.celery_app import app
 from worker.service.context import Services, make_services
-from worker.service.guard import check_message, guarded, record_failure
+from worker.service.guard import MAX_BATCH, check_message, guarded, record_failure
 
 assert lifecycle  # its signal handlers must be connected wherever tasks run
 log = logging.getLogger(__name__)
@@ -89,12 +89,19 @@ def _left_gpus(task: Task, job_id: str, indices: list[int]) -> None:
     than at the parent's next pump. Never raises: at worst the job leaves
     the window at its end."""
     try:
-        check_message(job_id, None)  # a refused message touches no record
+        check_message(job_id, None)  # a message the guard refuses touches no record
+        if not 0 < len(indices) <= MAX_BATCH:
+            return
         svc = services()
-        if finish.past_gpu(svc.record(job_id), indices, str(task.request.id)):
-            pump(svc.redis, first_step_sender(app, svc.redis), now())
+        left = finish.past_gpu(svc.record(job_id), indices, str(task.request.id))
     except Exception as exc:
         log.warning("job %.200s: window not left here: %.300s", str(job_id)[:200], exc)
+        return
+    if left:
+        try:
+            pump(svc.redis, first_step_sender(app, svc.redis), now())
+        except Exception as exc:  # the parent's pump sends it within a second
+            log.warning("pump after job %.200s left the window: %.300s", job_id, exc)
 
 
 @app.task(name=TASK_STYLIZE_BATCH, bind=True)
