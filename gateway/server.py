@@ -163,8 +163,10 @@ def serve(host: str, port: int) -> None:
     server = uvicorn.Server(config)
     # One server, one event loop, two listeners: a probe that answers means
     # the loop that serves the API runs. (Its Config only binds the socket.)
-    probe = uvicorn.Config("gateway.app:app", host=host, port=part.probe_port, log_config=None)
-    sockets = [config.bind_socket(), probe.bind_socket()] if part.probe_port else None
+    sockets = None
+    if part.probe_port:
+        probe = uvicorn.Config("gateway.app:app", host=host, port=part.probe_port, log_config=None)
+        sockets = [config.bind_socket(), probe.bind_socket()]
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends it cleanly, as uvicorn.run did
         server.run(sockets=sockets)
 

@@ -103,6 +103,14 @@ class JobRecord:
     def output_task_ids(self, generation: int, index: int) -> tuple[str, str]:
         return tuple(f"{self.job_id}.{generation}.{index}.{s}" for s in STEPS_PER_OUTPUT)  # type: ignore[return-value]
 
+    def generation_of(self, task_id: str) -> int | None:
+        """The generation an output task's id names (output_task_ids); None
+        for any other id."""
+        parts = task_id.split(".")
+        if len(parts) != 4 or parts[0] != self.job_id or not parts[1].isdigit():
+            return None
+        return int(parts[1])
+
     def generation(self) -> int:
         """How often the sweep restarted the job: each restart is a generation."""
         return max(0, _int(self.redis.hget(self.key, "c.requeued"), default=0))

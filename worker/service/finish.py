@@ -31,11 +31,11 @@ def past_gpu(record: JobRecord, outputs: list[int], task_id: str) -> bool:
     in-flight window once all of its outputs have, so its composites on the
     CPU pool hold no GPU's turn. True when it left. Best effort: if this
     fails, the job leaves the window at its end, as before."""
-    parts = task_id.split(".")
-    if len(parts) < 3 or parts[0] != record.job_id or not parts[1].isdigit():
-        return False  # not an output task's id (record.output_task_ids)
+    generation = record.generation_of(task_id)
+    if generation is None:
+        return False
     try:
-        return record.leave_window(outputs, int(parts[1]))
+        return record.leave_window(outputs, generation)
     except Exception as exc:  # a corrupt record, Redis away, a time limit landing here
         log.warning("job %.200s stays in the window until it ends: %.300s", record.job_id, exc)
         return False
